@@ -1,0 +1,23 @@
+"""Recording writers: what ``Node.save_*`` writes, and how.
+
+:class:`Recorder` is the only public name. Each ``save_*`` call is validated in the caller and
+queued; one writer thread per Recorder writes the files (see :mod:`chimerapy.records.recorder`).
+Per record ``name`` in the Recorder's directory:
+
+==========  =====================================================================
+kind        files
+==========  =====================================================================
+video       ``name.mp4`` (H.264, fragmented MP4), ``name.timestamps.csv``
+audio       ``name.wav`` (PCM int16 or float32), ``name.audio.json``, ``name.blocks.csv``
+tabular     ``name.csv`` (first column ``timestamp``)
+image       ``name/000000.png`` ..., ``name/timestamps.csv``
+json        ``name.jsonl`` (``{"timestamp": t, "data": obj}`` per line)
+text        ``name.txt``, ``name.timestamps.csv`` (``byte_offset,timestamp``)
+==========  =====================================================================
+"""
+
+from __future__ import annotations
+
+from chimerapy.records.recorder import Recorder
+
+__all__ = ["Recorder"]

@@ -1,0 +1,168 @@
+"""Video records: H.264 in a fragmented MP4 plus one aligned timestamp per frame.
+
+Files of a record ``name``:
+
+* ``name.mp4``: H.264 (libx264 through PyAV), ``yuv420p``, constant frame rate: frame ``i`` has
+  presentation time ``i / fps``. The MP4 is fragmented (``frag_keyframe+empty_moov+
+  default_base_moof``) with a keyframe about every second and x264 tuned for zero latency, so
+  each second of video reaches the disk as a self-contained fragment and a file cut short by
+  ``SIGKILL`` stays playable up to its last complete fragment.
+* ``name.timestamps.csv``: ``frame_index,timestamp`` with exactly one row per saved frame, the
+  Manager-aligned time at which the frame was saved. After a crash it may hold up to about a
+  second more rows than the MP4 has frames (the fragment that never reached the disk).
+
+Frames are ``uint8`` arrays of shape ``(H, W, 3)`` in BGR order (OpenCV's convention) or
+``(H, W)`` gray. H.264 in ``yuv420p`` needs even sizes: an odd height or width is padded to the
+next even number by repeating the last row or column, so the video can be one pixel taller or
+wider than the frames saved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from chimerapy.records.files import CsvFile
+from chimerapy.records.kind import Accepted, RecordFormat, RecordWriter
+
+__all__ = ["MUXER_OPTIONS", "X264_OPTIONS", "VideoFormat", "VideoWriter"]
+
+#: MP4 muxer options: fragments that each start at a keyframe, written as soon as they complete.
+MUXER_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+#: x264 options: no B-frames, no look-ahead, so no frame is held back in the encoder.
+X264_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "20"}
+
+
+class VideoFormat(RecordFormat):
+    """Checks frames; locks in the first frame's shape and the frame rate."""
+
+    kind = "video"
+    method = "save_video"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.shape: tuple[int, ...] | None = None
+        self.fps: float | None = None
+
+    @staticmethod
+    def file_names(name: str) -> tuple[str, ...]:
+        return (f"{name}.mp4", f"{name}.timestamps.csv")
+
+    def accept(self, frame: Any, fps: Any) -> Accepted:
+        """Check one frame; returns a private C-contiguous copy of it."""
+        if not isinstance(frame, np.ndarray):
+            raise self.error(f"a video frame must be a numpy array, not {type(frame).__name__}")
+        if frame.dtype != np.uint8:
+            raise self.error(
+                f"video frames must be uint8, got {frame.dtype}; convert with "
+                "np.clip(frame, 0, 255).astype(np.uint8) (scale floats in [0, 1] by 255 first)"
+            )
+        if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)) or 0 in frame.shape:
+            raise self.error(
+                f"a video frame must have shape (H, W, 3) (BGR) or (H, W) (gray), got "
+                f"{frame.shape}; convert BGRA with frame[..., :3]"
+            )
+        if self.shape is not None and frame.shape != self.shape:
+            raise self.error(
+                f"frame shape {frame.shape} differs from the record's first frame {self.shape}; "
+                "a video keeps one size: resize the frame or save it under another name"
+            )
+        fps = self._check_fps(fps)
+        data = np.array(frame, dtype=np.uint8, order="C", copy=True)
+        self.shape, self.fps = frame.shape, fps
+        return Accepted(data, nbytes=data.nbytes)
+
+    def _check_fps(self, fps: Any) -> float:
+        try:
+            value = float(fps)
+        except (TypeError, ValueError):
+            raise self.error(f"fps must be a number, got {fps!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise self.error(f"fps must be a positive number, got {fps!r}")
+        if self.fps is not None and value != self.fps:
+            raise self.error(
+                f"fps changed from {self.fps} to {value}; a video keeps one frame rate: "
+                "save the new rate under another name"
+            )
+        return value
+
+    def open_writer(self, directory: Path, on_file: Callable[[Path], None]) -> VideoWriter:
+        assert self.fps is not None  # set by the first accepted frame
+        return VideoWriter(directory, self.name, on_file, fps=self.fps)
+
+
+class VideoWriter(RecordWriter):
+    """Encodes frames to ``name.mp4`` and their timestamps to ``name.timestamps.csv``.
+
+    Args:
+        fps: the record's frame rate; frame ``i`` gets pts ``i`` in a time base of ``1 / fps``
+            (``fps`` as a fraction with a denominator of at most 1001, so 29.97 stays exact).
+    """
+
+    def __init__(
+        self, directory: Path, name: str, on_file: Callable[[Path], None], *, fps: float
+    ) -> None:
+        super().__init__(directory, name, on_file)
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._gop = max(1, round(fps))
+        self._container: Any = None
+        self._stream: Any = None
+        self._timestamps: CsvFile | None = None
+        self._frames = 0
+
+    def _open(self, height: int, width: int) -> None:
+        path = self._created(self.directory / f"{self.name}.mp4")
+        self._container = av.open(str(path), mode="w", format="mp4", options=MUXER_OPTIONS)
+        stream = self._container.add_stream("libx264", rate=self._rate, options=X264_OPTIONS)
+        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = 1 / self._rate
+        stream.codec_context.gop_size = self._gop
+        self._stream = stream
+        csv_path = self._created(self.directory / f"{self.name}.timestamps.csv")
+        self._timestamps = CsvFile(csv_path, ("frame_index", "timestamp"))
+
+    def write(self, timestamp: float, payload: np.ndarray) -> None:
+        if self._stream is None:
+            self._open(payload.shape[0], payload.shape[1])
+        assert self._timestamps is not None
+        frame = av.VideoFrame.from_ndarray(
+            pad_to_even(payload), format="gray" if payload.ndim == 2 else "bgr24"
+        ).reformat(format="yuv420p")
+        frame.pts = self._frames
+        frame.time_base = 1 / self._rate
+        self._container.mux(self._stream.encode(frame))
+        self._timestamps.append((self._frames, timestamp))
+        self._frames += 1
+
+    def flush(self) -> None:
+        # The muxer writes each fragment itself when the next keyframe starts a new one.
+        if self._timestamps is not None:
+            self._timestamps.flush()
+
+    def close(self) -> None:
+        try:
+            if self._stream is not None:
+                self._container.mux(self._stream.encode(None))
+        finally:
+            try:
+                if self._container is not None:
+                    self._container.close()
+            finally:
+                if self._timestamps is not None:
+                    self._timestamps.close()
+
+
+def pad_to_even(frame: np.ndarray) -> np.ndarray:
+    """Return ``frame`` with an odd height or width padded by repeating its last row or column."""
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    if not (pad_h or pad_w):
+        return frame
+    pad = ((0, pad_h), (0, pad_w)) + ((0, 0),) * (frame.ndim - 2)
+    return np.pad(frame, pad, mode="edge")
