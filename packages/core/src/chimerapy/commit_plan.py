@@ -1,0 +1,153 @@
+"""Commit planning, as pure code: which node runs where, what each Worker is sent, and the wiring.
+
+``plan_commit`` checks a graph and a mapping against the connected Workers and returns a
+:class:`CommitPlan`; ``CommitPlan.connections`` turns the publishers' addresses reported by the
+Workers into each Worker's ``connect_nodes`` request.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import cloudpickle
+
+from .errors import GraphError, MappingError
+from .graph import Graph
+from .node import Node
+
+__all__ = ["CommitPlan", "WorkerRef", "plan_commit"]
+
+
+@dataclass(frozen=True)
+class WorkerRef:
+    """What planning needs to know of a connected Worker."""
+
+    name: str
+    id: str
+
+
+@dataclass
+class CommitPlan:
+    """Where each node runs and what each Worker must create."""
+
+    graph: Graph
+    placement: dict[str, str]  # node name -> worker name
+    drain_timeout: float = 5.0
+
+    def workers(self) -> list[str]:
+        """The Workers that host at least one node, in first-use order."""
+        return list(dict.fromkeys(self.placement.values()))
+
+    def node_specs(self, worker: str) -> list[dict[str, Any]]:
+        """The ``create_nodes`` entries for ``worker``: code, inputs, follow rule, outputs."""
+        specs = []
+        for node in self.graph.nodes:
+            if self.placement[node.name] != worker:
+                continue
+            out_edges = [data for _, _, data in self.graph.G.out_edges(node, data=True)]
+            followed = self.graph.followed(node)
+            specs.append({
+                "id": node.id,
+                "name": node.name,
+                "code": base64.b64encode(_pickle_node(node)).decode(),
+                "inputs": [src.name for src, _ in self.graph.inputs(node)],
+                "followed": followed.name if followed is not None else None,
+                "outputs": [
+                    any(not d.get("latest_only") for d in out_edges),
+                    any(d.get("latest_only") for d in out_edges),
+                ],
+                "drain_timeout": self.drain_timeout,
+            })
+        return specs
+
+    def connections(self, addresses: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
+        """Each Worker's ``connect_nodes`` request, from the publishers' addresses.
+
+        Args:
+            addresses: node name -> {"lossless": address, "latest": address}.
+        """
+        requests: dict[str, dict[str, Any]] = {w: {"inputs": {}, "consumers": {}} for w in self.workers()}
+        for src, dst, data in self.graph.G.edges(data=True):
+            mode = "latest" if data.get("latest_only") else "lossless"
+            address = addresses[src.name][mode]
+            requests[self.placement[dst.name]]["inputs"].setdefault(dst.name, []).append(
+                {"producer": src.name, "address": address, "latest_only": mode == "latest"}
+            )
+            requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(dst.name)
+        return requests
+
+
+def plan_commit(
+    graph: Graph,
+    mapping: Mapping[str, Sequence[str | Node]],
+    workers: Sequence[WorkerRef],
+    *,
+    drain_timeout: float = 5.0,
+) -> CommitPlan:
+    """Check ``graph`` and ``mapping`` against ``workers`` and place every node.
+
+    The mapping's keys name Workers (by name or id); its values list nodes (by name, id, or
+    the Node objects themselves).
+
+    Raises:
+        GraphError: the graph is empty or has a cycle.
+        MappingError: an unknown Worker or node, a node mapped twice, or an unmapped node.
+    """
+    graph.validate()
+    if not isinstance(mapping, Mapping):
+        raise MappingError(f"the mapping must be a dict of Worker -> list of nodes, got {type(mapping).__name__}")
+    by_key = {key: ref for ref in workers for key in (ref.name, ref.id)}
+    placement: dict[str, str] = {}
+    for worker_key, nodes in mapping.items():
+        ref = by_key.get(worker_key)
+        if ref is None:
+            known = sorted(ref.name for ref in workers) or ["(no Worker is connected)"]
+            raise MappingError(
+                f"the mapping names an unknown Worker {worker_key!r}{_close(worker_key, known)}; "
+                f"connected Workers: {', '.join(known)}"
+            )
+        if isinstance(nodes, (str, Node)):
+            raise MappingError(f"mapping[{worker_key!r}] must be a list of nodes, got {nodes!r}")
+        for item in nodes:
+            node = _find_node(graph, item, worker_key)
+            if node.name in placement:
+                raise MappingError(
+                    f"node {node.name!r} is mapped twice (to {placement[node.name]!r} and {ref.name!r})"
+                )
+            placement[node.name] = ref.name
+    unmapped = [name for name in graph.names() if name not in placement]
+    if unmapped:
+        raise MappingError(f"node(s) {unmapped} are not mapped to any Worker; add them to the mapping")
+    return CommitPlan(graph, placement, drain_timeout)
+
+
+def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:
+    if isinstance(item, Node):
+        if item not in graph.G:
+            raise MappingError(f"mapping[{worker_key!r}] holds node {item.name!r}, which is not in the graph")
+        return item
+    try:
+        return graph.node(str(item))
+    except GraphError:
+        raise MappingError(
+            f"mapping[{worker_key!r}] names an unknown node {item!r}{_close(str(item), graph.names())}; "
+            f"the graph has {graph.names()}"
+        ) from None
+
+
+def _close(word: str, candidates: Sequence[str]) -> str:
+    matches = difflib.get_close_matches(str(word), list(candidates), n=3)
+    return f" (did you mean {', '.join(map(repr, matches))}?)" if matches else ""
+
+
+def _pickle_node(node: Node) -> bytes:
+    try:
+        return cloudpickle.dumps(node)
+    except Exception as error:
+        raise GraphError(
+            f"node {node.name!r} cannot be sent to its Worker: {error}. Open devices, files and "
+            f"sockets in prep(), not in __init__()"
+        ) from error

@@ -1,0 +1,183 @@
+"""Graph: the directed acyclic graph of nodes that makes a pipeline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import networkx as nx
+
+from .errors import GraphError
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Graph"]
+
+
+class Graph:
+    """A pipeline: nodes and the directed edges along which their outputs flow.
+
+    Edges carry two options: ``follow`` (the destination steps when this input is new; by
+    default a node follows the first input added to it) and ``latest_only`` (the destination
+    always works on the newest chunk of this input and skips older ones, counting them: for
+    real-time feedback from nodes slower than their source).
+
+    Args:
+        g: an existing ``networkx.DiGraph`` whose nodes are :class:`chimerapy.Node` objects.
+    """
+
+    def __init__(self, g: nx.DiGraph | None = None) -> None:
+        self.G: nx.DiGraph = nx.DiGraph()
+        if g is not None:
+            for node in g.nodes:
+                self.add_node(node)
+            for src, dst, data in g.edges(data=True):
+                self.add_edge(src, dst, **data)
+
+    # -- building --------------------------------------------------------------------------------
+
+    def add_node(self, node: Node) -> None:
+        """Add ``node``; a second node with the same name raises :class:`GraphError`."""
+        from .node import Node
+
+        if not isinstance(node, Node):
+            raise GraphError(f"graph nodes must be chimerapy.Node instances, got {node!r}")
+        if node in self.G:
+            return
+        clash = self._by_name(node.name)
+        if clash is not None:
+            raise GraphError(
+                f"two nodes are named {node.name!r}; node names must be unique in a graph"
+            )
+        self.G.add_node(node)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        """Add each of ``nodes``."""
+        for node in nodes:
+            self.add_node(node)
+
+    def add_edge(
+        self, src: Node, dst: Node, *, follow: bool = False, latest_only: bool = False
+    ) -> None:
+        """Add the edge ``src -> dst``, adding either node if needed.
+
+        Args:
+            src: the producing node.
+            dst: the consuming node.
+            follow: ``dst`` steps when a chunk from ``src`` arrives (one followed input per node).
+            latest_only: ``dst`` works on the newest chunk from ``src`` only, skipping older ones.
+        """
+        if src is dst:
+            raise GraphError(f"an edge from {src.name!r} to itself would be a cycle")
+        self.add_node(src)
+        self.add_node(dst)
+        if follow:
+            for other, _, data in self.G.in_edges(dst, data=True):
+                if data.get("follow") and other is not src:
+                    raise GraphError(
+                        f"node {dst.name!r} already follows {other.name!r}; "
+                        f"a node follows one input only"
+                    )
+        self.G.add_edge(src, dst, follow=bool(follow), latest_only=bool(latest_only))
+
+    def add_edges(self, edges: Iterable[tuple[Node, Node]]) -> None:
+        """Add each ``(src, dst)`` pair as an edge with default options."""
+        for src, dst in edges:
+            self.add_edge(src, dst)
+
+    # -- inspecting ------------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The nodes, in insertion order."""
+        return list(self.G.nodes)
+
+    def node(self, key: str) -> Node:
+        """Return the node whose name or id is ``key``."""
+        for node in self.G.nodes:
+            if key in (node.name, node.id):
+                return node
+        raise GraphError(f"the graph has no node named {key!r}; it has {self.names()}")
+
+    def names(self) -> list[str]:
+        """The node names, in insertion order."""
+        return [node.name for node in self.G.nodes]
+
+    def inputs(self, node: Node) -> list[tuple[Node, dict]]:
+        """The in-edges of ``node`` as ``(producer, options)`` in insertion order."""
+        return [(src, dict(data)) for src, _, data in self.G.in_edges(node, data=True)]
+
+    def followed(self, node: Node) -> Node | None:
+        """The input that ``node`` steps on: the one marked ``follow``, else its first input."""
+        inputs = self.inputs(node)
+        for src, data in inputs:
+            if data.get("follow"):
+                return src
+        return inputs[0][0] if inputs else None
+
+    def is_valid(self) -> bool:
+        """Return True when the graph is a directed acyclic graph."""
+        return nx.is_directed_acyclic_graph(self.G)
+
+    def validate(self) -> None:
+        """Raise :class:`GraphError` naming the problem when the graph cannot run."""
+        if self.G.number_of_nodes() == 0:
+            raise GraphError("the graph is empty; add nodes with Graph.add_node(s)")
+        try:
+            cycle = nx.find_cycle(self.G)
+        except nx.NetworkXNoCycle:
+            return
+        names = [src.name for src, _ in cycle] + [cycle[0][0].name]
+        raise GraphError("the graph has a cycle: " + " -> ".join(names))
+
+    def topological_order(self) -> list[Node]:
+        """The nodes, every producer before its consumers."""
+        self.validate()
+        return list(nx.topological_sort(self.G))
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description: node names and classes, and edges with their options."""
+        return {
+            "nodes": [
+                {"name": n.name, "id": n.id, "class": f"{type(n).__module__}.{type(n).__qualname__}"}
+                for n in self.G.nodes
+            ],
+            "edges": [
+                {"source": s.name, "target": d.name, **data} for s, d, data in self.G.edges(data=True)
+            ],
+        }
+
+    def plot(self, font_size: int = 30, node_size: int = 5000):
+        """Draw the graph with matplotlib (the ``plot`` extra) and return the figure."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as error:
+            raise ImportError(
+                "Graph.plot needs matplotlib: pip install 'chimerapy-core[plot]'"
+            ) from error
+        figure, axes = plt.subplots()
+        layout = nx.multipartite_layout(
+            self.G, subset_key={i: layer for i, layer in enumerate(nx.topological_generations(self.G))}
+        ) if self.is_valid() else nx.spring_layout(self.G, seed=0)
+        nx.draw(
+            self.G,
+            pos=layout,
+            ax=axes,
+            labels={n: n.name for n in self.G.nodes},
+            font_size=font_size,
+            node_size=node_size,
+            arrows=True,
+        )
+        return figure
+
+    def _by_name(self, name: str) -> Node | None:
+        for node in self.G.nodes:
+            if node.name == name:
+                return node
+        return None
+
+    def __len__(self) -> int:
+        return self.G.number_of_nodes()
+
+    def __repr__(self) -> str:
+        return f"<Graph nodes={self.names()} edges={self.G.number_of_edges()}>"

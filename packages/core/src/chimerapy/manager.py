@@ -1,0 +1,414 @@
+"""Manager: the director of a cluster: Workers join it, it commits graphs, starts and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import zmq
+
+from .commit_plan import CommitPlan, WorkerRef, plan_commit
+from .control import Envelope
+from .errors import CommitError, NodeError, StateError, WorkerLostError
+from .graph import Graph
+from .loop_thread import LoopThread
+from .manager_server import ManagerServer, WorkerLink
+from .node import Node
+from .session import Session
+
+__all__ = ["Manager"]
+
+log = logging.getLogger(__name__)
+
+
+class Manager:
+    """The controller of a cluster: Workers, graph commits, start, stop, and shutdown.
+
+    Lifecycle: connect Workers -> :meth:`commit_graph` -> :meth:`start` (or :meth:`step`) ->
+    :meth:`stop` -> :meth:`shutdown`. Calls made out of order raise :class:`StateError`
+    naming the call that is missing.
+
+    Args:
+        logdir: where session folders (recordings, logs, meta.json) are written.
+        port: the HTTP port; if taken, a free one is used (see :attr:`port`). 0 picks a free one.
+        max_num_of_workers: the most Workers that may be connected at once.
+        publish_logs_via_zmq: also publish every log record as JSON on a ZeroMQ PUB socket
+            (:attr:`logs_address`; ``zmq_log_port=`` in kwargs fixes its port).
+        dashboard_api: serve the REST API and dashboard.
+        **kwargs: ``host`` (the interface to listen on; default loopback, ``"0.0.0.0"`` for
+            every interface), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to
+            drain their inputs when stopped; default 5).
+    """
+
+    def __init__(
+        self,
+        logdir: Path | str,
+        port: int = 9000,
+        max_num_of_workers: int = 50,
+        publish_logs_via_zmq: bool = False,
+        dashboard_api: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.logdir = Path(logdir).expanduser().resolve()
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.max_num_of_workers = max_num_of_workers
+        self.dashboard_api = dashboard_api
+        self.drain_timeout = float(kwargs.pop("drain_timeout", 5.0))
+        host = str(kwargs.pop("host", "127.0.0.1"))
+        log_port = int(kwargs.pop("zmq_log_port", 0))
+        if kwargs:
+            raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
+        self.state = "idle"
+        self.session: Session | None = None
+        self.errors: list[NodeError] = []
+        self.node_states: dict[str, str] = {}
+        self.node_stats: dict[str, dict[str, Any]] = {}
+        self.final_stats: dict[str, dict[str, Any]] = {}
+        self.graph: Graph | None = None
+        self._plan: CommitPlan | None = None
+        self._pending_logs: list[dict[str, Any]] = []
+        self._log_socket: zmq.Socket | None = None
+        self.logs_address: str | None = None
+        if publish_logs_via_zmq:
+            self._log_socket = zmq.Context.instance().socket(zmq.PUB)
+            self._log_socket.setsockopt(zmq.LINGER, 0)
+            if log_port:
+                self._log_socket.bind(f"tcp://{host}:{log_port}")
+            else:
+                log_port = self._log_socket.bind_to_random_port(f"tcp://{host}")
+            self.logs_address = f"tcp://{host}:{log_port}"
+        self._loop = LoopThread("chimerapy-manager")
+        self._server = ManagerServer(
+            max_workers=max_num_of_workers, on_event=self._on_event, on_change=self._on_worker_change
+        )
+        self._loop.run(self._server.start(host, port), timeout=30)
+        self._closed = False
+        _live_managers.add(self)
+        log.info("Manager listening on %s:%s", self.host, self.port)
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """The connected Workers: name -> registration info."""
+        return {name: link.info for name, link in self._server.workers.items()}
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def wait_for_workers(self, count: int | Sequence[str], timeout: float = 30.0) -> bool:
+        """Block until ``count`` Workers (or the Workers named) are connected.
+
+        Returns:
+            True when they are, False after ``timeout`` seconds.
+        """
+        async def ready() -> bool:
+            def done() -> bool:
+                if isinstance(count, int):
+                    return len(self._server.workers) >= count
+                return set(count) <= set(self._server.workers)
+
+            async with self._server.changed:
+                try:
+                    await asyncio.wait_for(self._server.changed.wait_for(done), timeout)
+                    return True
+                except asyncio.TimeoutError:
+                    return False
+
+        return self._loop.run(ready(), timeout=timeout + 5)
+
+    def commit_graph(
+        self,
+        graph: Graph,
+        mapping: Mapping[str, Sequence[str | Node]],
+        send_packages: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Create the graph's nodes on their Workers and connect them.
+
+        Args:
+            graph: the pipeline to deploy.
+            mapping: Worker name (or id) -> the names (or ids) of the nodes it runs.
+            send_packages: packages to ship to Workers that lack them (see the registry docs).
+
+        Returns:
+            True when every node ran ``prep`` and every edge is connected.
+
+        Raises:
+            GraphError, MappingError: the graph or mapping is invalid (nothing was created).
+            CommitError: a node failed to load or raised in ``prep`` (``.errors`` holds each
+                :class:`NodeError` with its remote traceback); nothing is left running.
+        """
+        self._require_open()
+        if self.state in ("running", "stepping"):
+            raise StateError("the cluster is running; call stop() before committing a new graph")
+        if send_packages:
+            raise NotImplementedError("send_packages arrives with the node registry")
+        workers = [WorkerRef(link.name, link.id) for link in self._server.workers.values()]
+        plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout)
+        if self.state == "committed":
+            self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+        self._loop.run(self._commit(plan), timeout=300)
+        return True
+
+    def start(self) -> bool:
+        """Start every node's loop. Returns True once every Worker confirmed."""
+        self._require_state("start", ("committed",))
+        self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+        self.state = "running"
+        self.session.update_meta(start_time=time.time())
+        return True
+
+    def step(self) -> bool:
+        """Run one step of every source node (offline operation); other nodes react to inputs."""
+        self._require_state("step", ("committed", "stepping"))
+        self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
+        if self.state == "committed":
+            self.session.update_meta(start_time=time.time())
+        self.state = "stepping"
+        return True
+
+    def stop(self) -> bool:
+        """Stop every node: sources first, then each node once it has drained its inputs.
+
+        Returns True when every node stopped; nodes that ignore the stop are ended.
+        """
+        self._require_state("stop", ("running", "stepping", "committed"))
+        grace = self.drain_timeout + 3.0
+        replies = self._loop.run(
+            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            timeout=grace + 30,
+        )
+        for reply in replies.values():
+            if isinstance(reply, Envelope) and reply.ok:
+                for name, info in reply.data.get("nodes", {}).items():
+                    self.final_stats[name] = info.get("stats", {})
+                    self.node_states[name] = info.get("state", "stopped")
+        self.state = "stopped"
+        self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+        return all(isinstance(r, Envelope) and r.ok for r in replies.values())
+
+    def shutdown(self) -> None:
+        """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
+        if self._closed:
+            return
+        try:
+            if self.state in ("running", "stepping", "committed"):
+                try:
+                    self.stop()
+                except Exception:
+                    log.exception("Manager: stop during shutdown failed")
+            names = list(self._server.workers)
+            self._loop.run(self._broadcast(names, "shutdown", timeout=10, strict=False), timeout=20)
+            self._loop.run(self._wait_workers_gone(timeout=10), timeout=15)
+        except Exception:
+            log.exception("Manager: shutdown did not complete cleanly")
+        finally:
+            self._closed = True
+            self.state = "shutdown"
+            try:
+                self._loop.run(self._server.close(), timeout=10)
+            except Exception:
+                log.exception("Manager: closing the server failed")
+            self._loop.stop()
+            if self._log_socket is not None:
+                self._log_socket.close(linger=0)
+            if self.session is not None:
+                self.session.close()
+            _live_managers.discard(self)
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot: state, Workers, node states and latest stats, errors."""
+        return {
+            "state": self.state,
+            "session": self.session.id if self.session else None,
+            "workers": self.workers,
+            "nodes": {name: {"state": self.node_states.get(name), "stats": self.node_stats.get(name, {})}
+                      for name in (self.graph.names() if self.graph else [])},
+            "errors": [{"node": e.node, "phase": e.phase, "worker": e.worker, "traceback": e.remote_traceback}
+                       for e in self.errors],
+        }
+
+    def __enter__(self) -> Manager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<Manager {self.host}:{self.port} state={self.state} workers={list(self._server.workers)}>"
+
+    # -- orchestration ---------------------------------------------------------------------------
+
+    async def _commit(self, plan: CommitPlan) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session = Session(self.logdir)
+        for record in self._pending_logs:
+            self.session.write_log(record)
+        self._pending_logs.clear()
+        self.graph, self._plan = plan.graph, plan
+        self.errors.clear()
+        self.node_stats.clear()
+        self.final_stats.clear()
+        self.node_states = {name: "creating" for name in plan.graph.names()}
+        self.session.update_meta(
+            graph=plan.graph.to_dict(),
+            mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
+            workers={name: self._server.workers[name].info for name in plan.workers()},
+        )
+        names = plan.workers()
+        created = await self._broadcast(
+            names, "create_nodes",
+            per_worker={w: {"session": self.session.id, "nodes": plan.node_specs(w)} for w in names},
+            timeout=120, strict=False,
+        )
+        errors = self._creation_errors(created)
+        if errors:
+            await self._broadcast(names, "destroy_nodes", timeout=30, strict=False)
+            self.state = "idle"
+            self.errors.extend(errors)
+            culprits = ", ".join(f"{e.node} ({e.phase})" for e in errors)
+            raise CommitError(f"commit_graph failed: {culprits}", errors=errors)
+        addresses = {name: info["addresses"] for reply in created.values() for name, info in reply.data["nodes"].items()}
+        connections = plan.connections(addresses)
+        connected = await self._broadcast(names, "connect_nodes", per_worker=connections, timeout=60, strict=False)
+        failures = {w: r for w, r in connected.items() if not (isinstance(r, Envelope) and r.ok)}
+        if failures:
+            await self._broadcast(names, "destroy_nodes", timeout=30, strict=False)
+            self.state = "idle"
+            detail = "; ".join(f"{w}: {r.error if isinstance(r, Envelope) else r}" for w, r in failures.items())
+            raise CommitError(f"commit_graph could not connect the nodes: {detail}")
+        for name in plan.graph.names():
+            self.node_states[name] = "ready"
+        self.state = "committed"
+
+    def _creation_errors(self, replies: dict[str, Any]) -> list[NodeError]:
+        errors: list[NodeError] = []
+        for worker, reply in replies.items():
+            if isinstance(reply, BaseException):
+                errors.append(NodeError(str(reply), node="?", phase="load", worker=worker))
+            elif not reply.ok:
+                for item in reply.data.get("errors", []) or [{"node": "?", "phase": "load", "traceback": reply.error}]:
+                    errors.append(NodeError(
+                        f"node {item['node']!r} on Worker {worker!r} failed in {item['phase']}",
+                        node=item["node"], phase=item["phase"], worker=worker,
+                        remote_traceback=item.get("traceback") or "",
+                    ))
+        return errors
+
+    async def _broadcast(
+        self,
+        names: Sequence[str],
+        kind: str,
+        data: dict[str, Any] | None = None,
+        *,
+        per_worker: dict[str, dict[str, Any]] | None = None,
+        timeout: float = 30.0,
+        strict: bool = True,
+    ) -> dict[str, Envelope | BaseException]:
+        """Send a request to each named Worker concurrently; gather replies by Worker name.
+
+        With ``strict``, any failure raises (a lost Worker as WorkerLostError).
+        """
+        async def one(name: str) -> Envelope:
+            link = self._server.workers.get(name)
+            if link is None:
+                raise WorkerLostError(f"Worker {name!r} is not connected", worker=name)
+            payload = per_worker.get(name, {}) if per_worker is not None else (data or {})
+            return await link.request(kind, payload, timeout=timeout)
+
+        results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
+        replies = dict(zip(names, results))
+        if strict:
+            for name, reply in replies.items():
+                if isinstance(reply, BaseException):
+                    raise reply
+                if not reply.ok:
+                    raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
+        return replies
+
+    async def _wait_workers_gone(self, timeout: float) -> None:
+        async with self._server.changed:
+            try:
+                await asyncio.wait_for(self._server.changed.wait_for(lambda: not self._server.workers), timeout)
+            except asyncio.TimeoutError:
+                log.warning("Workers still connected after shutdown: %s", list(self._server.workers))
+
+    # -- events from Workers ---------------------------------------------------------------------
+
+    async def _on_event(self, link: WorkerLink, envelope: Envelope) -> None:
+        data = envelope.data
+        if envelope.type == "stats":
+            self.node_stats.update(data["nodes"])
+        elif envelope.type == "node_state":
+            self.node_states[data["node"]] = data["state"]
+        elif envelope.type == "node_error":
+            error = NodeError(
+                f"node {data['node']!r} on Worker {link.name!r} raised in {data['phase']}",
+                node=data["node"], phase=data["phase"], worker=link.name,
+                remote_traceback=str(data.get("traceback", "")),
+            )
+            self.errors.append(error)
+            if data["phase"] == "process":
+                self.node_states[data["node"]] = "crashed"
+            log.error("%s\n%s", error.args[0], error.remote_traceback)
+            self._write_log({"time": time.time(), "level": "ERROR", "worker": link.name, "node": data["node"],
+                             "message": f"{error.args[0]}:\n{error.remote_traceback}"})
+        elif envelope.type == "log":
+            for record in data["records"]:
+                if isinstance(record, dict):
+                    self._write_log({**record, "worker": link.name})
+
+    def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
+        verb = "connected" if connected else "disconnected"
+        self._write_log({"time": time.time(), "level": "INFO", "worker": link.name, "message": f"Worker {verb}"})
+
+    def _write_log(self, record: dict[str, Any]) -> None:
+        if self.session is not None:
+            self.session.write_log(record)
+        elif len(self._pending_logs) < 10000:
+            self._pending_logs.append(record)
+        if self._log_socket is not None:
+            try:
+                self._log_socket.send_multipart([b"log", json.dumps(record, default=str).encode()], flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    # -- guards ----------------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StateError("this Manager was shut down; create a new Manager")
+
+    def _require_state(self, call: str, allowed: tuple[str, ...]) -> None:
+        self._require_open()
+        if self.state not in allowed:
+            fixes = {"idle": "call commit_graph() first", "stopped": "commit the graph again",
+                     "running": "call stop() first", "stepping": "call stop() first"}
+            raise StateError(f"cannot {call}() while the cluster is {self.state}: {fixes.get(self.state, '')}")
+
+
+_live_managers: weakref.WeakSet[Manager] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_live_managers() -> None:
+    """Shut down Managers the program forgot, so no Worker or node process is left behind."""
+    for manager in list(_live_managers):
+        try:
+            manager.shutdown()
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            pass

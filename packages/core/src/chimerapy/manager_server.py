@@ -1,0 +1,174 @@
+"""The Manager's HTTP server: the Workers' WebSocket endpoint and the registry of connected Workers.
+
+A Worker connects to ``/ws/worker``, registers (name, id, address, versions) and then keeps the
+socket open: the Manager sends requests (create, connect, start, stop ...) and the Worker sends
+replies, clock probes and events (node states, errors, stats, logs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from . import control
+from .control import Envelope, Requests
+from .errors import ProtocolError, WorkerLostError
+
+__all__ = ["ManagerServer", "WorkerLink"]
+
+log = logging.getLogger(__name__)
+
+REGISTER_TIMEOUT = 10.0
+
+
+@dataclass
+class WorkerLink:
+    """A connected Worker, as the Manager sees it."""
+
+    name: str
+    id: str
+    info: dict[str, Any]
+    ws: web.WebSocketResponse
+    requests: Requests = field(default_factory=Requests)
+    last_seen: float = field(default_factory=time.monotonic)
+    connected: bool = True
+
+    async def request(self, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Envelope:
+        """Send a request and await the reply (raises WorkerLostError, TimeoutError)."""
+        if not self.connected or self.ws.closed:
+            raise WorkerLostError(f"Worker {self.name!r} is not connected", worker=self.name)
+        envelope, future = self.requests.new(kind, data)
+        await self.ws.send_str(control.encode(envelope))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            self.requests.forget(envelope.id)
+            raise TimeoutError(f"Worker {self.name!r} did not answer {kind!r} within {timeout} s") from None
+
+
+EventHandler = Callable[[WorkerLink, Envelope], Awaitable[None]]
+
+
+class ManagerServer:
+    """Serves the Workers' endpoint; ``on_event`` gets every Worker event.
+
+    Args:
+        max_workers: the most Workers that may be connected at once.
+        on_event: awaited for each event (stats, node_state, node_error, log) from a Worker.
+        on_change: called when a Worker connects or disconnects.
+    """
+
+    def __init__(self, *, max_workers: int, on_event: EventHandler, on_change: Callable[[WorkerLink, bool], None]):
+        self.max_workers = max_workers
+        self.workers: dict[str, WorkerLink] = {}
+        self._on_event = on_event
+        self._on_change = on_change
+        self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES)
+        self.app.router.add_get("/ws/worker", self._worker_socket)
+        self._runner: web.AppRunner | None = None
+        self.host = ""
+        self.port = 0
+        self.changed = asyncio.Condition()
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port``; if the port is taken, on a free one (see :attr:`port`)."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        for candidate in ([port, 0] if port else [0]):
+            site = web.TCPSite(self._runner, host, candidate)
+            try:
+                await site.start()
+            except OSError as error:
+                log.info("Manager: port %s unavailable (%s); using a free port", candidate, error)
+                continue
+            self.host, self.port = host, site._server.sockets[0].getsockname()[1]
+            return
+        raise OSError("Manager: no port available")
+
+    async def close(self) -> None:
+        """Close every Worker socket and the server."""
+        for link in list(self.workers.values()):
+            link.connected = False
+            await link.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _worker_socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=control.MAX_MESSAGE_BYTES)
+        await ws.prepare(request)
+        link = await self._register(ws, request)
+        if link is None:
+            await ws.close()
+            return ws
+        try:
+            await self._serve(link)
+        finally:
+            link.connected = False
+            link.requests.fail_all(WorkerLostError(f"Worker {link.name!r} disconnected", worker=link.name))
+            if self.workers.get(link.name) is link:
+                del self.workers[link.name]
+            self._on_change(link, False)
+            async with self.changed:
+                self.changed.notify_all()
+        return ws
+
+    async def _register(self, ws: web.WebSocketResponse, request: web.Request) -> WorkerLink | None:
+        try:
+            message = await ws.receive(timeout=REGISTER_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("a client at %s did not register in time", request.remote)
+            return None
+        if message.type != WSMsgType.TEXT:
+            return None
+        try:
+            envelope = control.decode(message.data)
+            if envelope.type != "register":
+                raise ProtocolError(f"expected 'register', got {envelope.type!r}")
+        except ProtocolError as error:
+            await ws.send_str(control.encode(Envelope("reply", reply_to=0, ok=False, error=str(error))))
+            return None
+        name = str(envelope.data["name"])
+        problem = None
+        if name in self.workers:
+            problem = f"a Worker named {name!r} is already connected; give each Worker a unique name"
+        elif len(self.workers) >= self.max_workers:
+            problem = f"the Manager accepts at most {self.max_workers} Workers (max_num_of_workers)"
+        if problem:
+            await ws.send_str(control.encode(envelope.fail(problem)))
+            log.warning("refused Worker %s: %s", name, problem)
+            return None
+        link = WorkerLink(name, str(envelope.data["id"]), dict(envelope.data), ws)
+        self.workers[name] = link
+        await ws.send_str(control.encode(envelope.reply({"manager_time": time.time()})))
+        log.info("Worker %s registered from %s", name, envelope.data.get("host"))
+        self._on_change(link, True)
+        async with self.changed:
+            self.changed.notify_all()
+        return link
+
+    async def _serve(self, link: WorkerLink) -> None:
+        async for message in link.ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            link.last_seen = time.monotonic()
+            try:
+                envelope = control.decode(message.data)
+            except ProtocolError as error:
+                log.warning("Worker %s sent a malformed message: %s", link.name, error)
+                continue
+            if envelope.type == "reply":
+                link.requests.resolve(envelope)
+            elif envelope.type == "clock_probe":
+                await link.ws.send_str(control.encode(envelope.reply({"manager": time.time()})))
+            elif envelope.id is not None:
+                await link.ws.send_str(control.encode(envelope.fail(f"unexpected request {envelope.type!r}")))
+            else:
+                try:
+                    await self._on_event(link, envelope)
+                except Exception:
+                    log.exception("handling %s from Worker %s failed", envelope.type, link.name)

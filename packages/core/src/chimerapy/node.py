@@ -1,0 +1,189 @@
+"""Node: the unit of computation users subclass (``prep``, ``step``, ``teardown``, ``main``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+from .data_chunk import DataChunk
+from .errors import StateError
+
+if TYPE_CHECKING:
+    from .node_runtime import NodeRuntime
+    from .records import Recorder
+
+__all__ = ["Node"]
+
+DebugMode = Literal["step", "stream"]
+
+
+class Node:
+    """A basic unit of computation; each node runs in its own process on a Worker.
+
+    Override ``prep`` (open devices and files), ``step`` (one iteration: produce or transform a
+    :class:`DataChunk`) and ``teardown`` (release what ``prep`` opened). ``step`` of a source
+    node (no inputs) is called as fast as it returns, so pace it (e.g. ``time.sleep``); ``step``
+    of a node with inputs is called with ``data_chunks`` (in-bound node name -> latest chunk) when
+    its followed input is new and every input has delivered at least once.
+
+    ``step`` may return a DataChunk, ``None`` (nothing to send) or any other value, which is
+    sent as the record ``"default"`` of a new chunk (so ``0`` or an empty array is delivered).
+
+    Args:
+        name: the node's name, unique within a graph.
+        debug: ``"step"`` to drive the node by hand in this process (:meth:`debug_step`), or
+            ``"stream"`` to run its loop in a thread here, publishing on ``debug_port``.
+        debug_port: the TCP port for ``debug="stream"`` (0 or None: a free port).
+    """
+
+    def __init__(
+        self, name: str, debug: DebugMode | None = None, debug_port: int | None = None
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a node needs a non-empty name, got {name!r}")
+        if debug not in (None, "step", "stream"):
+            raise ValueError(f"node {name!r}: debug must be None, 'step' or 'stream', got {debug!r}")
+        self.name = name
+        self.id = uuid.uuid4().hex[:12]
+        self.debug = debug
+        self.debug_port = debug_port
+        #: In-bound node name -> the latest chunk received from it.
+        self.in_bound_data: dict[str, DataChunk] = {}
+        #: True when a chunk arrived since the last step.
+        self.new_data_available = False
+        self._runtime: NodeRuntime | None = None
+
+    # -- to override -----------------------------------------------------------------------------
+
+    def prep(self) -> None:
+        """Set up: open files, connect to sensors, calibrate. Runs in the node's process."""
+
+    def step(self, data_chunks: dict[str, DataChunk] | None = None) -> DataChunk | Any:
+        """One iteration; see the class docstring for when it is called and what it returns."""
+        return None
+
+    def teardown(self) -> None:
+        """Release what :meth:`prep` opened. Runs once, after the last step."""
+
+    def main(self) -> None:
+        """The loop that calls :meth:`step` while the node runs.
+
+        Override with care: keep calling :meth:`poll_inputs` (which fills ``in_bound_data`` and
+        ``new_data_available``) and send outputs with :meth:`publish`, while ``self.running``.
+        """
+        runtime = self._require_runtime("main")
+        while self.running:
+            runtime.tick()
+
+    # -- services for node code ------------------------------------------------------------------
+
+    @property
+    def logger(self) -> logging.Logger:
+        """This node's logger; its records reach the Manager and the session log."""
+        return logging.getLogger(f"chimerapy.node.{self.name}")
+
+    @property
+    def running(self) -> bool:
+        """True until the node is told to stop and (for nodes with inputs) has drained them."""
+        return self._runtime is not None and self._runtime.should_continue()
+
+    def now(self) -> float:
+        """The current time on the Manager's clock (UNIX seconds), for timestamps."""
+        return self._runtime.clock() if self._runtime else time.time()
+
+    def poll_inputs(self, timeout: float = 0.1) -> list[DataChunk]:
+        """Receive what arrived on the inputs (for custom ``main`` loops); see :meth:`main`."""
+        return self._require_runtime("poll_inputs").poll_inputs(timeout)
+
+    def publish(self, chunk: DataChunk | Any) -> None:
+        """Send ``chunk`` to the consumers now (for custom ``main`` loops)."""
+        self._require_runtime("publish").emit(chunk)
+
+    # -- recording (queued to a writer thread; never waits on disk) ------------------------------
+
+    def save_video(self, name: str, frame: Any, fps: float) -> None:
+        """Append ``frame`` (uint8 BGR or gray) to the H.264 video ``name`` at ``fps``."""
+        self._recorder().save_video(name, frame, fps, self.now())
+
+    def save_audio(self, name: str, samples: Any, rate: int, channels: int) -> None:
+        """Append a block of ``samples`` (int16 or float32) to the WAV file ``name``."""
+        self._recorder().save_audio(name, samples, rate, channels, self.now())
+
+    def save_tabular(self, name: str, row: Any) -> None:
+        """Append ``row`` (a dict or a pandas DataFrame) to the CSV file ``name``."""
+        self._recorder().save_tabular(name, row, self.now())
+
+    def save_image(self, name: str, image: Any) -> None:
+        """Write ``image`` as the next numbered PNG of ``name``."""
+        self._recorder().save_image(name, image, self.now())
+
+    def save_json(self, name: str, obj: Any) -> None:
+        """Append ``obj`` as one line of the JSON Lines file ``name``."""
+        self._recorder().save_json(name, obj, self.now())
+
+    def save_text(self, name: str, text: str) -> None:
+        """Append ``text`` to the text file ``name``."""
+        self._recorder().save_text(name, text, self.now())
+
+    # -- debug modes -----------------------------------------------------------------------------
+
+    def debug_step(self, data_chunks: dict[str, DataChunk] | None = None) -> DataChunk | None:
+        """Run one step here (``debug="step"``); ``prep`` runs before the first one.
+
+        Returns the chunk the step produced (or ``None``).
+        """
+        from .node_runtime import local_runtime
+
+        if self.debug != "step":
+            raise StateError(f"node {self.name!r}: debug_step needs Node(..., debug='step')")
+        runtime = self._runtime or local_runtime(self)
+        return runtime.step_by_hand(data_chunks)
+
+    def run(self, blocking: bool = True) -> None:
+        """Run prep, the loop and teardown here (``debug="stream"``), publishing on debug_port.
+
+        With ``blocking=False`` the loop runs in a background thread until :meth:`shutdown`.
+        """
+        from .node_runtime import local_runtime
+
+        if self.debug != "stream":
+            raise StateError(
+                f"node {self.name!r} runs inside a Worker; to run it in this process create it "
+                f"with debug='stream' (or debug='step' and call debug_step)"
+            )
+        (self._runtime or local_runtime(self)).run_stream(blocking=blocking)
+
+    @property
+    def debug_address(self) -> str | None:
+        """The address a ``debug="stream"`` node publishes on, once running."""
+        runtime = self._runtime
+        return runtime.publisher.addresses.get("lossless") if runtime and runtime.publisher else None
+
+    def shutdown(self) -> None:
+        """End a debug run: stop the loop, run teardown and close recordings."""
+        if self._runtime is not None:
+            self._runtime.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _recorder(self) -> Recorder:
+        return self._require_runtime("save_*").recorder
+
+    def _require_runtime(self, what: str) -> NodeRuntime:
+        if self._runtime is None:
+            raise StateError(
+                f"node {self.name!r}: {what} is only available while the node runs "
+                f"(inside a Worker, a debug mode, or chimerapy.testing)"
+            )
+        return self._runtime
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_runtime"] = None
+        state["in_bound_data"] = {}
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

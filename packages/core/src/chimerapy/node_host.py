@@ -1,0 +1,283 @@
+"""The node process: ``python -m chimerapy.node_host --control ADDR --node-id ID``.
+
+A Worker spawns one such process per node. It connects back to the Worker over a ZeroMQ DEALER
+socket and then follows the Worker's requests::
+
+    hello -> load (prep) -> loaded -> connect -> connected -> start|step -> ... stop -> stopped
+
+The main thread runs the node's own code (prep, the loop, teardown); a control thread owns the
+socket, so that stop, step and clock updates reach the node while its loop runs. The process
+ends itself when its Worker dies (parent-death signal, and a parent-pid check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import zmq
+
+from . import control
+from .control import Envelope
+from .node_runtime import InputSpec, NodeRuntime
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL = 1.0
+
+
+class ControlThread(threading.Thread):
+    """Owns the DEALER socket: forwards requests to the main thread, sends what it queues."""
+
+    def __init__(self, context: zmq.Context, address: str, node_id: str) -> None:
+        super().__init__(name="chimerapy-control", daemon=True)
+        self.socket = context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 2000)
+        self.socket.setsockopt(zmq.IDENTITY, node_id.encode())
+        self.socket.connect(address)
+        self.requests: queue.Queue[Envelope] = queue.Queue()
+        self.outbox: queue.Queue[Envelope] = queue.Queue()
+        self.runtime: NodeRuntime | None = None
+        self.offset = 0.0
+        self.closing = threading.Event()
+        self._parent = os.getppid()
+
+    def send(self, envelope: Envelope) -> None:
+        """Queue ``envelope`` for the Worker (thread-safe)."""
+        self.outbox.put(envelope)
+
+    def run(self) -> None:
+        next_stats = time.monotonic() + STATS_INTERVAL
+        while not self.closing.is_set():
+            if self.socket.poll(50, zmq.POLLIN):
+                self._dispatch(self.socket.recv())
+            self._flush()
+            now = time.monotonic()
+            if now >= next_stats:
+                next_stats = now + STATS_INTERVAL
+                if self.runtime is not None and self.runtime.mode != "idle":
+                    self.send(Envelope("node_stats", {"stats": self.runtime.stats()}))
+                if os.getppid() != self._parent:  # the Worker is gone
+                    self._orphaned()
+        self._flush()
+        self.socket.close()
+
+    def _dispatch(self, raw: bytes) -> None:
+        try:
+            envelope = control.decode(raw)
+        except Exception as error:  # a malformed request: say so, keep going
+            self.send(Envelope("node_error", {"node": "?", "phase": "control", "traceback": str(error)}))
+            return
+        runtime = self.runtime
+        if envelope.type == "stop" and runtime is not None and runtime.mode != "idle":
+            runtime.request_stop()
+            self.send(envelope.reply())
+        elif envelope.type == "step" and runtime is not None and runtime.mode == "step":
+            runtime.allow_step()
+            self.send(envelope.reply())
+        elif envelope.type == "clock":
+            self.offset = float(envelope.data["offset"])
+        else:
+            self.requests.put(envelope)
+
+    def _flush(self) -> None:
+        while True:
+            try:
+                envelope = self.outbox.get_nowait()
+            except queue.Empty:
+                return
+            self.socket.send(control.encode(envelope).encode())
+
+    def _orphaned(self) -> None:
+        if self.runtime is not None:
+            self.runtime.request_stop()
+        self.requests.put(Envelope("exit"))
+
+    def clock(self) -> float:
+        return time.time() + self.offset
+
+
+class ForwardingHandler(logging.Handler):
+    """Sends this process's log records to the Worker (and so to the Manager)."""
+
+    def __init__(self, channel: ControlThread, node: str) -> None:
+        super().__init__(logging.INFO)
+        self.channel = channel
+        self.node = node
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = {
+                "time": self.channel.clock(),
+                "level": record.levelname,
+                "logger": record.name,
+                "node": self.node,
+                "message": record.getMessage(),
+            }
+            if record.exc_info:
+                line["message"] += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        except Exception:  # a record that cannot be formatted must not kill the node
+            return
+        self.channel.send(Envelope("log", {"records": [line]}))
+
+
+class NodeHost:
+    """Runs the Worker's requests on the main thread."""
+
+    def __init__(self, channel: ControlThread, context: zmq.Context) -> None:
+        self.channel = channel
+        self.context = context
+        self.runtime: NodeRuntime | None = None
+        self.name = "?"
+
+    def serve(self) -> int:
+        """Handle requests until the node has stopped or the Worker says exit."""
+        handlers = {"load": self._load, "connect": self._connect, "start": self._start, "step": self._start}
+        while True:
+            try:
+                envelope = self.channel.requests.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if envelope.type in ("exit", "stop"):
+                if envelope.id is not None:
+                    self.channel.send(envelope.reply())
+                if self.runtime is not None:
+                    self.runtime.finish()
+                return 0
+            handler = handlers.get(envelope.type)
+            if handler is None:
+                self.channel.send(envelope.fail(f"node {self.name}: unexpected request {envelope.type!r}"))
+                continue
+            if handler(envelope):
+                return 0
+
+    def _load(self, envelope: Envelope) -> bool:
+        spec = envelope.data["spec"]
+        try:
+            node = cloudpickle.loads(base64.b64decode(spec["code"]))
+        except Exception:
+            self.channel.send(envelope.fail(f"node {spec.get('name')}: cannot load its code", {"phase": "load", "traceback": traceback.format_exc()}))
+            return False
+        self.name = node.name
+        self.channel.offset = float(spec.get("offset", 0.0))
+        logging.getLogger().addHandler(ForwardingHandler(self.channel, node.name))
+        errors: list[tuple[str, str]] = []
+        try:
+            self.runtime = NodeRuntime(
+                node,
+                context=self.context,
+                host=spec["host"],
+                directory=Path(spec["directory"]),
+                clock=self.channel.clock,
+                inputs=spec["inputs"],
+                followed=spec.get("followed"),
+                outputs=tuple(spec["outputs"]),
+                report_error=lambda phase, text: errors.append((phase, text)) or self._report(phase, text),
+                drain_timeout=float(spec.get("drain_timeout", 5.0)),
+            )
+        except Exception:
+            self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))
+            return False
+        self.channel.runtime = self.runtime
+        if not self.runtime.prep():
+            phase, text = errors[-1]
+            self.channel.send(envelope.fail(f"node {node.name} raised in prep", {"phase": phase, "traceback": text}))
+            return False
+        addresses = self.runtime.publisher.addresses if self.runtime.publisher else {}
+        self.channel.send(envelope.reply({"addresses": addresses, "pid": os.getpid()}))
+        return False
+
+    def _connect(self, envelope: Envelope) -> bool:
+        runtime = self._require(envelope)
+        if runtime is None:
+            return False
+        specs = [InputSpec(**item) for item in envelope.data["inputs"]]
+        runtime.connect(specs)
+        missing: set[str] = set()
+        if runtime.publisher is not None:
+            missing = runtime.publisher.wait_for_subscribers(
+                envelope.data["consumers"], float(envelope.data.get("timeout", 10.0))
+            )
+        if missing:
+            self.channel.send(envelope.fail(f"node {self.name}: consumers {sorted(missing)} did not connect"))
+        else:
+            self.channel.send(envelope.reply())
+        return False
+
+    def _start(self, envelope: Envelope) -> bool:
+        runtime = self._require(envelope)
+        if runtime is None:
+            return False
+        mode = "step" if envelope.type == "step" else "run"
+        self.channel.send(envelope.reply())
+        if mode == "step":
+            runtime.allow_step()
+        self.channel.send(Envelope("node_state", {"node": self.name, "state": "running"}))
+        runtime.run(mode)
+        stats = runtime.stats()
+        files = runtime._recorder.files() if runtime._recorder is not None else []
+        self.channel.send(Envelope("stopped", {"node": self.name, "stats": stats, "files": [str(f) for f in files]}))
+        return True
+
+    def _require(self, envelope: Envelope) -> NodeRuntime | None:
+        if self.runtime is None:
+            self.channel.send(envelope.fail(f"node {self.name}: {envelope.type} before load"))
+        return self.runtime
+
+    def _report(self, phase: str, text: str) -> None:
+        self.channel.send(Envelope("node_error", {"node": self.name, "phase": phase, "traceback": text}))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent (the Worker) dies."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chimerapy.node_host")
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--node-id", required=True)
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    logging.getLogger().setLevel(logging.INFO)
+    context = zmq.Context()
+    channel = ControlThread(context, args.control, args.node_id)
+    host = NodeHost(channel, context)
+
+    def on_term(signum: int, frame: Any) -> None:
+        if host.runtime is not None and host.runtime.mode != "idle":
+            host.runtime.request_stop()
+        else:
+            channel.requests.put(Envelope("exit"))
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the Manager, which stops us
+    channel.start()
+    channel.send(Envelope("hello", {"node": args.node_id, "pid": os.getpid()}))
+    code = host.serve()
+    if host.runtime is not None:
+        host.runtime.close(timeout=1.0)
+    channel.closing.set()
+    channel.join(timeout=5.0)
+    context.term()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

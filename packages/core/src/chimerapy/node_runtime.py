@@ -1,0 +1,329 @@
+"""NodeRuntime: drives one Node's loop: inputs, the follow rule, outputs, recording and stats.
+
+The same runtime serves a node in its Worker-spawned process (:mod:`chimerapy.node_host`), the
+debug modes of :class:`chimerapy.Node`, and the in-process harness :mod:`chimerapy.testing`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+
+from .data_chunk import DataChunk
+from .transport import Publisher, Subscriber
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .records import Recorder
+
+__all__ = ["InputSpec", "NodeRuntime", "as_chunk", "local_runtime"]
+
+log = logging.getLogger(__name__)
+
+ErrorReporter = Callable[[str, str], None]  # (phase, formatted traceback)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where one input of a node comes from."""
+
+    producer: str
+    address: str
+    latest_only: bool = False
+
+
+def as_chunk(output: Any) -> DataChunk | None:
+    """Turn what ``step`` returned into a chunk: ``None`` stays ``None``."""
+    if output is None or isinstance(output, DataChunk):
+        return output
+    chunk = DataChunk()
+    chunk.add("default", output)
+    return chunk
+
+
+class NodeRuntime:
+    """Runs ``node`` against its transport.
+
+    Args:
+        node: the user's node (the runtime attaches itself as ``node._runtime``).
+        context: the ZeroMQ context for the node's sockets.
+        host: the interface its publisher binds on.
+        directory: where the node's recordings go.
+        clock: Manager-aligned time.
+        inputs: the names of the in-bound nodes.
+        followed: the in-bound node whose new chunks trigger ``step``.
+        outputs: ``(lossless, latest)``: which publisher sockets consumers need.
+        report_error: called with ``(phase, traceback)`` when node code raises.
+        drain_timeout: after stop, how long a node waits for its inputs to end.
+        port: a fixed port for the publisher (debug streams), 0 for any.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        *,
+        context: zmq.Context,
+        host: str,
+        directory: Path,
+        clock: Callable[[], float] = time.time,
+        inputs: list[str] = (),
+        followed: str | None = None,
+        outputs: tuple[bool, bool] = (False, False),
+        report_error: ErrorReporter | None = None,
+        drain_timeout: float = 5.0,
+        port: int = 0,
+    ) -> None:
+        self.node = node
+        self.clock = clock
+        self.directory = Path(directory)
+        self.inputs = list(inputs)
+        self.followed = followed if followed is not None else (self.inputs[0] if self.inputs else None)
+        self.drain_timeout = drain_timeout
+        self._report_error = report_error or _log_error(node.name)
+        self.publisher = (
+            Publisher(context, node.name, host, lossless=outputs[0], latest=outputs[1], clock=clock, port=port)
+            if any(outputs)
+            else None
+        )
+        self.subscriber = Subscriber(context, node.name, clock=clock) if self.inputs else None
+        self._recorder: Recorder | None = None
+        self._stop = threading.Event()
+        self._stop_time = 0.0
+        self._permits = threading.Semaphore(0)
+        self.mode = "idle"  # "run" or "step" once started
+        self._prepped = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._passes_chunks = _step_takes_chunks(node) or bool(self.inputs)
+        self.steps = self.step_errors = self.outputs = 0
+        self._last_error_report = 0.0
+        self._suppressed_errors = 0
+        self._rate_mark = (time.monotonic(), 0)
+        node._runtime = self
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def connect(self, specs: list[InputSpec]) -> None:
+        """Connect the subscriber to each input's publisher."""
+        assert self.subscriber is not None or not specs
+        for spec in specs:
+            self.subscriber.connect(spec.producer, spec.address, latest_only=spec.latest_only)
+
+    @property
+    def recorder(self) -> Recorder:
+        """The node's Recorder, created on first use."""
+        if self._recorder is None:
+            from .records import Recorder
+
+            self._recorder = Recorder(self.directory, clock=self.clock, on_error=self._record_error)
+        return self._recorder
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def prep(self) -> bool:
+        """Run the node's ``prep``; report and return False if it raises."""
+        self._prepped = True
+        return self._guard("prep", self.node.prep)
+
+    def run(self, mode: str = "run") -> None:
+        """Run ``main`` until stopped, then end the output stream, ``teardown``, close recordings."""
+        self.mode = mode
+        try:
+            self._guard("main", self.node.main)
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        """End the output stream, run ``teardown`` and close the recordings (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.publisher is not None:
+            self.publisher.end(abort=self._give_up_sending)
+        if self._prepped:
+            self._guard("teardown", self.node.teardown)
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end: sources stop now, other nodes once their inputs have ended."""
+        if not self._stop.is_set():
+            self._stop_time = time.monotonic()
+            self._stop.set()
+        self._permits.release()
+
+    def allow_step(self) -> None:
+        """In step mode, let a source node run one more step."""
+        self._permits.release()
+
+    def should_continue(self) -> bool:
+        """The loop condition behind ``Node.running``."""
+        if not self._stop.is_set():
+            return True
+        if self.subscriber is None or self.subscriber.all_ended:
+            return False
+        return time.monotonic() < self._stop_time + self.drain_timeout
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def tick(self, timeout: float = 0.1) -> None:
+        """One pass of the default ``main``: step a source, or step on new followed inputs."""
+        if self.subscriber is None:
+            if self.mode == "step" and not self._permits.acquire(timeout=timeout):
+                return
+            if not self._stop.is_set():
+                self.emit(self._call_step(None))
+            return
+        complete = len(self.inputs)
+        for chunk in self.subscriber.receive(timeout):
+            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.new_data_available = True
+            if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:
+                self.emit(self._call_step(dict(self.node.in_bound_data)))
+
+    def poll_inputs(self, timeout: float) -> list[DataChunk]:
+        """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
+        chunks = self.subscriber.receive(timeout) if self.subscriber else []
+        for chunk in chunks:
+            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.new_data_available = True
+        return chunks
+
+    def emit(self, output: Any) -> DataChunk | None:
+        """Publish what a step produced (``None`` publishes nothing)."""
+        chunk = as_chunk(output)
+        if chunk is None:
+            return None
+        self.outputs += 1
+        if self.publisher is not None:
+            self.publisher.send(chunk, abort=self._give_up_sending)
+        return chunk
+
+    def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:
+        self.node.new_data_available = False
+        try:
+            result = self.node.step(chunks if chunks is not None else {}) if self._passes_chunks else self.node.step()
+        except Exception:
+            self.step_errors += 1
+            self._report_step_error(traceback.format_exc())
+            return None
+        self.steps += 1
+        return result
+
+    def _report_step_error(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_error_report < 1.0:
+            self._suppressed_errors += 1
+            return
+        if self._suppressed_errors:
+            text += f"\n({self._suppressed_errors} more step errors since the last report)"
+        self._suppressed_errors = 0
+        self._last_error_report = now
+        self._report_error("step", text)
+
+    def _guard(self, phase: str, function: Callable[[], Any]) -> bool:
+        try:
+            function()
+            return True
+        except Exception:
+            self._report_error(phase, traceback.format_exc())
+            return False
+
+    def _give_up_sending(self) -> bool:
+        return self._stop.is_set() and time.monotonic() > self._stop_time + self.drain_timeout
+
+    def _record_error(self, error: Exception) -> None:
+        self._report_error("record", f"{type(error).__name__}: {error}")
+
+    # -- stats -----------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the Manager: steps, rate, errors, per-input delivery, recording backlog."""
+        now = time.monotonic()
+        mark_time, mark_steps = self._rate_mark
+        rate = (self.steps - mark_steps) / (now - mark_time) if now > mark_time else 0.0
+        self._rate_mark = (now, self.steps)
+        return {
+            "steps": self.steps,
+            "step_errors": self.step_errors,
+            "outputs": self.outputs,
+            "rate": round(rate, 2),
+            "inputs": {p: e.as_dict() for p, e in (self.subscriber.edges.items() if self.subscriber else [])},
+            "garbage": self.subscriber.garbage if self.subscriber else 0,
+            "blocked_s": round(self.publisher.blocked_seconds, 3) if self.publisher else 0.0,
+            "records": self._recorder.stats() if self._recorder is not None else {},
+        }
+
+    # -- debug modes -----------------------------------------------------------------------------
+
+    def step_by_hand(self, chunks: dict[str, DataChunk] | None) -> DataChunk | None:
+        """``debug="step"``: prep on first use, then one step; returns the produced chunk."""
+        if not self._prepped and not self.prep():
+            raise RuntimeError(f"node {self.node.name!r}: prep failed (see the log)")
+        chunk = as_chunk(self._call_step(chunks))
+        if chunk is not None:
+            self.outputs += 1
+            chunk.producer, chunk.seq, chunk.produced_at = self.node.name, self.outputs - 1, self.clock()
+        return chunk
+
+    def run_stream(self, *, blocking: bool) -> None:
+        """``debug="stream"``: prep, then the loop (here or in a thread) until ``close``."""
+        if not self.prep():
+            raise RuntimeError(f"node {self.node.name!r}: prep failed (see the log)")
+        if blocking:
+            self.run()
+            return
+        self._thread = threading.Thread(target=self.run, name=f"node-{self.node.name}", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the loop if it runs, then teardown and close (debug modes and testing)."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.finish()
+        for part in (self.publisher, self.subscriber):
+            if part is not None:
+                part.close()
+
+
+def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
+    """A runtime for running ``node`` in this process (debug modes, chimerapy.testing)."""
+    stream = node.debug == "stream"
+    return NodeRuntime(
+        node,
+        context=zmq.Context.instance(),
+        host="127.0.0.1",
+        directory=directory or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
+        outputs=(stream, False),
+        port=int(node.debug_port or 0) if stream else 0,
+    )
+
+
+def _step_takes_chunks(node: Node) -> bool:
+    """True if the node's ``step`` has a required parameter (so it must be given the chunks)."""
+    try:
+        parameters = inspect.signature(node.step).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in parameters
+    )
+
+
+def _log_error(name: str) -> ErrorReporter:
+    def report(phase: str, text: str) -> None:
+        log.error("node %s raised in %s:\n%s", name, phase, text)
+
+    return report

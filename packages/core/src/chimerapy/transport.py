@@ -1,0 +1,307 @@
+"""ZeroMQ adapters for the data plane: one Publisher per producing node, one Subscriber per consumer.
+
+Delivery modes per edge:
+
+- lossless (default): an XPUB socket with ``XPUB_NODROP``; when a subscriber's queue is full the
+  producer waits (bounded queue, backpressure), so nothing is dropped and order is kept.
+- latest only: a second, lossy XPUB socket with a tiny queue; a slow consumer gets the newest
+  chunks and the ones it skipped are counted as skipped, not lost.
+
+Every chunk carries its producer's sequence number; the Subscriber counts gaps per producer
+(``lost`` on lossless edges, ``skipped`` on latest-only ones) and never hides them. A producer
+ends its stream with an end marker so that consumers drain everything before they stop.
+
+Subscribers announce themselves with a ``join:<name>`` subscription so that a Publisher can wait
+until every expected consumer is connected before data flows (no slow-joiner loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import zmq
+
+from . import wire
+from .data_chunk import DataChunk
+from .errors import ProtocolError
+
+__all__ = ["EdgeStats", "Publisher", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+LOSSLESS_HWM = 64
+LATEST_HWM = 2
+_JOIN = b"join:"
+
+
+def _bind(socket: zmq.Socket, host: str, port: int = 0) -> str:
+    if port:
+        socket.bind(f"tcp://{host}:{port}")
+    else:
+        port = socket.bind_to_random_port(f"tcp://{host}")
+    return f"tcp://{host}:{port}"
+
+
+class Publisher:
+    """Publishes one node's chunks to its consumers.
+
+    Args:
+        context: the process's ZeroMQ context.
+        name: the producing node's name (stamped on every message).
+        host: the interface address to bind on.
+        lossless: whether any consumer reads this node losslessly (the default mode).
+        latest: whether any consumer reads this node in latest-only mode.
+        clock: Manager-aligned time, stamped on every chunk.
+        port: a fixed port for the lossless socket (0: any free port).
+    """
+
+    def __init__(
+        self,
+        context: zmq.Context,
+        name: str,
+        host: str,
+        *,
+        lossless: bool = True,
+        latest: bool = False,
+        clock: Callable[[], float] = time.time,
+        port: int = 0,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self.seq = -1
+        self.blocked_seconds = 0.0
+        self._stopping = False
+        self._sockets: dict[str, zmq.Socket] = {}
+        self.addresses: dict[str, str] = {}
+        for mode, wanted, nodrop, hwm in (
+            ("lossless", lossless, 1, LOSSLESS_HWM),
+            ("latest", latest, 0, LATEST_HWM),
+        ):
+            if not wanted:
+                continue
+            socket = context.socket(zmq.XPUB)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.setsockopt(zmq.SNDHWM, hwm)
+            socket.setsockopt(zmq.XPUB_VERBOSE, 1)
+            socket.setsockopt(zmq.XPUB_NODROP, nodrop)
+            self.addresses[mode] = _bind(socket, host, port if mode == "lossless" else 0)
+            self._sockets[mode] = socket
+        self._joined: set[str] = set()
+
+    def wait_for_subscribers(self, names: Iterable[str], timeout: float) -> set[str]:
+        """Block until every consumer in ``names`` has joined, or ``timeout`` passes.
+
+        Returns:
+            The names still missing (empty on success).
+        """
+        missing = set(names) - self._joined
+        deadline = time.monotonic() + timeout
+        poller = zmq.Poller()
+        for socket in self._sockets.values():
+            poller.register(socket, zmq.POLLIN)
+        while missing and time.monotonic() < deadline:
+            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            for socket, _ in poller.poll(min(remaining_ms, 100)):
+                event = socket.recv()
+                if event[:1] == b"\x01" and event[1:].startswith(_JOIN):
+                    joined = event[1 + len(_JOIN) :].decode(errors="replace")
+                    self._joined.add(joined)
+                    missing.discard(joined)
+        return missing
+
+    def send(self, chunk: DataChunk, *, abort: Callable[[], bool] = lambda: False) -> int:
+        """Publish ``chunk`` and return its sequence number.
+
+        Blocks while a lossless consumer's queue is full (backpressure), until ``abort()`` is
+        true. The chunk's arrays are sent without copying: do not modify them afterwards.
+        """
+        self.seq += 1
+        produced_at = self._clock()
+        chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
+        frames = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at)
+        self._send(frames, abort)
+        return self.seq
+
+    def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
+        """Tell every consumer that this stream is over (after the last chunk)."""
+        frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock())
+        self._send(frames, abort)
+
+    def _send(self, frames: list, abort: Callable[[], bool]) -> None:
+        latest = self._sockets.get("latest")
+        if latest is not None:
+            try:
+                latest.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # a latest-only consumer that is behind: it counts the gap as skipped
+        lossless = self._sockets.get("lossless")
+        if lossless is None:
+            return
+        pause = 0.00005
+        started = None
+        while True:
+            try:
+                lossless.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                if started is None:
+                    started = time.monotonic()
+                if abort():
+                    log.warning("%s: gave up sending chunk %d to a full consumer", self.name, self.seq)
+                    break
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        if started is not None:
+            self.blocked_seconds += time.monotonic() - started
+
+    def close(self) -> None:
+        """Close the sockets (pending messages are dropped: call :meth:`end` first)."""
+        for socket in self._sockets.values():
+            socket.close(linger=0)
+        self._sockets.clear()
+
+
+@dataclass
+class EdgeStats:
+    """Delivery counters for one input edge."""
+
+    received: int = 0
+    lost: int = 0
+    skipped: int = 0
+    out_of_order: int = 0
+    last_seq: int = -1
+    ended: bool = False
+    latencies: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        lat = sorted(self.latencies)
+        return {
+            "received": self.received,
+            "lost": self.lost,
+            "skipped": self.skipped,
+            "out_of_order": self.out_of_order,
+            "ended": self.ended,
+            "latency_p50_ms": _percentile(lat, 0.50) * 1000 if lat else None,
+            "latency_p99_ms": _percentile(lat, 0.99) * 1000 if lat else None,
+        }
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+class Subscriber:
+    """Receives the chunks of a node's inputs and keeps per-edge delivery counters.
+
+    Args:
+        context: the process's ZeroMQ context.
+        name: the consuming node's name (announced to producers).
+        clock: Manager-aligned time, stamped on each received chunk.
+    """
+
+    def __init__(self, context: zmq.Context, name: str, *, clock: Callable[[], float] = time.time):
+        self.name = name
+        self._context = context
+        self._clock = clock
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._poller = zmq.Poller()
+        self._latest_only: set[str] = set()
+        self.edges: dict[str, EdgeStats] = {}
+        #: Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped.
+        self.garbage = 0
+
+    def connect(self, producer: str, address: str, *, latest_only: bool = False) -> None:
+        """Connect to ``producer``'s publisher at ``address``."""
+        mode = "latest" if latest_only else "lossless"
+        socket = self._sockets.get(mode)
+        if socket is None:
+            socket = self._context.socket(zmq.SUB)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.setsockopt(zmq.RCVHWM, LATEST_HWM if latest_only else LOSSLESS_HWM)
+            socket.setsockopt(zmq.SUBSCRIBE, b"")
+            socket.setsockopt(zmq.SUBSCRIBE, _JOIN + self.name.encode())
+            self._sockets[mode] = socket
+            self._poller.register(socket, zmq.POLLIN)
+        socket.connect(address)
+        self.edges[producer] = EdgeStats()
+        if latest_only:
+            self._latest_only.add(producer)
+
+    @property
+    def all_ended(self) -> bool:
+        """True once every producer has sent its end marker."""
+        return all(edge.ended for edge in self.edges.values())
+
+    def receive(self, timeout: float) -> list[DataChunk]:
+        """Wait up to ``timeout`` seconds and return the chunks that arrived, in arrival order.
+
+        On latest-only edges only the newest chunk of each burst is kept.
+        """
+        chunks: list[DataChunk] = []
+        events = dict(self._poller.poll(int(timeout * 1000)))
+        for mode, socket in self._sockets.items():
+            if socket not in events:
+                continue
+            newest: dict[str, DataChunk] = {}
+            while True:
+                try:
+                    frames = socket.recv_multipart(copy=False, flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                chunk = self._accept(frames)
+                if chunk is None:
+                    continue
+                if mode == "latest":
+                    replaced = newest.get(chunk.producer)
+                    if replaced is not None:  # an older chunk of this burst: skipped by design
+                        self.edges[chunk.producer].received -= 1
+                        self.edges[chunk.producer].skipped += 1
+                    newest[chunk.producer] = chunk
+                else:
+                    chunks.append(chunk)
+                if mode == "lossless" and len(chunks) >= LOSSLESS_HWM:
+                    break  # hand a bounded batch to the node; the rest stays queued
+            chunks.extend(newest.values())
+        return chunks
+
+    def _accept(self, frames: list) -> DataChunk | None:
+        try:
+            message = wire.decode(frames)
+        except ProtocolError as error:
+            self.garbage += 1
+            log.debug("%s: dropped a malformed message: %s", self.name, error)
+            return None
+        edge = self.edges.get(message.producer)
+        if edge is None:
+            self.garbage += 1
+            return None
+        if message.seq < edge.last_seq or (message.kind == "d" and message.seq == edge.last_seq):
+            edge.out_of_order += message.kind == "d"
+            return None
+        gap = message.seq - edge.last_seq - (1 if message.kind == "d" else 0)
+        if gap > 0:
+            if message.producer in self._latest_only:
+                edge.skipped += gap
+            else:
+                edge.lost += gap
+        edge.last_seq = message.seq
+        if message.kind == "e":
+            edge.ended = True
+            return None
+        chunk = message.chunk
+        assert chunk is not None
+        chunk.received_at = self._clock()
+        edge.received += 1
+        edge.latencies.append(chunk.received_at - message.produced_at)
+        if len(edge.latencies) > 2048:
+            del edge.latencies[:1024]
+        return chunk
+
+    def close(self) -> None:
+        """Close every socket."""
+        for socket in self._sockets.values():
+            socket.close(linger=0)
+        self._sockets.clear()

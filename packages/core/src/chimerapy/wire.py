@@ -1,0 +1,217 @@
+"""The data-plane wire format: DataChunks to ZeroMQ frames and back, as pure functions.
+
+A message is one header frame followed by buffer frames::
+
+    header  = b"CPY1" + JSON {"k": kind, "seq", "p": producer, "t": produced_at, "r": [record...]}
+    buffers = the raw bytes of numpy arrays, or a pickle (protocol 5) and its out-of-band buffers
+
+Kinds are ``"d"`` (data) and ``"e"`` (end of stream: ``seq`` is the last data sequence number sent,
+-1 for none). Each record names its encoding and the frames it owns:
+
+- ``"nd"``: a numpy array (not of object dtype): ``dtype`` descr, ``shape``, one raw frame.
+- ``"pk"``: anything else: a pickle frame plus its out-of-band buffers (numpy arrays nested in
+  dicts or lists travel as raw frames, never copied into the pickle).
+- ``"jpg"``: an ``"image"`` record JPEG-encoded for a subscriber on another host.
+
+Decoding never copies array data: arrays are read-only views of the received frames.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .data_chunk import CONTENT_TYPES, DataChunk
+from .errors import ProtocolError
+
+__all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end"]
+
+MAGIC = b"CPY1"
+_MAX_HEADER = 1 << 20
+
+Buffer = Any  # bytes, memoryview, numpy array, or zmq.Frame: anything with the buffer protocol
+
+
+@dataclass(slots=True)
+class Message:
+    """A decoded data-plane message.
+
+    Attributes:
+        kind: ``"d"`` for data, ``"e"`` for the end of a producer's stream.
+        seq: the sequence number (for ``"e"``: the last data sequence number sent).
+        producer: the producing node's name.
+        produced_at: Manager-aligned time at which the chunk was published.
+        chunk: the DataChunk (``None`` for ``"e"``).
+    """
+
+    kind: str
+    seq: int
+    producer: str
+    produced_at: float
+    chunk: DataChunk | None = None
+
+
+def encode_chunk(
+    chunk: DataChunk,
+    *,
+    seq: int,
+    producer: str,
+    produced_at: float,
+    image_encoder: Callable[[np.ndarray], bytes] | None = None,
+) -> list[Buffer]:
+    """Encode ``chunk`` as frames ready for ``send_multipart(..., copy=False)``.
+
+    The arrays of the chunk are referenced, not copied: they must stay unchanged until sent.
+    ``image_encoder`` (e.g. JPEG for another host) is applied to ``"image"`` records.
+    The producer's name is appended to each record's ownership.
+    """
+    records: list[dict[str, Any]] = []
+    frames: list[Buffer] = [b""]
+    for name, record in chunk.items():
+        value = record["value"]
+        ctype = record["content-type"]
+        entry: dict[str, Any] = {"n": name, "c": ctype, "o": [*record["ownership"], producer]}
+        first = len(frames)
+        if image_encoder is not None and ctype == "image" and _is_image(value):
+            entry["e"] = "jpg"
+            frames.append(image_encoder(value))
+        elif isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            array = np.ascontiguousarray(value)
+            entry["e"] = "nd"
+            entry["d"] = np.lib.format.dtype_to_descr(array.dtype)
+            entry["s"] = list(array.shape)
+            frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
+        else:
+            entry["e"] = "pk"
+            out_of_band: list[pickle.PickleBuffer] = []
+            try:
+                frames.append(pickle.dumps(value, protocol=5, buffer_callback=out_of_band.append))
+            except Exception as error:
+                raise ProtocolError(
+                    f"record {name!r}: its value of type {type(value).__name__} cannot be "
+                    f"pickled ({error}); send plain data, numpy arrays or picklable objects"
+                ) from error
+            frames.extend(buffer.raw() for buffer in out_of_band)
+        entry["f"] = [first, len(frames)]
+        records.append(entry)
+    header = {"k": "d", "seq": seq, "p": producer, "t": produced_at, "r": records}
+    frames[0] = MAGIC + json.dumps(header, separators=(",", ":")).encode()
+    return frames
+
+
+def encode_end(*, last_seq: int, producer: str, produced_at: float) -> list[bytes]:
+    """Encode the end-of-stream marker a producer sends after its last chunk."""
+    header = {"k": "e", "seq": last_seq, "p": producer, "t": produced_at, "r": []}
+    return [MAGIC + json.dumps(header, separators=(",", ":")).encode()]
+
+
+def decode(
+    frames: Sequence[Buffer],
+    *,
+    image_decoder: Callable[[memoryview], np.ndarray] | None = None,
+) -> Message:
+    """Decode frames from :func:`encode_chunk` or :func:`encode_end`.
+
+    Raises:
+        ProtocolError: for anything that is not a well-formed message (foreign or garbage
+            frames); the caller counts and drops it.
+    """
+    if not frames:
+        raise ProtocolError("empty message")
+    head = _view(frames[0])
+    if len(head) < len(MAGIC) or bytes(head[: len(MAGIC)]) != MAGIC:
+        raise ProtocolError("not a ChimeraPy data message (bad magic)")
+    if len(head) > _MAX_HEADER:
+        raise ProtocolError(f"header of {len(head)} bytes exceeds {_MAX_HEADER}")
+    try:
+        header = json.loads(bytes(head[len(MAGIC) :]))
+        kind, seq, producer, produced_at = header["k"], header["seq"], header["p"], header["t"]
+        records = header["r"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ProtocolError(f"malformed header: {error}") from error
+    if kind not in ("d", "e") or not isinstance(seq, int) or not isinstance(producer, str):
+        raise ProtocolError(f"malformed header fields: kind={kind!r} seq={seq!r}")
+    if not isinstance(produced_at, (int, float)) or not isinstance(records, list):
+        raise ProtocolError("malformed header: time or records of the wrong type")
+    message = Message(kind, seq, producer, float(produced_at))
+    if kind == "e":
+        return message
+    chunk = DataChunk()
+    for entry in records:
+        name, record = _decode_record(entry, frames, image_decoder)
+        chunk.update(name, record)
+    chunk.producer, chunk.seq, chunk.produced_at = producer, seq, float(produced_at)
+    message.chunk = chunk
+    return message
+
+
+def _decode_record(
+    entry: Any, frames: Sequence[Buffer], image_decoder: Callable | None
+) -> tuple[str, dict[str, Any]]:
+    try:
+        name, ctype, ownership, encoding = entry["n"], entry["c"], entry["o"], entry["e"]
+        first, end = entry["f"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProtocolError(f"malformed record entry: {error}") from error
+    if not (isinstance(first, int) and isinstance(end, int) and 1 <= first < end <= len(frames)):
+        raise ProtocolError(f"record {name!r}: frame range {first}..{end} out of bounds")
+    if ctype not in CONTENT_TYPES or not isinstance(ownership, list):
+        raise ProtocolError(f"record {name!r}: bad content type or ownership")
+    views = [_view(frame) for frame in frames[first:end]]
+    if encoding == "nd":
+        value = _decode_array(name, entry, views[0])
+    elif encoding == "pk":
+        try:
+            value = pickle.loads(views[0], buffers=views[1:])
+        except Exception as error:
+            raise ProtocolError(f"record {name!r}: cannot unpickle: {error}") from error
+    elif encoding == "jpg":
+        if image_decoder is None:
+            raise ProtocolError(f"record {name!r}: JPEG image but no decoder available")
+        value = image_decoder(views[0])
+    else:
+        raise ProtocolError(f"record {name!r}: unknown encoding {encoding!r}")
+    return name, {"value": value, "content-type": ctype, "ownership": ownership}
+
+
+def _decode_array(name: str, entry: dict, view: memoryview) -> np.ndarray:
+    try:
+        dtype = np.lib.format.descr_to_dtype(_descr(entry["d"]))
+        shape = tuple(int(n) for n in entry["s"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProtocolError(f"record {name!r}: bad dtype or shape: {error}") from error
+    expected = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    if any(n < 0 for n in shape) or len(view) != expected:
+        raise ProtocolError(
+            f"record {name!r}: {len(view)} bytes do not hold an array {shape} of {dtype}"
+        )
+    if expected == 0:
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(view, dtype=dtype).reshape(shape)
+
+
+def _descr(raw: Any) -> Any:
+    """JSON turns the tuples of a structured dtype's descr into lists; turn them back."""
+    if not isinstance(raw, list):
+        return raw
+    if all(isinstance(n, int) for n in raw):  # a sub-array shape
+        return tuple(raw)
+    return [tuple(_descr(part) for part in field) for field in raw]
+
+
+def _view(frame: Buffer) -> memoryview:
+    buffer = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
+    view = memoryview(buffer)
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _is_image(value: Any) -> bool:
+    return (
+        isinstance(value, np.ndarray)
+        and value.dtype == np.uint8
+        and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3)))
+    )

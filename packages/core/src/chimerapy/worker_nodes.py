@@ -1,0 +1,203 @@
+"""NodeSupervisor: a Worker's node processes: spawn, talk to, watch, and end them (bounded).
+
+Each node runs in ``python -m chimerapy.node_host`` (a fresh interpreter: the node travels
+with cloudpickle, so classes from ``__main__`` and notebooks work). All node processes of a
+Worker connect to one ROUTER socket on loopback. Ending a process is bounded: ask it to stop,
+wait a grace period, SIGTERM, wait, SIGKILL, reap; no process outlives the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import zmq
+import zmq.asyncio
+
+from . import control
+from .control import Envelope, Requests
+
+__all__ = ["NodeProcess", "NodeSupervisor"]
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[["NodeProcess", Envelope], Awaitable[None]]
+
+
+@dataclass
+class NodeProcess:
+    """One node's process, as the Worker sees it."""
+
+    id: str
+    name: str
+    popen: subprocess.Popen
+    hello: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: Requests = field(default_factory=Requests)
+    state: str = "spawned"
+    stats: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    expected_exit: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class NodeSupervisor:
+    """Spawns node processes and exchanges control messages with them.
+
+    Args:
+        on_event: awaited for every event (not reply) a node sends: stats, logs, errors, states.
+        env: extra environment variables for the node processes (e.g. ``PYTHONPATH``).
+    """
+
+    def __init__(self, on_event: EventHandler, *, env: dict[str, str] | None = None) -> None:
+        self._on_event = on_event
+        self._env = env or {}
+        self._context = zmq.asyncio.Context()
+        self._router: zmq.asyncio.Socket | None = None
+        self.address = ""
+        self.nodes: dict[str, NodeProcess] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Bind the ROUTER socket and start listening."""
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        port = self._router.bind_to_random_port("tcp://127.0.0.1")
+        self.address = f"tcp://127.0.0.1:{port}"
+        self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
+
+    async def spawn(self, node_id: str, name: str, *, timeout: float = 30.0) -> NodeProcess:
+        """Start a node process and wait for its hello."""
+        env = {**os.environ, **self._env}
+        command = [sys.executable, "-m", "chimerapy.node_host", "--control", self.address, "--node-id", node_id]
+        popen = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=False)
+        process = NodeProcess(node_id, name, popen)
+        self.nodes[node_id] = process
+        try:
+            await asyncio.wait_for(process.hello.wait(), timeout)
+        except asyncio.TimeoutError:
+            await self.end(process, grace=0)
+            raise RuntimeError(f"node {name}: its process did not start within {timeout} s") from None
+        return process
+
+    async def request(
+        self, process: NodeProcess, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0
+    ) -> Envelope:
+        """Send a request to a node and await its reply (raises TimeoutError)."""
+        envelope, future = process.requests.new(kind, data)
+        await self._send(process, envelope)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            process.requests.forget(envelope.id)
+            raise TimeoutError(f"node {process.name} did not answer {kind!r} within {timeout} s") from None
+
+    async def notify(self, process: NodeProcess, kind: str, data: dict[str, Any] | None = None) -> None:
+        """Send an event (no reply expected) to a node."""
+        await self._send(process, Envelope(kind, data or {}))
+
+    async def _send(self, process: NodeProcess, envelope: Envelope) -> None:
+        assert self._router is not None
+        try:
+            await self._router.send_multipart([process.id.encode(), control.encode(envelope).encode()])
+        except zmq.ZMQError as error:
+            raise ConnectionError(f"node {process.name} is not reachable: {error}") from error
+
+    async def _receive(self) -> None:
+        assert self._router is not None
+        while True:
+            identity, raw = await self._router.recv_multipart()
+            process = self.nodes.get(identity.decode(errors="replace"))
+            if process is None:
+                continue
+            try:
+                envelope = control.decode(raw)
+            except Exception as error:
+                log.warning("node %s sent a malformed message: %s", process.name, error)
+                continue
+            if envelope.type == "reply":
+                process.requests.resolve(envelope)
+            elif envelope.type == "hello":
+                process.hello.set()
+            else:
+                if envelope.type == "stopped":
+                    process.stats = envelope.data.get("stats", {})
+                    process.files = envelope.data.get("files", [])
+                    process.state = "stopped"
+                    process.expected_exit = True
+                    process.stopped.set()
+                elif envelope.type == "node_stats":
+                    process.stats = envelope.data.get("stats", {})
+                try:
+                    await self._on_event(process, envelope)
+                except Exception:
+                    log.exception("handling %s from node %s failed", envelope.type, process.name)
+
+    async def _watch(self) -> None:
+        """Notice node processes that exit on their own (crashes)."""
+        while True:
+            await asyncio.sleep(0.2)
+            for process in list(self.nodes.values()):
+                code = process.popen.poll()
+                if code is None or process.state in ("exited", "crashed"):
+                    continue
+                crashed = not process.expected_exit
+                process.state = "crashed" if crashed else "exited"
+                process.requests.fail_all(ConnectionError(f"node {process.name} exited with code {code}"))
+                process.hello.set()
+                process.stopped.set()
+                if crashed:
+                    event = Envelope("node_error", {
+                        "node": process.name, "phase": "process",
+                        "traceback": f"the node process {process.pid} exited unexpectedly with code {code}",
+                        "exit_code": code,
+                    })
+                    await self._on_event(process, event)
+
+    async def end(self, process: NodeProcess, *, grace: float = 3.0) -> None:
+        """End ``process``: ask it to exit, wait ``grace``, then SIGTERM, then SIGKILL, and reap."""
+        process.expected_exit = True
+        popen = process.popen
+        if popen.poll() is None and grace > 0:
+            try:
+                await self.notify(process, "exit")
+            except ConnectionError:
+                pass
+            await _wait_exit(popen, grace)
+        for signal_it, wait in ((popen.terminate, 1.0), (popen.kill, 2.0)):
+            if popen.poll() is not None:
+                break
+            log.warning("node %s (pid %d) did not exit; %s", process.name, popen.pid, signal_it.__name__)
+            signal_it()
+            await _wait_exit(popen, wait)
+        self.nodes.pop(process.id, None)
+
+    async def end_all(self, *, grace: float = 3.0) -> None:
+        """End every node process concurrently."""
+        await asyncio.gather(*(self.end(p, grace=grace) for p in list(self.nodes.values())))
+
+    async def close(self) -> None:
+        """End every process, stop listening and close the socket."""
+        await self.end_all(grace=1.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._router is not None:
+            self._router.close(linger=0)
+        self._context.term()
+
+
+async def _wait_exit(popen: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while popen.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
