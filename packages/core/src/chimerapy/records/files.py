@@ -1,25 +1,65 @@
-"""Small file primitives shared by the writers: an appending CSV file and an atomic write.
+"""File primitives shared by the writers: whole-row appends and an atomic write.
 
-Everything here runs in the Recorder's writer thread and blocks on disk.
+Everything here runs in the Recorder's writer thread and blocks on disk. Appends are kept in
+memory until ``flush`` and then handed to the operating system in one ``write``, so a process
+killed at any moment leaves whole rows and lines behind (never a number cut in half). Nothing
+is fsynced: the files survive the death of the process, not a power loss.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CsvFile", "write_atomically"]
+__all__ = ["AppendFile", "CsvFile", "write_atomically"]
+
+
+class AppendFile:
+    """A binary file that grows by whole pieces written at :meth:`flush`.
+
+    Args:
+        path: the file to create; an existing file is replaced.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self._pending: list[bytes] = []
+        #: Bytes appended so far, flushed or not.
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        """Queue ``data`` for the next flush (no I/O)."""
+        self._pending.append(data)
+        self.size += len(data)
+
+    def flush(self) -> None:
+        """Write every pending piece in one system call (more only if the OS writes short)."""
+        if not self._pending:
+            return
+        view = memoryview(b"".join(self._pending))
+        self._pending.clear()
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        """Flush and close; idempotent."""
+        if self._fd >= 0:
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
 
 class CsvFile:
-    """A CSV file opened for appending rows under a fixed header.
+    """A CSV file (UTF-8) under a fixed header that grows by whole rows at :meth:`flush`.
 
-    Rows sit in a user-space buffer until :meth:`flush`; after a flush they survive the death of
-    the process (not a power loss: nothing is fsynced). Floats are written with ``repr`` so they
-    round-trip exactly.
+    Floats are written with ``repr`` so they round-trip exactly.
 
     Args:
         path: the file to create; an existing file is replaced.
@@ -28,24 +68,30 @@ class CsvFile:
 
     def __init__(self, path: Path, header: Sequence[str]) -> None:
         self.path = path
-        self._file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - owned
-        self._writer = csv.writer(self._file, lineterminator="\n")
-        self._writer.writerow(header)
-        self.rows = 0
+        self._file = AppendFile(path)
+        self._text = io.StringIO()
+        self._writer = csv.writer(self._text, lineterminator="\n")
+        self.rows = -1
+        self.append(header)
 
     def append(self, row: Iterable[Any]) -> None:
-        """Append one row (buffered)."""
+        """Add one row (in memory until :meth:`flush`)."""
         self._writer.writerow(row)
         self.rows += 1
 
     def flush(self) -> None:
-        """Hand the buffered rows to the operating system."""
+        """Write the rows added since the last flush."""
+        text = self._text.getvalue()
+        if text:
+            self._file.append(text.encode("utf-8"))
+            self._text.seek(0)
+            self._text.truncate()
         self._file.flush()
 
     def close(self) -> None:
         """Flush and close; idempotent."""
-        if not self._file.closed:
-            self._file.close()
+        self.flush()
+        self._file.close()
 
 
 def write_atomically(path: Path, data: bytes) -> None:

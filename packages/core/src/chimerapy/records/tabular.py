@@ -83,6 +83,9 @@ class TabularFormat(RecordFormat):
         return list(row.keys()), [tuple(row.values())]
 
     def _cell(self, column: str, value: Any) -> Any:
+        pandas = sys.modules.get("pandas")
+        if pandas is not None and value is pandas.NA:
+            return None
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, (datetime.date, datetime.time)):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chimerapy.records.files import CsvFile
+from chimerapy.records.files import AppendFile, CsvFile
 from chimerapy.records.kind import Accepted, RecordFormat, RecordWriter
 
 __all__ = ["AppendWriter", "TextFormat"]
@@ -77,17 +77,15 @@ class AppendWriter(RecordWriter):
         index: Path | None = None,
     ) -> None:
         super().__init__(path.parent, name, on_file)
-        self._file = open(self._created(path), "wb")  # noqa: SIM115 - owned until close()
+        self._file = AppendFile(self._created(path))
         self._frame = frame
         self._index = CsvFile(self._created(index), ("byte_offset", "timestamp")) if index else None
-        self._offset = 0
 
     def write(self, timestamp: float, payload: Any) -> None:
         data = self._frame(timestamp, payload) if self._frame else payload
         if self._index is not None:
-            self._index.append((self._offset, timestamp))
-        self._file.write(data)
-        self._offset += len(data)
+            self._index.append((self._file.size, timestamp))
+        self._file.append(data)
 
     def flush(self) -> None:
         self._file.flush()

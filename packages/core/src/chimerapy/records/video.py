@@ -36,7 +36,13 @@ __all__ = ["MUXER_OPTIONS", "X264_OPTIONS", "VideoFormat", "VideoWriter"]
 #: MP4 muxer options: fragments that each start at a keyframe, written as soon as they complete.
 MUXER_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 #: x264 options: no B-frames, no look-ahead, so no frame is held back in the encoder.
-X264_OPTIONS = {"preset": "veryfast", "tune": "zerolatency", "crf": "20"}
+#: A keyframe exactly every ``gop_size`` frames (no scene-cut keyframes): one fragment a second.
+X264_OPTIONS = {
+    "preset": "veryfast",
+    "tune": "zerolatency",
+    "crf": "20",
+    "x264-params": "scenecut=0",
+}
 
 
 class VideoFormat(RecordFormat):
