@@ -471,3 +471,13 @@ def test_a_raising_on_error_does_not_stop_the_writer_thread(make_recorder, tmp_p
     recorder.save_tabular("rows", {"i": 1})
     recorder.close()
     assert recorder.stats()["cam"]["failed"] and recorder.stats()["rows"]["written"] == 1
+
+
+@pytest.mark.timeout(30)
+def test_on_error_may_close_the_recorder(make_recorder, tmp_path, monkeypatch):
+    monkeypatch.setattr(VideoWriter, "write", lambda *args: 1 / 0)
+    recorder = make_recorder(on_error=lambda error: recorder.close())
+    recorder.save_tabular("rows", {"i": 1})
+    recorder.save_video("cam", FRAME, 10)
+    recorder.close()
+    assert recorder.closed and recorder.stats()["rows"]["written"] == 1

@@ -123,7 +123,7 @@ class AudioWriter(RecordWriter):
         self._blocks = CsvFile(blocks_path, ("sample_index", "timestamp"))
 
     def write(self, timestamp: float, payload: np.ndarray) -> None:
-        if self._wav.frames == 0 and "start_time" not in self._meta:
+        if "start_time" not in self._meta:
             self._meta = {"start_time": timestamp, **self._meta}
             self._write_meta()
         self._blocks.append((self._wav.frames, timestamp))

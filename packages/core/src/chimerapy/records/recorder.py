@@ -77,7 +77,8 @@ class Recorder:
             record would write must not exist yet.
         clock: returns Manager-aligned UNIX seconds; used when a save gets no ``timestamp``.
         on_error: called in the writer thread with a :class:`RecordError` when a record fails
-            there; must not block. Without it the failure is logged.
+            there; must not block (it may call :meth:`close`, which then returns at once).
+            Without it the failure is logged.
         flush_interval: seconds between flushes; a killed process loses about this much, plus
             up to one second of video (the fragment in progress).
     """
@@ -307,7 +308,7 @@ class Recorder:
                 self._flush_all()
                 next_flush = time.monotonic() + self._flush_interval
         self._flush_all()
-        for record in list(self._records.values()):
+        for record in self._snapshot():
             if record.writer is not None and record.failure is None:
                 self._guard(record, "closing", record.writer.close)
                 self._update_bytes(record)
@@ -334,8 +335,12 @@ class Recorder:
             ):
                 self._warn_level = 1.0
 
+    def _snapshot(self) -> list[_Record]:
+        with self._lock:
+            return list(self._records.values())
+
     def _flush_all(self) -> None:
-        for record in list(self._records.values()):
+        for record in self._snapshot():
             if record.writer is not None and record.failure is None:
                 self._guard(record, "flushing", record.writer.flush)
                 self._update_bytes(record)
@@ -395,6 +400,8 @@ class Recorder:
                 if self._thread is not None:
                     self._queue.put(_STOP)
             thread = self._thread
+        if thread is threading.current_thread():
+            return  # called from on_error: the thread finishes once the callback returns
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
