@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import difflib
+import importlib.metadata
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Mapping, Sequence
 
 import cloudpickle
@@ -144,6 +147,10 @@ def _close(word: str, candidates: Sequence[str]) -> str:
 
 
 def _pickle_node(node: Node) -> bytes:
+    for cls in type(node).__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is not None and _is_user_module(module):
+            cloudpickle.register_pickle_by_value(module)
     try:
         return cloudpickle.dumps(node)
     except Exception as error:
@@ -151,3 +158,28 @@ def _pickle_node(node: Node) -> bytes:
             f"node {node.name!r} cannot be sent to its Worker: {error}. Open devices, files and "
             f"sockets in prep(), not in __init__()"
         ) from error
+
+
+def _is_user_module(module: ModuleType) -> bool:
+    """True for a user's own module (not __main__, not installed): it travels by value.
+
+    Nodes from a user's script or a module beside it reach Workers that never saw the file;
+    nodes from installed packages travel by reference and are imported on the Worker.
+    """
+    name = module.__name__
+    if name == "__main__" or name in sys.builtin_module_names or not getattr(module, "__file__", None):
+        return False
+    top = name.partition(".")[0]
+    if top == "chimerapy" or top in sys.stdlib_module_names:
+        return False
+    return top not in _installed_top_levels()
+
+
+_TOP_LEVELS: set[str] | None = None
+
+
+def _installed_top_levels() -> set[str]:
+    global _TOP_LEVELS
+    if _TOP_LEVELS is None:
+        _TOP_LEVELS = set(importlib.metadata.packages_distributions())
+    return _TOP_LEVELS

@@ -80,7 +80,7 @@ def encode_chunk(
             entry["e"] = "jpg"
             frames.append(image_encoder(value))
         elif isinstance(value, np.ndarray) and not value.dtype.hasobject:
-            array = np.ascontiguousarray(value)
+            array = value if value.flags.c_contiguous else value.copy(order="C")
             entry["e"] = "nd"
             entry["d"] = np.lib.format.dtype_to_descr(array.dtype)
             entry["s"] = list(array.shape)

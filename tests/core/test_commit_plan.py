@@ -1,0 +1,66 @@
+"""Commit planning: mapping checks and wiring, without a network."""
+
+import pytest
+
+import chimerapy as cp
+from chimerapy.commit_plan import WorkerRef, plan_commit
+
+WORKERS = [WorkerRef("w1", "id-1"), WorkerRef("w2", "id-2")]
+
+
+def diamond():
+    a, b, c, d = (cp.Node(n) for n in "abcd")
+    graph = cp.Graph()
+    graph.add_edges([(a, b), (a, c), (b, d)])
+    graph.add_edge(c, d, latest_only=True)
+    return graph, (a, b, c, d)
+
+
+def test_placement_by_names_ids_and_objects():
+    graph, (a, b, c, d) = diamond()
+    plan = plan_commit(graph, {"w1": ["a", b.id], "id-2": [c, "d"]}, WORKERS)
+    assert plan.placement == {"a": "w1", "b": "w1", "c": "w2", "d": "w2"}
+    specs = {s["name"]: s for s in plan.node_specs("w2")}
+    assert specs["d"]["inputs"] == ["b", "c"] and specs["d"]["followed"] == "b"
+    assert specs["c"]["outputs"] == [False, True]  # c feeds d latest-only
+    wiring = plan.connections({n: {"lossless": f"tcp://{n}", "latest": f"tcp://{n}-latest"} for n in "abcd"})
+    assert wiring["w2"]["inputs"]["d"] == [
+        {"producer": "b", "address": "tcp://b", "latest_only": False},
+        {"producer": "c", "address": "tcp://c-latest", "latest_only": True},
+    ]
+    assert sorted(wiring["w1"]["consumers"]["a"]) == ["b", "c"]
+
+
+@pytest.mark.parametrize("mapping, match", [
+    ({"w11": ["a", "b", "c", "d"]}, r"unknown Worker 'w11' \(did you mean 'w1'"),
+    ({"w1": ["a", "b", "c", "dd"]}, r"unknown node 'dd' \(did you mean 'd'"),
+    ({"w1": ["a", "b", "c"]}, r"\['d'\] are not mapped"),
+    ({"w1": ["a", "b", "c", "d"], "w2": ["d"]}, "mapped twice"),
+    ({"w1": "abcd"}, "must be a list"),
+    (["w1"], "must be a dict"),
+])
+def test_bad_mappings_are_named(mapping, match):
+    graph, _ = diamond()
+    with pytest.raises(cp.MappingError, match=match):
+        plan_commit(graph, mapping, WORKERS)
+
+
+def test_no_worker_connected():
+    graph, _ = diamond()
+    with pytest.raises(cp.MappingError, match="no Worker is connected"):
+        plan_commit(graph, {"w1": ["a"]}, [])
+
+
+def test_unpicklable_node_is_named():
+    import threading
+
+    class Holds(cp.Node):
+        def __init__(self):
+            super().__init__("holder")
+            self.lock = threading.Lock()
+
+    graph = cp.Graph()
+    graph.add_node(Holds())
+    plan = plan_commit(graph, {"w1": ["holder"]}, WORKERS)
+    with pytest.raises(cp.GraphError, match="'holder' cannot be sent.*prep"):
+        plan.node_specs("w1")

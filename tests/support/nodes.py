@@ -1,0 +1,138 @@
+"""Nodes used by the tests. Written only against the public API (`import chimerapy as cp`)."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+
+import chimerapy as cp
+
+
+class CountingSource(cp.Node):
+    """Emits chunks {"i": 0, 1, 2, ...} (and an image when `image=True`), `count` of them at most."""
+
+    def __init__(self, name, count=None, period=0.0, image=False):
+        super().__init__(name)
+        self.count, self.period, self.image = count, period, image
+
+    def prep(self):
+        self.i = 0
+
+    def step(self):
+        if self.count is not None and self.i >= self.count:
+            time.sleep(0.01)
+            return None
+        if self.period:
+            time.sleep(self.period)
+        chunk = cp.DataChunk()
+        chunk.add("i", self.i)
+        if self.image:
+            chunk.add("frame", np.full((48, 64, 3), self.i % 256, np.uint8), "image")
+        self.i += 1
+        return chunk
+
+
+class ValuesSource(cp.Node):
+    """Emits each value of `values` once, as record "v", then nothing."""
+
+    def __init__(self, name, values, content_type="other"):
+        super().__init__(name)
+        self.values, self.content_type = values, content_type
+
+    def prep(self):
+        self.i = 0
+
+    def step(self):
+        time.sleep(0.005)
+        if self.i >= len(self.values):
+            return None
+        chunk = cp.DataChunk()
+        chunk.add("v", self.values[self.i], self.content_type)
+        self.i += 1
+        return chunk
+
+
+class Doubler(cp.Node):
+    """Passes on {"i": 2 * i} from its single input."""
+
+    def step(self, data_chunks):
+        (chunk,) = data_chunks.values()
+        out = cp.DataChunk()
+        out.add("i", chunk.get("i")["value"] * 2)
+        return out
+
+
+class Summer(cp.Node):
+    """Sums record "i" over all inputs; remembers which producers were present."""
+
+    def step(self, data_chunks):
+        out = cp.DataChunk()
+        out.add("i", sum(c.get("i")["value"] for c in data_chunks.values()))
+        out.add("from", sorted(data_chunks))
+        return out
+
+
+class Collector(cp.Node):
+    """Writes every received chunk (producer, seq, record values) to `path` with pickle at teardown."""
+
+    def __init__(self, name, path):
+        super().__init__(name)
+        self.path = str(path)
+
+    def prep(self):
+        self.received = []
+
+    def step(self, data_chunks):
+        for producer, chunk in data_chunks.items():
+            values = {name: record["value"] for name, record in chunk.items()}
+            types = {name: record["content-type"] for name, record in chunk.items()}
+            self.received.append((producer, chunk.seq, values, types))
+
+    def teardown(self):
+        Path(self.path).write_bytes(pickle.dumps(self.received))
+
+
+def collected(path):
+    """What a Collector wrote: a list of (producer, seq, values, content types)."""
+    return pickle.loads(Path(path).read_bytes())
+
+
+class RaisesIn(cp.Node):
+    """Raises RuntimeError in the phase named `phase` ("prep", "step", "teardown")."""
+
+    def __init__(self, name, phase):
+        super().__init__(name)
+        self.phase = phase
+
+    def prep(self):
+        if self.phase == "prep":
+            raise RuntimeError(f"{self.name} fails in prep on purpose")
+
+    def step(self, data_chunks=None):
+        time.sleep(0.01)
+        if self.phase == "step":
+            raise RuntimeError(f"{self.name} fails in step on purpose")
+        return 1
+
+    def teardown(self):
+        if self.phase == "teardown":
+            raise RuntimeError(f"{self.name} fails in teardown on purpose")
+
+
+class IgnoresStop(cp.Node):
+    """A source whose step blocks far longer than any stop grace period."""
+
+    def step(self):
+        time.sleep(3600)
+
+
+class Talker(cp.Node):
+    """Logs a marker line from its step."""
+
+    def step(self):
+        time.sleep(0.05)
+        self.logger.info("talker says hello %d", 42)
+        return None
