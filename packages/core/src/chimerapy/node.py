@@ -103,13 +103,24 @@ class Node:
 
     # -- recording (queued to a writer thread; never waits on disk) ------------------------------
 
-    def save_video(self, name: str, frame: Any, fps: float) -> None:
-        """Append ``frame`` (uint8 BGR or gray) to the H.264 video ``name`` at ``fps``."""
-        self._recorder().save_video(name, frame, fps, self.now())
+    def save_video(self, name: str, frame: Any, fps: float, *, timestamp: float | None = None) -> None:
+        """Append ``frame`` (uint8 BGR or gray) to the H.264 video ``name`` at ``fps``.
 
-    def save_audio(self, name: str, samples: Any, rate: int, channels: int) -> None:
-        """Append a block of ``samples`` (int16 or float32) to the WAV file ``name``."""
-        self._recorder().save_audio(name, samples, rate, channels, self.now())
+        ``timestamp``: the frame's capture time on the Manager clock (default: now).
+        """
+        self._recorder().save_video(name, frame, fps, self.now() if timestamp is None else timestamp)
+
+    def save_audio(
+        self, name: str, samples: Any, rate: int, channels: int, *, timestamp: float | None = None
+    ) -> None:
+        """Append a block of ``samples`` (int16 or float32, ``(n,)`` or ``(n, channels)``) to ``name``.wav.
+
+        ``timestamp``: the Manager-clock time of the block's first sample; by default the block
+        is taken to have just ended (now minus its duration).
+        """
+        if timestamp is None:
+            timestamp = self.now() - len(samples) / float(rate) if rate else self.now()
+        self._recorder().save_audio(name, samples, rate, channels, timestamp)
 
     def save_tabular(self, name: str, row: Any) -> None:
         """Append ``row`` (a dict or a pandas DataFrame) to the CSV file ``name``."""

@@ -103,7 +103,7 @@ class NodeRuntime:
         self._prepped = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._passes_chunks = _step_takes_chunks(node) or bool(self.inputs)
+        self._source_takes_chunks = _step_takes_chunks(node)
         self.steps = self.step_errors = self.outputs = 0
         self._last_error_report = 0.0
         self._suppressed_errors = 0
@@ -211,7 +211,12 @@ class NodeRuntime:
     def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:
         self.node.new_data_available = False
         try:
-            result = self.node.step(chunks if chunks is not None else {}) if self._passes_chunks else self.node.step()
+            if chunks is not None:
+                result = self.node.step(chunks)
+            elif self._source_takes_chunks:
+                result = self.node.step({})
+            else:
+                result = self.node.step()
         except Exception:
             self.step_errors += 1
             self._report_step_error(traceback.format_exc())
