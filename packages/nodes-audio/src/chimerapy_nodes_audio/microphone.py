@@ -1,0 +1,257 @@
+"""audio.microphone: records an input device through ``sounddevice`` (PortAudio)."""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import chimerapy as cp
+from chimerapy_nodes_audio.blocks import AudioBlock, check_dtype
+from chimerapy_nodes_audio.drift import DriftMeter
+from chimerapy_nodes_audio.errors import AudioDeviceError
+
+__all__ = ["Microphone", "choose_input_device"]
+
+#: Audio kept for a consumer that is slower than the device, in seconds; beyond it blocks are
+#: dropped (and counted).
+_QUEUE_SECONDS = 10.0
+#: How often repeated overflows or drops are summarised in the log, in seconds.
+_REPORT_EVERY = 5.0
+
+
+class _Captured(NamedTuple):
+    samples: np.ndarray
+    first_frame: int
+    arrival: float  # aligned time at which the callback got the block
+    age: float | None  # seconds between the block's first sample and its arrival, if known
+    overflow: bool
+
+
+class Microphone(cp.Node):
+    """Records an audio input device through a ``sounddevice`` input stream.
+
+    ``prep`` resolves the device, opens the stream and starts it, so that a missing or busy device
+    fails the commit and recording begins without the device's start-up delay; blocks captured
+    before the node's first step are discarded. A PortAudio callback queues each block (copied)
+    with its arrival time; ``step`` emits one chunk per block with the records of
+    :mod:`chimerapy_nodes_audio.blocks` plus
+
+    * ``overflows``: int, input overflows so far (samples the device lost because they were not
+      read in time); each is also logged (the first at once, then a summary every 5 s).
+    * ``dropped_blocks``: int, blocks dropped so far because the node fell more than 10 s behind
+      the device (their frames are skipped in ``sample_index``, so later timestamps stay right).
+
+    Timestamps: the first kept block is anchored on the Manager's clock at its arrival minus its
+    age (PortAudio's input ADC time where the host API gives one, else the block's duration);
+    from then on ``timestamp = t0 + sample_index / rate``, exactly contiguous. The device's clock
+    drifting from the Manager's is measured (``clock_drift`` record, seconds) and summarised in
+    the log at teardown, not absorbed. An overflow loses an unknown number of samples and shows
+    up as a jump of ``clock_drift``.
+
+    Args:
+        name: the node's name.
+        device: an input device index, a name (exact, or a unique case-insensitive part of one),
+            or None for the default input device.
+        samplerate: sample frames per second, or None for the device's default rate.
+        channels: channel count.
+        blocksize: frames per emitted chunk.
+        dtype: ``"float32"`` or ``"int16"`` samples.
+
+    Raises (in prep, so the commit fails with the message):
+        AudioDeviceError: no input device, an unknown or ambiguous name, a device without input
+            channels, or PortAudio missing; the message lists the devices that exist.
+    """
+
+    kind = "source"
+
+    def __init__(
+        self,
+        name: str = "microphone",
+        *,
+        device: int | str | None = None,
+        samplerate: int | None = None,
+        channels: int = 1,
+        blocksize: int = 1024,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name)
+        if channels <= 0 or blocksize <= 0 or (samplerate is not None and samplerate <= 0):
+            raise ValueError(f"Microphone {name!r}: samplerate, channels and blocksize must be positive")
+        self.device = device
+        self.samplerate = None if samplerate is None else int(samplerate)
+        self.channels = int(channels)
+        self.blocksize = int(blocksize)
+        self.dtype = check_dtype(dtype)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def prep(self) -> None:
+        sd = _import_sounddevice()
+        devices = list(sd.query_devices())
+        index = choose_input_device(devices, sd.default.device[0], self.device)
+        info = devices[index]
+        self.rate = self.samplerate or int(info["default_samplerate"])
+        self._queue: queue.Queue[_Captured] = queue.Queue(
+            maxsize=max(2, math.ceil(_QUEUE_SECONDS * self.rate / self.blocksize))
+        )
+        self._capturing = False
+        self._frames = 0  # frames delivered by the device since capture began
+        self._overflows = self._dropped = 0
+        self._reported = (0, 0, time.monotonic())  # overflows, drops, when last logged
+        self._t0: float | None = None
+        self._drift = DriftMeter()
+        stream = None
+        try:
+            stream = sd.InputStream(
+                device=index, samplerate=self.rate, channels=self.channels,
+                blocksize=self.blocksize, dtype=self.dtype, callback=self._on_block,
+            )
+            stream.start()
+        except sd.PortAudioError as error:
+            if stream is not None:
+                stream.close()
+            raise AudioDeviceError(
+                f"Microphone {self.name!r}: cannot open input device {index} ({info['name']!r}) at "
+                f"{self.rate} Hz, {self.channels} channel(s), {self.dtype}: {error}"
+            ) from error
+        self._stream = stream
+        self.logger.info(
+            "recording device %d (%s) at %d Hz, %d channel(s), blocks of %d, %s",
+            index, info["name"], self.rate, self.channels, self.blocksize, self.dtype,
+        )
+
+    def step(self) -> cp.DataChunk | None:
+        self._capturing = True
+        try:
+            captured = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return None
+        frames = len(captured.samples)
+        if self._t0 is None:
+            age = captured.age if captured.age is not None else frames / self.rate
+            self._t0 = captured.arrival - age - captured.first_frame / self.rate
+        end = (captured.first_frame + frames) / self.rate
+        drift = self._drift.observe(end, captured.arrival - self._t0)
+        self._report_losses()
+        block = AudioBlock(captured.samples, self.rate, self.channels,
+                           self._t0 + captured.first_frame / self.rate, captured.first_frame)
+        return block.to_chunk(clock_drift=drift, overflows=self._overflows, dropped_blocks=self._dropped)
+
+    def teardown(self) -> None:
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            return
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+        self._report_losses(final=True)
+        self.logger.info(
+            "captured %d frames (%.2f s); %d overflows, %d dropped blocks; clock drift %+.1f ms (%+.0f ppm)",
+            self._frames, self._frames / self.rate, self._overflows, self._dropped,
+            self._drift.drift * 1e3, self._drift.ppm,
+        )
+
+    # -- the PortAudio thread --------------------------------------------------------------------
+
+    def _on_block(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        arrival = self.now()
+        if not self._capturing:
+            return
+        overflow = bool(status.input_overflow)
+        if overflow:
+            self._overflows += 1
+        first, self._frames = self._frames, self._frames + frames
+        captured = _Captured(indata.copy(), first, arrival, _age(time_info), overflow)
+        try:
+            self._queue.put_nowait(captured)
+        except queue.Full:
+            self._dropped += 1
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def _report_losses(self, final: bool = False) -> None:
+        overflows, dropped, when = self._reported
+        new_overflows, new_dropped = self._overflows - overflows, self._dropped - dropped
+        if not (new_overflows or new_dropped):
+            return
+        now = time.monotonic()
+        first = overflows == 0 and dropped == 0
+        if not (first or final or now - when >= _REPORT_EVERY):
+            return
+        self.logger.warning(
+            "input overflow: %d more overflow(s) and %d more dropped block(s) (totals %d, %d); "
+            "samples were lost",
+            new_overflows, new_dropped, self._overflows, self._dropped,
+        )
+        self._reported = (self._overflows, self._dropped, now)
+
+
+def _age(time_info: Any) -> float | None:
+    """Seconds from the block's first sample to now, from PortAudio's stream times if sane."""
+    try:
+        adc, current = float(time_info.inputBufferAdcTime), float(time_info.currentTime)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    age = current - adc
+    return age if adc > 0 and 0.0 < age < 1.0 else None
+
+
+def _import_sounddevice() -> ModuleType:
+    try:
+        import sounddevice
+    except OSError as error:  # the PortAudio shared library is missing
+        raise AudioDeviceError(
+            f"sounddevice cannot load PortAudio ({error}); install it: apt-get install libportaudio2"
+        ) from error
+    return sounddevice
+
+
+def choose_input_device(
+    devices: Sequence[Mapping[str, Any]], default: int, wanted: int | str | None
+) -> int:
+    """The index of the input device ``wanted`` among ``devices`` (``sounddevice.query_devices()``).
+
+    Args:
+        devices: one mapping per device with ``name`` and ``max_input_channels``.
+        default: the default input device's index (-1: none).
+        wanted: an index, a name (exact or a unique case-insensitive part), or None (default).
+
+    Raises:
+        AudioDeviceError: no input device at all, an unknown or ambiguous name, a device without
+            input channels; the message lists the input devices that exist.
+    """
+    inputs = {i: str(d["name"]) for i, d in enumerate(devices) if d["max_input_channels"] > 0}
+    listing = "; ".join(f"{i}: {name!r}" for i, name in inputs.items())
+    if not inputs:
+        found = ", ".join(repr(str(d["name"])) for d in devices) or "none"
+        raise AudioDeviceError(
+            f"no audio input device: PortAudio sees no device with input channels (devices: {found}). "
+            "Connect a microphone, or check that the sound server (PulseAudio, PipeWire) is running "
+            "and reachable from this process"
+        )
+    if wanted is None:
+        if default in inputs:
+            return default
+        raise AudioDeviceError(f"no default audio input device; pass device= one of: {listing}")
+    if isinstance(wanted, bool) or not isinstance(wanted, (int, str)):
+        raise AudioDeviceError(f"device must be an index, a name or None, got {wanted!r}; input devices: {listing}")
+    if isinstance(wanted, int):
+        if wanted in inputs:
+            return wanted
+        what = "has no input channels" if 0 <= wanted < len(devices) else "does not exist"
+        raise AudioDeviceError(f"audio device {wanted} {what}; input devices: {listing}")
+    exact = [i for i, name in inputs.items() if name.lower() == wanted.lower()]
+    matches = exact or [i for i, name in inputs.items() if wanted.lower() in name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise AudioDeviceError(f"unknown audio input device {wanted!r}; input devices: {listing}")
+    names = ", ".join(f"{i}: {inputs[i]!r}" for i in matches)
+    raise AudioDeviceError(f"audio input device name {wanted!r} is ambiguous ({names}); pass an index or a longer name")
