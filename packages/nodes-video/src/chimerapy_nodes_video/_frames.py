@@ -1,0 +1,87 @@
+"""Frame records on the wire: how video sources build them and how consumers find them.
+
+A video source emits one DataChunk per frame with these records:
+
+* ``frame``: ``uint8`` BGR array ``(H, W, 3)``, ``content_type="image"``;
+* ``timestamp``: float, the Manager-aligned capture time (:meth:`chimerapy.Node.now`);
+* ``frame_index``: int, 0, 1, 2, ... in the order the source emitted them.
+
+Consumers take the first input chunk that holds a ``frame`` record, whatever its producer's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from chimerapy import DataChunk
+
+__all__ = ["FrameRef", "find_frame", "frame_chunk", "frame_time"]
+
+
+def frame_chunk(frame: np.ndarray, timestamp: float, index: int, **extra: Any) -> DataChunk:
+    """A chunk with the standard frame records, plus ``extra`` records (``content_type="other"``).
+
+    ``frame`` is sent without copying: the caller must not modify it afterwards.
+    """
+    chunk = DataChunk()
+    chunk.add("frame", frame, "image")
+    chunk.add("timestamp", float(timestamp))
+    chunk.add("frame_index", int(index))
+    for name, value in extra.items():
+        chunk.add(name, value)
+    return chunk
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """A frame found in an input chunk.
+
+    Attributes:
+        frame: the array as received (a read-only view: copy it before modifying).
+        record: the name of the record that held it.
+        timestamp: its capture time (see :func:`frame_time`).
+        producer: the name of the node that sent it.
+        chunk: the whole chunk.
+    """
+
+    frame: np.ndarray
+    record: str
+    timestamp: float
+    producer: str
+    chunk: DataChunk
+
+
+def frame_time(chunk: DataChunk) -> float:
+    """The capture time of the frame in ``chunk``: its ``timestamp`` record, else when it was sent."""
+    if "timestamp" in chunk:
+        return float(chunk.get("timestamp")["value"])
+    if chunk.produced_at is not None:
+        return float(chunk.produced_at)
+    raise ValueError(f"{chunk!r} has no 'timestamp' record and no production time")
+
+
+def find_frame(chunks: Mapping[str, DataChunk], *, any_image: bool = False) -> FrameRef | None:
+    """The first chunk of ``chunks`` (producer -> chunk) that holds a frame, or ``None``.
+
+    A frame is the record ``frame``; with ``any_image``, a chunk without one may also offer its
+    first record of ``content_type="image"`` that holds an array.
+    """
+    for wanted_any in (False, True) if any_image else (False,):
+        for producer, chunk in chunks.items():
+            name = _frame_record(chunk, wanted_any)
+            if name is not None:
+                frame = chunk.get(name)["value"]
+                return FrameRef(frame, name, frame_time(chunk), producer, chunk)
+    return None
+
+
+def _frame_record(chunk: DataChunk, any_image: bool) -> str | None:
+    if not any_image:
+        return "frame" if "frame" in chunk and isinstance(chunk.get("frame")["value"], np.ndarray) else None
+    for name, record in chunk.items():
+        if record["content-type"] == "image" and isinstance(record["value"], np.ndarray):
+            return name
+    return None

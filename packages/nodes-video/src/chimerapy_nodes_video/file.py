@@ -1,0 +1,157 @@
+"""``video.file``: plays a video file as a live source, at its own frame rate or a given one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import chimerapy as cp
+
+from ._frames import frame_chunk
+from ._pacing import MAX_SLEEP, Pacer, check_fps
+from .errors import VideoSourceError
+
+__all__ = ["VideoFile"]
+
+
+class VideoFile(cp.Node):
+    """Plays a video file frame by frame at its native frame rate (or ``fps``), like a camera.
+
+    Each frame goes out as a chunk with ``frame`` (uint8 BGR ``(H, W, 3)``, ``content_type=
+    "image"``), ``timestamp`` (the Manager-aligned time at which it was sent: its "capture" time),
+    ``frame_index`` (0, 1, 2, ... over the whole run, loops included) and ``file_frame`` (its
+    index in the file). Frames leave on an absolute schedule, ``1 / fps`` apart; each step
+    decodes the next frame ahead of its deadline, so decoding time does not delay it.
+
+    After the last frame (without ``loop``) the node logs that the file ended and sends nothing
+    more; it keeps running idle (sleeping, not spinning) until the cluster stops.
+
+    Args:
+        name: the node's name.
+        path: the video file, on the Worker that runs the node (``~`` is expanded; a relative
+            path is relative to the Worker's working directory).
+        fps: the playback rate; ``None``: the file's own rate. Every frame is sent once at
+            this rate (``fps`` twice the native rate plays twice as fast; no frame is skipped).
+        loop: start again at ``start`` after the last frame.
+        start: where to start, in seconds from the beginning of the file.
+
+    Raises:
+        ValueError: when the node is created with no path or an invalid option.
+        VideoSourceError: in ``prep``, naming the file, when it is missing, cannot be decoded,
+            declares no frame rate (pass ``fps``), or ``start`` lies past its end.
+    """
+
+    kind = "source"
+
+    def __init__(
+        self,
+        name: str = "video_file",
+        *,
+        path: str = "",
+        fps: float | None = None,
+        loop: bool = False,
+        start: float = 0.0,
+    ) -> None:
+        super().__init__(name)
+        what = f"video.file {name!r}"
+        if not path or not str(path).strip():
+            raise ValueError(f"{what}: no video file given; pass path='/path/to/video.mp4'")
+        if not isinstance(start, (int, float)) or start < 0:
+            raise ValueError(f"{what}: start must be a number of seconds >= 0, got {start!r}")
+        self.path = os.fspath(path)
+        self.fps = check_fps(fps, what, optional=True)
+        self.loop = bool(loop)
+        self.start = float(start)
+
+    # -- node ------------------------------------------------------------------------------------
+
+    def prep(self) -> None:
+        self._path = Path(self.path).expanduser().absolute()
+        if not self._path.is_file():
+            raise VideoSourceError(
+                f"video file {str(self._path)!r} does not exist on Worker host {socket.gethostname()!r}; "
+                f"give video.file {self.name!r} a path that exists where the node runs",
+                source=self.path,
+            )
+        self._capture = self._open()
+        native = self._capture.get(cv2.CAP_PROP_FPS)
+        self._native_fps = float(native) if native and 0 < native < 1000 else None
+        rate = self.fps or self._native_fps
+        if rate is None:
+            raise VideoSourceError(
+                f"video file {str(self._path)!r} declares no frame rate; give video.file "
+                f"{self.name!r} an fps", source=self.path)
+        self._start_frame = round(self.start * (self._native_fps or rate))
+        self._seek()
+        self._pending = self._read()
+        if self._pending is None:
+            count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            where = f" at start={self.start} s (the file has {count} frames)" if self.start else ""
+            raise VideoSourceError(f"no frame could be decoded from video file {str(self._path)!r}{where}",
+                                   source=self.path)
+        self._pacer = Pacer(rate, logger=self.logger)
+        self._index = 0
+        self._loops = 0
+        self.logger.info("playing %s at %.4g fps from frame %d%s", self._path, rate, self._start_frame,
+                         " in a loop" if self.loop else "")
+
+    def step(self) -> cp.DataChunk | None:
+        if self._pending is None:
+            time.sleep(MAX_SLEEP)  # the file has ended: idle without spinning until stopped
+            return None
+        if not self._pacer.wait(lambda: self.running):
+            return None
+        frame, file_frame = self._pending
+        chunk = frame_chunk(frame, self.now(), self._index, file_frame=file_frame)
+        self._index += 1
+        self._pending = self._next()
+        if self._pending is None:
+            self.logger.info("end of video file %s: sent the last of %d frames; this node sends no more",
+                             self._path, self._index)
+        return chunk
+
+    def teardown(self) -> None:
+        capture = getattr(self, "_capture", None)
+        if capture is not None:
+            capture.release()
+            self._capture = None
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(str(self._path))
+        if not capture.isOpened():
+            capture.release()
+            raise VideoSourceError(
+                f"cannot decode video file {str(self._path)!r}: OpenCV does not recognise it as a "
+                "video (a damaged file or a format this OpenCV build lacks)", source=self.path)
+        return capture
+
+    def _seek(self) -> None:
+        self._file_frame = self._start_frame - 1
+        if self._start_frame:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._start_frame)
+
+    def _read(self) -> tuple[np.ndarray, int] | None:
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            return None
+        self._file_frame += 1
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        return frame, self._file_frame
+
+    def _next(self) -> tuple[np.ndarray, int] | None:
+        pending = self._read()
+        if pending is not None or not self.loop:
+            return pending
+        self._capture.release()
+        self._capture = self._open()
+        self._seek()
+        self._loops += 1
+        return self._read()
