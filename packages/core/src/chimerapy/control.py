@@ -47,6 +47,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "stop": (),
     "destroy_nodes": (),
     "list_files": ("session",),
+    "delete_files": ("session",),
     "shutdown": (),
     # Worker <-> node process
     "hello": ("node",),

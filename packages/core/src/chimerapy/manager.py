@@ -11,13 +11,16 @@ import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import aiohttp
 import zmq
 
+from .__about__ import __version__
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .control import Envelope
 from .errors import CommitError, NodeError, StateError, WorkerLostError
 from .graph import Graph
 from .loop_thread import LoopThread
+from .manager_collect import ProgressCallback, WorkerCollection, collect_from
 from .manager_server import ManagerServer, WorkerLink
 from .node import Node
 from .session import Session
@@ -180,10 +183,14 @@ class Manager:
         self.state = "stepping"
         return True
 
-    def stop(self) -> bool:
+    def stop(self, *, collect: bool = True) -> bool:
         """Stop every node: sources first, then each node once it has drained its inputs.
 
-        Returns True when every node stopped; nodes that ignore the stop are ended.
+        Then (unless ``collect=False``) bring every Worker's recordings into the session folder
+        (see :meth:`collect`). Nodes that ignore the stop are ended.
+
+        Returns:
+            True when every node stopped (and every file arrived, when collecting).
         """
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
@@ -198,7 +205,39 @@ class Manager:
                     self.node_states[name] = info.get("state", "stopped")
         self.state = "stopped"
         self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
-        return all(isinstance(r, Envelope) and r.ok for r in replies.values())
+        stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
+        if collect:
+            report = self.collect()
+            return stopped and all(item["complete"] for item in report.values())
+        return stopped
+
+    def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
+        """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
+
+        Files travel over HTTP and are verified with SHA-256 (a damaged file is fetched again);
+        a Worker deletes its copy only once all its files arrived. ``meta.json`` gets the
+        per-Worker result and each Worker's clock offsets. Safe to call again: e.g. once a lost
+        Worker is back.
+
+        Args:
+            progress: called as ``progress(worker, path, bytes_done, bytes_total)``.
+
+        Returns:
+            Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
+        """
+        self._require_state("collect", ("stopped",))
+        results: list[WorkerCollection] = self._loop.run(self._collect(progress), timeout=3600)
+        report = {r.worker: r.as_dict() for r in results}
+        collected = {**self.session.meta.get("collected", {}), **report}
+        clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+        self.session.update_meta(collected=collected, clock_offsets=clocks)
+        for worker, item in report.items():
+            if item["complete"]:
+                log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
+            else:
+                log.error("collect from Worker %s is incomplete: %s missing %s",
+                          worker, item["error"] or "", item["missing"])
+        return report
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
@@ -268,6 +307,8 @@ class Manager:
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
             workers={name: self._server.workers[name].info for name in plan.workers()},
+            versions={"manager": _installed_versions(),
+                      "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
         )
         names = plan.workers()
         created = await self._broadcast(
@@ -340,6 +381,17 @@ class Manager:
                     raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
         return replies
 
+    async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
+        async with aiohttp.ClientSession() as http:
+            async def one(name: str) -> WorkerCollection:
+                link = self._server.workers.get(name)
+                if link is None:
+                    return WorkerCollection(name, error="the Worker is not connected; its data is missing")
+                return await collect_from(link, self.session.id, self.session.path / name, http,
+                                          progress=progress)
+
+            return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
+
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:
             try:
@@ -399,6 +451,19 @@ class Manager:
             fixes = {"idle": "call commit_graph() first", "stopped": "commit the graph again",
                      "running": "call stop() first", "stepping": "call stop() first"}
             raise StateError(f"cannot {call}() while the cluster is {self.state}: {fixes.get(self.state, '')}")
+
+
+def _installed_versions() -> dict[str, str]:
+    """Versions of Python, the core and every installed ChimeraPy package, for meta.json."""
+    import importlib.metadata
+    import platform
+
+    versions = {"python": platform.python_version(), "chimerapy-core": __version__}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata.get("Name") or ""
+        if name.lower().startswith("chimerapy"):
+            versions[name] = dist.version
+    return versions
 
 
 _live_managers: weakref.WeakSet[Manager] = weakref.WeakSet()

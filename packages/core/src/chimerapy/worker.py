@@ -24,6 +24,7 @@ from .clock import ClockEstimator, ClockSample
 from .control import Envelope, Requests
 from .errors import ProtocolError
 from .loop_thread import LoopThread
+from .worker_files import FileStore
 from .worker_nodes import NodeProcess, NodeSupervisor
 
 __all__ = ["Worker"]
@@ -31,6 +32,7 @@ __all__ = ["Worker"]
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL = 1.0
+INITIAL_PROBES = 8
 
 
 def host_key() -> str:
@@ -82,6 +84,7 @@ class Worker:
         self._session = ""
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
+        self.files = FileStore(self.tempdir)
         self._runner: web.AppRunner | None = None
         self._loop.run(self._setup(port), timeout=30)
 
@@ -119,9 +122,16 @@ class Worker:
                     process.popen.kill()
                     process.popen.wait(5)
             self._loop.stop()
-            if self.delete_temp:
-                shutil.rmtree(self.tempdir, ignore_errors=True)
+            self._remove_tempdir()
             self._ended.set()
+
+    def _remove_tempdir(self) -> None:
+        """Delete the temporary folder unless it holds recordings the Manager has not confirmed."""
+        kept = self.files.unconfirmed()
+        if kept:
+            log.warning("Worker %s keeps uncollected recordings in %s", self.name, ", ".join(map(str, kept)))
+        elif self.delete_temp:
+            shutil.rmtree(self.tempdir, ignore_errors=True)
 
     def wait_until_shutdown(self, timeout: float | None = None) -> bool:
         """Block until the Manager shuts this Worker down or the connection is lost."""
@@ -146,6 +156,7 @@ class Worker:
         await self.supervisor.start()
         app = web.Application()
         app.router.add_get("/health", self._health)
+        self.files.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         for candidate in ([port, 0] if port else [0]):
@@ -190,7 +201,12 @@ class Worker:
             await ws.close()
             return False
         self.manager_address = (host, port)
+        self._clock_ready = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._probe_clock()))
+        try:
+            await asyncio.wait_for(self._clock_ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("Worker %s: the clock probes did not finish in time", self.name)
         log.info("Worker %s connected to the Manager at %s:%s", self.name, host, port)
         return True
 
@@ -233,6 +249,8 @@ class Worker:
             "step": self._start_nodes,
             "stop": self._stop_nodes,
             "destroy_nodes": self._destroy_nodes,
+            "list_files": self._list_files,
+            "delete_files": self._delete_files,
             "shutdown": self._shutdown_request,
         }
         try:
@@ -274,23 +292,34 @@ class Worker:
         await self.supervisor.end_all()
         self._ended.set()
 
+    async def _probe_once(self) -> None:
+        """One clock probe; tell the nodes when the best estimate moved."""
+        sent = time.time()
+        reply = await self.request("clock_probe", {"sent": sent}, timeout=5.0)
+        before = self.clock.offset
+        self.clock.add(ClockSample(sent, float(reply.data["manager"]), time.time()))
+        if abs(self.clock.offset - before) > 1e-4:
+            for process in list(self.supervisor.nodes.values()):
+                try:
+                    await self.supervisor.notify(process, "clock", {"offset": self.clock.offset})
+                except ConnectionError:
+                    pass
+
     async def _probe_clock(self) -> None:
-        while self.connected:
-            sent = time.time()
+        """Probe a burst at once (a good first estimate), then once every PROBE_INTERVAL."""
+        for index in range(INITIAL_PROBES):
             try:
-                reply = await self.request("clock_probe", {"sent": sent}, timeout=5.0)
+                await self._probe_once()
             except (TimeoutError, ConnectionError):
-                await asyncio.sleep(PROBE_INTERVAL)
-                continue
-            before = self.clock.offset
-            self.clock.add(ClockSample(sent, float(reply.data["manager"]), time.time()))
-            if abs(self.clock.offset - before) > 1e-4:
-                for process in list(self.supervisor.nodes.values()):
-                    try:
-                        await self.supervisor.notify(process, "clock", {"offset": self.clock.offset})
-                    except ConnectionError:
-                        pass
+                pass
+            if index == INITIAL_PROBES - 1:
+                self._clock_ready.set()
+        while self.connected:
             await asyncio.sleep(PROBE_INTERVAL)
+            try:
+                await self._probe_once()
+            except (TimeoutError, ConnectionError):
+                continue
 
     # -- node events -----------------------------------------------------------------------------
 
@@ -385,6 +414,22 @@ class Worker:
             except asyncio.TimeoutError:
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
         await self.supervisor.end(process, grace=1.0)
+
+    async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
+        listing = await asyncio.to_thread(self.files.list, str(data["session"]))
+        return {
+            "files": listing,
+            "http": {"host": self._bind_host, "port": self.port},
+            "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty,
+                      "history": self.clock.history[-3600:]},
+        }
+
+    async def _delete_files(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.delete_temp:
+            await asyncio.to_thread(self.files.delete, str(data["session"]))
+        else:
+            self.files.confirmed.add(str(data["session"]))
+        return {"deleted": self.delete_temp}
 
     async def _destroy_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         await self.supervisor.end_all(grace=1.0)

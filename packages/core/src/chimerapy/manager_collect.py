@@ -1,0 +1,120 @@
+"""Collecting a session's recordings from each Worker into the Manager's session folder.
+
+For each Worker: ask for the session's file list (paths, sizes, SHA-256), download every file
+over HTTP into ``<session>/<worker>/<node>/...``, hashing as it streams; a file whose checksum
+does not match is downloaded again (up to ``attempts`` times). Only when every file of that
+Worker arrived intact is the Worker told that it may delete its copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+
+from .manager_server import WorkerLink
+
+__all__ = ["ProgressCallback", "WorkerCollection", "collect_from"]
+
+log = logging.getLogger(__name__)
+
+#: Called as ``progress(worker, path, bytes_done, bytes_total)`` while files arrive.
+ProgressCallback = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class WorkerCollection:
+    """What was collected from one Worker."""
+
+    worker: str
+    files: int = 0
+    bytes: int = 0
+    retries: int = 0
+    missing: list[str] = field(default_factory=list)
+    error: str | None = None
+    clock: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.missing
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "bytes": self.bytes, "retries": self.retries,
+                "missing": self.missing, "error": self.error, "complete": self.complete}
+
+
+async def collect_from(
+    link: WorkerLink,
+    session: str,
+    destination: Path,
+    http: aiohttp.ClientSession,
+    *,
+    progress: ProgressCallback | None = None,
+    attempts: int = 3,
+) -> WorkerCollection:
+    """Bring ``session``'s files from the Worker behind ``link`` into ``destination``."""
+    result = WorkerCollection(link.name)
+    try:
+        reply = await link.request("list_files", {"session": session}, timeout=600)
+    except (TimeoutError, ConnectionError) as error:
+        result.error = f"could not list files: {error}"
+        return result
+    if not reply.ok:
+        result.error = reply.error or "list_files failed"
+        return result
+    result.clock = reply.data.get("clock", {})
+    listing = reply.data.get("files", [])
+    base = f"http://{reply.data['http']['host']}:{reply.data['http']['port']}/files/{session}/"
+    total = sum(int(entry["size"]) for entry in listing)
+    done = 0
+    for entry in listing:
+        relative = str(entry["path"])
+        target = (destination / relative).resolve()
+        if not target.is_relative_to(destination.resolve()):
+            result.missing.append(relative)
+            log.error("Worker %s listed a path outside its session: %r", link.name, relative)
+            continue
+        for attempt in range(1, attempts + 1):
+            try:
+                digest = await _download(http, base + relative, target)
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                digest = f"error: {error}"
+            if digest == entry["sha256"]:
+                break
+            result.retries += 1
+            log.warning("collect: %s from Worker %s arrived damaged (attempt %d of %d: %s); retrying",
+                        relative, link.name, attempt, attempts, digest[:40])
+        else:
+            result.missing.append(relative)
+            target.unlink(missing_ok=True)
+            continue
+        result.files += 1
+        result.bytes += int(entry["size"])
+        done += int(entry["size"])
+        if progress is not None:
+            progress(link.name, relative, done, total)
+    if result.complete:
+        try:
+            await link.request("delete_files", {"session": session}, timeout=60)
+        except (TimeoutError, ConnectionError) as error:
+            log.warning("collect: could not confirm to Worker %s: %s", link.name, error)
+    return result
+
+
+async def _download(http: aiohttp.ClientSession, url: str, target: Path) -> str:
+    """Stream ``url`` into ``target`` and return the SHA-256 of what arrived."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60)) as response:
+        response.raise_for_status()
+        with partial.open("wb") as file:
+            async for block in response.content.iter_chunked(1 << 20):
+                digest.update(block)
+                file.write(block)
+    partial.replace(target)
+    return digest.hexdigest()
