@@ -413,7 +413,7 @@ class Worker:
                 await asyncio.wait_for(process.stopped.wait(), grace)
             except asyncio.TimeoutError:
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
-        await self.supervisor.end(process, grace=1.0)
+        await self.supervisor.end(process, grace=5.0)
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         listing = await asyncio.to_thread(self.files.list, str(data["session"]))
