@@ -23,10 +23,11 @@ class DriftMeter:
     """Estimates clock drift from ``(stream_elapsed, aligned_elapsed)`` pairs, in seconds.
 
     Args:
-        window: seconds of stream time over which the minimum lag is taken.
+        window: seconds of stream time over which the minimum lag is taken; longer than the
+            bursts in which some sound servers deliver audio (PulseAudio's virtual sources: 2 s).
     """
 
-    def __init__(self, window: float = 1.0) -> None:
+    def __init__(self, window: float = 5.0) -> None:
         if window <= 0:
             raise ValueError(f"window must be positive, got {window}")
         self.window = window

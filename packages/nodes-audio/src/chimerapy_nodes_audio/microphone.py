@@ -23,23 +23,28 @@ __all__ = ["Microphone", "choose_input_device"]
 _QUEUE_SECONDS = 10.0
 #: How often repeated overflows or drops are summarised in the log, in seconds.
 _REPORT_EVERY = 5.0
+#: After a stop, how long to wait for the device to deliver the audio captured before it.
+_STOP_WAIT = 3.0
+#: How long a step waits for a block, in seconds.
+_POLL = 0.02
+#: PortAudio's input ADC time is trusted when it puts the block at most this far in the past.
+_MAX_AGE = 10.0
 
 
 class _Captured(NamedTuple):
     samples: np.ndarray
-    first_frame: int
-    arrival: float  # aligned time at which the callback got the block
-    age: float | None  # seconds between the block's first sample and its arrival, if known
-    overflow: bool
+    device_frame: int  # index of the first frame among those delivered since capture began
+    captured_at: float  # aligned time of the first sample (arrival minus the block's age)
 
 
 class Microphone(cp.Node):
     """Records an audio input device through a ``sounddevice`` input stream.
 
-    ``prep`` resolves the device, opens the stream and starts it, so that a missing or busy device
-    fails the commit and recording begins without the device's start-up delay; blocks captured
-    before the node's first step are discarded. A PortAudio callback queues each block (copied)
-    with its arrival time; ``step`` emits one chunk per block with the records of
+    ``prep`` resolves the device, opens the stream and starts it, so that a missing or busy
+    device fails the commit and recording begins without the device's start-up delay. A PortAudio
+    callback queues each block (copied) with the aligned time of its first sample: its arrival
+    time minus its age, from PortAudio's input ADC time where the host API gives one (else the
+    block's duration). ``step`` emits one chunk per block with the records of
     :mod:`chimerapy_nodes_audio.blocks` plus
 
     * ``overflows``: int, input overflows so far (samples the device lost because they were not
@@ -47,12 +52,14 @@ class Microphone(cp.Node):
     * ``dropped_blocks``: int, blocks dropped so far because the node fell more than 10 s behind
       the device (their frames are skipped in ``sample_index``, so later timestamps stay right).
 
-    Timestamps: the first kept block is anchored on the Manager's clock at its arrival minus its
-    age (PortAudio's input ADC time where the host API gives one, else the block's duration);
-    from then on ``timestamp = t0 + sample_index / rate``, exactly contiguous. The device's clock
-    drifting from the Manager's is measured (``clock_drift`` record, seconds) and summarised in
-    the log at teardown, not absorbed. An overflow loses an unknown number of samples and shows
-    up as a jump of ``clock_drift``.
+    The stream covers exactly the time from the node's first step to its stop, as the device's
+    timing places the samples: older samples that arrive after the start are discarded, the
+    first block is cut at the start, and after the stop the node waits (up to 3 s) for the audio
+    captured before it and cuts the last block there. Timestamps are anchored once, on the first
+    sample: ``timestamp = t0 + sample_index / rate``, exactly contiguous. The device clock's drift
+    from the Manager's clock is measured (``clock_drift`` record, seconds; see
+    :mod:`chimerapy_nodes_audio.drift`) and summarised in the log at teardown, not absorbed. An
+    overflow loses an unknown number of samples and shows up as a jump of ``clock_drift``.
 
     Args:
         name: the node's name.
@@ -60,12 +67,13 @@ class Microphone(cp.Node):
             or None for the default input device.
         samplerate: sample frames per second, or None for the device's default rate.
         channels: channel count.
-        blocksize: frames per emitted chunk.
+        blocksize: frames per emitted chunk (the first and last chunks may be shorter).
         dtype: ``"float32"`` or ``"int16"`` samples.
 
     Raises (in prep, so the commit fails with the message):
         AudioDeviceError: no input device, an unknown or ambiguous name, a device without input
-            channels, or PortAudio missing; the message lists the devices that exist.
+            channels, a format the device refuses, or PortAudio missing; the message lists the
+            devices that exist.
     """
 
     kind = "source"
@@ -100,11 +108,13 @@ class Microphone(cp.Node):
         self._queue: queue.Queue[_Captured] = queue.Queue(
             maxsize=max(2, math.ceil(_QUEUE_SECONDS * self.rate / self.blocksize))
         )
+        self._start: float | None = None  # aligned time of the first step: capture begins
         self._capturing = False
-        self._frames = 0  # frames delivered by the device since capture began
+        self._device_frames = 0  # frames delivered by the device since capture began
+        self._first: int | None = None  # the device frame that is sample_index 0
+        self._t0 = 0.0  # aligned time of sample_index 0
         self._overflows = self._dropped = 0
         self._reported = (0, 0, time.monotonic())  # overflows, drops, when last logged
-        self._t0: float | None = None
         self._drift = DriftMeter()
         stream = None
         try:
@@ -127,21 +137,36 @@ class Microphone(cp.Node):
         )
 
     def step(self) -> cp.DataChunk | None:
-        self._capturing = True
-        try:
-            captured = self._queue.get(timeout=0.1)
+        if self._start is None:
+            self._start, self._capturing = self.now(), True
+        try:  # a short wait: the stop, seen between steps, marks where the recording ends
+            captured = self._queue.get(timeout=_POLL)
         except queue.Empty:
             return None
-        frames = len(captured.samples)
-        if self._t0 is None:
-            age = captured.age if captured.age is not None else frames / self.rate
-            self._t0 = captured.arrival - age - captured.first_frame / self.rate
-        end = (captured.first_frame + frames) / self.rate
-        drift = self._drift.observe(end, captured.arrival - self._t0)
-        self._report_losses()
-        block = AudioBlock(captured.samples, self.rate, self.channels,
-                           self._t0 + captured.first_frame / self.rate, captured.first_frame)
-        return block.to_chunk(clock_drift=drift, overflows=self._overflows, dropped_blocks=self._dropped)
+        return self._chunk_of(captured)
+
+    def main(self) -> None:
+        """The default loop; once stopped, emit what the device captured before the stop."""
+        super().main()
+        if self._start is None:
+            return
+        until, deadline = self.now(), time.monotonic() + _STOP_WAIT
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                captured = self._queue.get(timeout=min(remaining, 0.1))
+            except queue.Empty:
+                continue
+            chunk = self._chunk_of(captured, until=until)
+            if chunk is not None:
+                self.publish(chunk)
+            if self._end_of(captured) >= until:
+                break
+        else:
+            self.logger.warning(
+                "the device did not deliver the audio up to the stop within %.0f s; the recording "
+                "ends %.3f s early", _STOP_WAIT, until - self._covered(),
+            )
+        self._capturing = False
 
     def teardown(self) -> None:
         stream = getattr(self, "_stream", None)
@@ -152,11 +177,47 @@ class Microphone(cp.Node):
         finally:
             stream.close()
         self._report_losses(final=True)
+        frames = 0 if self._first is None else self._device_frames - self._first
         self.logger.info(
             "captured %d frames (%.2f s); %d overflows, %d dropped blocks; clock drift %+.1f ms (%+.0f ppm)",
-            self._frames, self._frames / self.rate, self._overflows, self._dropped,
-            self._drift.drift * 1e3, self._drift.ppm,
+            frames, frames / self.rate, self._overflows, self._dropped, self._drift.drift * 1e3, self._drift.ppm,
         )
+
+    # -- blocks to chunks ------------------------------------------------------------------------
+
+    def _chunk_of(self, captured: _Captured, until: float | None = None) -> cp.DataChunk | None:
+        """The chunk for ``captured``, cut to start at the first step and to end at ``until``."""
+        samples, frame = captured.samples, captured.device_frame
+        if self._first is None:
+            skip = max(0, round((self._start - captured.captured_at) * self.rate))
+            if skip >= len(samples):
+                return None  # captured before the start
+            samples, frame = samples[skip:], frame + skip
+            self._first, self._t0 = frame, captured.captured_at + skip / self.rate
+        index = frame - self._first
+        timestamp = self._t0 + index / self.rate
+        if until is not None:
+            samples = samples[: max(0, round((until - timestamp) * self.rate))]
+            if not len(samples):
+                return None
+        block_index = captured.device_frame - self._first
+        drift = self._drift.observe(block_index / self.rate, captured.captured_at - self._t0)
+        self._report_losses()
+        block = AudioBlock(samples, self.rate, self.channels, timestamp, index)
+        return block.to_chunk(clock_drift=drift, overflows=self._overflows, dropped_blocks=self._dropped)
+
+    def _end_of(self, captured: _Captured) -> float:
+        """The aligned time at which ``captured`` ends, on the stream's time line once it has one."""
+        frames = len(captured.samples)
+        if self._first is None:
+            return captured.captured_at + frames / self.rate
+        return self._t0 + (captured.device_frame + frames - self._first) / self.rate
+
+    def _covered(self) -> float:
+        """The aligned time up to which the device delivered audio (the start if none)."""
+        if self._first is None:
+            return self._start or 0.0
+        return self._t0 + (self._device_frames - self._first) / self.rate
 
     # -- the PortAudio thread --------------------------------------------------------------------
 
@@ -164,13 +225,13 @@ class Microphone(cp.Node):
         arrival = self.now()
         if not self._capturing:
             return
-        overflow = bool(status.input_overflow)
-        if overflow:
+        if status.input_overflow:
             self._overflows += 1
-        first, self._frames = self._frames, self._frames + frames
-        captured = _Captured(indata.copy(), first, arrival, _age(time_info), overflow)
+        first, self._device_frames = self._device_frames, self._device_frames + frames
+        age = _age(time_info)
+        captured_at = arrival - (age if age is not None else frames / self.rate)
         try:
-            self._queue.put_nowait(captured)
+            self._queue.put_nowait(_Captured(indata.copy(), first, captured_at))
         except queue.Full:
             self._dropped += 1
 
@@ -200,7 +261,7 @@ def _age(time_info: Any) -> float | None:
     except (AttributeError, TypeError, ValueError):
         return None
     age = current - adc
-    return age if adc > 0 and 0.0 < age < 1.0 else None
+    return age if adc > 0 and 0.0 <= age < _MAX_AGE else None
 
 
 def _import_sounddevice() -> ModuleType:
