@@ -39,6 +39,7 @@ class CommitPlan:
     graph: Graph
     placement: dict[str, str]  # node name -> worker name
     drain_timeout: float = 5.0
+    shipped: frozenset[str] = frozenset()  # top-level modules sent with send_packages
 
     def workers(self) -> list[str]:
         """The Workers that host at least one node, in first-use order."""
@@ -55,7 +56,7 @@ class CommitPlan:
             specs.append({
                 "id": node.id,
                 "name": node.name,
-                "code": base64.b64encode(_pickle_node(node)).decode(),
+                "code": base64.b64encode(_pickle_node(node, self.shipped)).decode(),
                 "inputs": [src.name for src, _ in self.graph.inputs(node)],
                 "followed": followed.name if followed is not None else None,
                 "outputs": [
@@ -89,6 +90,7 @@ def plan_commit(
     workers: Sequence[WorkerRef],
     *,
     drain_timeout: float = 5.0,
+    shipped: frozenset[str] = frozenset(),
 ) -> CommitPlan:
     """Check ``graph`` and ``mapping`` against ``workers`` and place every node.
 
@@ -124,7 +126,7 @@ def plan_commit(
     unmapped = [name for name in graph.names() if name not in placement]
     if unmapped:
         raise MappingError(f"node(s) {unmapped} are not mapped to any Worker; add them to the mapping")
-    return CommitPlan(graph, placement, drain_timeout)
+    return CommitPlan(graph, placement, drain_timeout, shipped)
 
 
 def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:
@@ -146,10 +148,10 @@ def _close(word: str, candidates: Sequence[str]) -> str:
     return f" (did you mean {', '.join(map(repr, matches))}?)" if matches else ""
 
 
-def _pickle_node(node: Node) -> bytes:
+def _pickle_node(node: Node, shipped: frozenset[str] = frozenset()) -> bytes:
     for cls in type(node).__mro__:
         module = sys.modules.get(cls.__module__)
-        if module is not None and _is_user_module(module):
+        if module is not None and module.__name__.partition(".")[0] not in shipped and _is_user_module(module):
             cloudpickle.register_pickle_by_value(module)
     try:
         return cloudpickle.dumps(node)
@@ -179,7 +181,11 @@ _TOP_LEVELS: set[str] | None = None
 
 
 def _installed_top_levels() -> set[str]:
+    """Top-level modules of installed distributions (editable ones found via their entry points)."""
     global _TOP_LEVELS
     if _TOP_LEVELS is None:
-        _TOP_LEVELS = set(importlib.metadata.packages_distributions())
+        tops = set(importlib.metadata.packages_distributions())
+        for dist in importlib.metadata.distributions():
+            tops.update(ep.value.split(":")[0].split(".")[0] for ep in dist.entry_points)
+        _TOP_LEVELS = tops
     return _TOP_LEVELS

@@ -46,6 +46,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "step": (),
     "stop": (),
     "destroy_nodes": (),
+    "offer_packages": ("packages",),
+    "install_packages": ("packages",),
     "list_files": ("session",),
     "delete_files": ("session",),
     "shutdown": (),

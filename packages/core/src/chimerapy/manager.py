@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import aiohttp
 import zmq
 
+from . import shipping
 from .__about__ import __version__
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .control import Envelope
@@ -157,13 +159,16 @@ class Manager:
         self._require_open()
         if self.state in ("running", "stepping"):
             raise StateError("the cluster is running; call stop() before committing a new graph")
-        if send_packages:
-            raise NotImplementedError("send_packages arrives with the node registry")
+        packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
         workers = [WorkerRef(link.name, link.id) for link in self._server.workers.values()]
-        plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout)
+        plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
+                           shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":
             self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
-        self._loop.run(self._commit(plan), timeout=300)
+            self.state = "idle"
+        if packages:
+            self._loop.run(self._ship(plan.workers(), packages), timeout=600)
+        self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
         return True
 
     def start(self) -> bool:
@@ -291,7 +296,31 @@ class Manager:
 
     # -- orchestration ---------------------------------------------------------------------------
 
-    async def _commit(self, plan: CommitPlan) -> None:
+    async def _ship(self, names: list[str], packages: list[shipping.Package]) -> None:
+        """Send each Worker the packages it lacks; refuse version conflicts and import failures."""
+        offers = await self._broadcast(names, "offer_packages", {"packages": [p.describe() for p in packages]},
+                                       timeout=30, strict=False)
+        problems, installs = [], {}
+        for worker, reply in offers.items():
+            if not isinstance(reply, Envelope) or not reply.ok:
+                problems.append(f"Worker {worker!r}: {reply.error if isinstance(reply, Envelope) else reply}")
+                continue
+            problems += [f"Worker {worker!r}: {conflict}; uninstall it there, or send it with "
+                         f"{{'name': ..., 'override': True}}" for conflict in reply.data["conflicts"]]
+            wanted = set(reply.data["wanted"])
+            if wanted:
+                installs[worker] = {"packages": [
+                    {**p.describe(), "archive": base64.b64encode(p.archive).decode()}
+                    for p in packages if p.sha256 in wanted]}
+        if not problems and installs:
+            replies = await self._broadcast(list(installs), "install_packages", per_worker=installs,
+                                            timeout=300, strict=False)
+            problems += [f"Worker {w!r}: {r.error if isinstance(r, Envelope) else r}"
+                         for w, r in replies.items() if not (isinstance(r, Envelope) and r.ok)]
+        if problems:
+            raise CommitError("send_packages failed:\n" + "\n".join(problems))
+
+    async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
         self.session = Session(self.logdir)
@@ -313,7 +342,8 @@ class Manager:
         names = plan.workers()
         created = await self._broadcast(
             names, "create_nodes",
-            per_worker={w: {"session": self.session.id, "nodes": plan.node_specs(w)} for w in names},
+            per_worker={w: {"session": self.session.id, "nodes": plan.node_specs(w), "packages": list(packages)}
+                        for w in names},
             timeout=120, strict=False,
         )
         errors = self._creation_errors(created)

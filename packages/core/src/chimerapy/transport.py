@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 LOSSLESS_HWM = 64
 LATEST_HWM = 2
+#: Seconds that chunks still queued when an ended Publisher closes get to reach their consumers.
+CLOSE_LINGER = 2.0
 _JOIN = b"join:"
 
 
@@ -74,6 +76,7 @@ class Publisher:
         self.seq = -1
         self.blocked_seconds = 0.0
         self._stopping = False
+        self._ended = False
         self._sockets: dict[str, zmq.Socket] = {}
         self.addresses: dict[str, str] = {}
         for mode, wanted, nodrop, hwm in (
@@ -129,6 +132,7 @@ class Publisher:
         """Tell every consumer that this stream is over (after the last chunk)."""
         frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock())
         self._send(frames, abort)
+        self._ended = True
 
     def _send(self, frames: list, abort: Callable[[], bool]) -> None:
         latest = self._sockets.get("latest")
@@ -158,9 +162,15 @@ class Publisher:
             self.blocked_seconds += time.monotonic() - started
 
     def close(self) -> None:
-        """Close the sockets (pending messages are dropped: call :meth:`end` first)."""
+        """Close the sockets.
+
+        After :meth:`end`, messages still queued (the last chunks and the end marker) get up to
+        :data:`CLOSE_LINGER` seconds to leave (the context's ``term()`` waits for them); without
+        :meth:`end` they are dropped.
+        """
+        linger = int(CLOSE_LINGER * 1000) if self._ended else 0
         for socket in self._sockets.values():
-            socket.close(linger=0)
+            socket.close(linger=linger)
         self._sockets.clear()
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.metadata
 import logging
 import os
 import platform
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import control
+from . import control, shipping
 from .__about__ import __version__
 from .clock import ClockEstimator, ClockSample
 from .control import Envelope, Requests
@@ -85,6 +89,9 @@ class Worker:
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
+        #: Shipped packages this Worker holds: content hash -> the folder on node PYTHONPATHs.
+        self.packages: dict[str, Path] = {}
+        self._session_packages: list[str] = []
         self._runner: web.AppRunner | None = None
         self._loop.run(self._setup(port), timeout=30)
 
@@ -249,6 +256,8 @@ class Worker:
             "step": self._start_nodes,
             "stop": self._stop_nodes,
             "destroy_nodes": self._destroy_nodes,
+            "offer_packages": self._offer_packages,
+            "install_packages": self._install_packages,
             "list_files": self._list_files,
             "delete_files": self._delete_files,
             "shutdown": self._shutdown_request,
@@ -336,8 +345,43 @@ class Worker:
 
     # -- requests from the Manager ---------------------------------------------------------------
 
+    async def _offer_packages(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Say which offered packages this Worker lacks, and which clash with installed versions."""
+        wanted, conflicts = [], []
+        for package in data["packages"]:
+            try:
+                installed = importlib.metadata.version(package["name"])
+            except importlib.metadata.PackageNotFoundError:
+                installed = None
+            if package["sha256"] in self.packages:
+                continue
+            if installed is not None and not package.get("override"):
+                if installed != package["version"]:
+                    conflicts.append(f"{package['name']}: this Worker has {installed} installed, the Manager "
+                                     f"sends {package['version']}")
+                continue
+            wanted.append(package["sha256"])
+        return {"wanted": wanted, "conflicts": conflicts}
+
+    async def _install_packages(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Unpack shipped packages and check that each imports; fail with the traceback if not."""
+        for package in data["packages"]:
+            folder = self.tempdir / "packages" / package["sha256"][:16]
+            await asyncio.to_thread(shipping.unpack, base64.b64decode(package["archive"]), folder)
+            check = "import " + ", ".join(package["top_levels"]) if package["top_levels"] else "pass"
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
+            result = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+            if result.returncode != 0:
+                raise RequestFailed(f"package {package['name']} {package['version']} fails to import on "
+                                    f"Worker {self.name}:\n{result.stderr.strip()}")
+            self.packages[package["sha256"]] = folder
+            log.info("Worker %s received package %s %s", self.name, package["name"], package["version"])
+        return {}
+
     async def _create_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         self._session = data["session"]
+        self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
         errors, created = [], {}
@@ -355,7 +399,7 @@ class Worker:
         return {"nodes": created, "host_key": host_key()}
 
     async def _create_node(self, spec: dict[str, Any]) -> Envelope:
-        process = await self.supervisor.spawn(spec["id"], spec["name"])
+        process = await self.supervisor.spawn(spec["id"], spec["name"], pythonpath=self._session_packages)
         directory = self.tempdir / self._session / spec["name"]
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset}
         return await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))

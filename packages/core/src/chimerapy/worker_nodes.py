@@ -76,9 +76,13 @@ class NodeSupervisor:
         self.address = f"tcp://127.0.0.1:{port}"
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
 
-    async def spawn(self, node_id: str, name: str, *, timeout: float = 30.0) -> NodeProcess:
-        """Start a node process and wait for its hello."""
+    async def spawn(
+        self, node_id: str, name: str, *, pythonpath: list[str] = (), timeout: float = 30.0
+    ) -> NodeProcess:
+        """Start a node process (with ``pythonpath`` first on its path) and wait for its hello."""
         env = {**os.environ, **self._env}
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
         command = [sys.executable, "-m", "chimerapy.node_host", "--control", self.address, "--node-id", node_id]
         popen = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=False)
         process = NodeProcess(node_id, name, popen)
