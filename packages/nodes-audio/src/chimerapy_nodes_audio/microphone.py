@@ -35,6 +35,8 @@ class _Captured(NamedTuple):
     samples: np.ndarray
     device_frame: int  # index of the first frame among those delivered since capture began
     captured_at: float  # aligned time of the first sample (arrival minus the block's age)
+    overflows: int  # input overflows so far, this block's included
+    dropped: int  # blocks dropped before this one
 
 
 class Microphone(cp.Node):
@@ -47,10 +49,11 @@ class Microphone(cp.Node):
     block's duration). ``step`` emits one chunk per block with the records of
     :mod:`chimerapy_nodes_audio.blocks` plus
 
-    * ``overflows``: int, input overflows so far (samples the device lost because they were not
-      read in time); each is also logged (the first at once, then a summary every 5 s).
-    * ``dropped_blocks``: int, blocks dropped so far because the node fell more than 10 s behind
-      the device (their frames are skipped in ``sample_index``, so later timestamps stay right).
+    * ``overflows``: int, input overflows up to this block (samples the device lost because they
+      were not read in time); they are also logged (the first at once, then a summary every 5 s).
+    * ``dropped_blocks``: int, blocks dropped before this one because the node fell more than
+      10 s behind the device (their frames are skipped in ``sample_index``, so later timestamps
+      stay right); logged like overflows.
 
     The stream covers exactly the time from the node's first step to its stop, as the device's
     timing places the samples: older samples that arrive after the start are discarded, the
@@ -104,18 +107,7 @@ class Microphone(cp.Node):
         devices = list(sd.query_devices())
         index = choose_input_device(devices, sd.default.device[0], self.device)
         info = devices[index]
-        self.rate = self.samplerate or int(info["default_samplerate"])
-        self._queue: queue.Queue[_Captured] = queue.Queue(
-            maxsize=max(2, math.ceil(_QUEUE_SECONDS * self.rate / self.blocksize))
-        )
-        self._start: float | None = None  # aligned time of the first step: capture begins
-        self._capturing = False
-        self._device_frames = 0  # frames delivered by the device since capture began
-        self._first: int | None = None  # the device frame that is sample_index 0
-        self._t0 = 0.0  # aligned time of sample_index 0
-        self._overflows = self._dropped = 0
-        self._reported = (0, 0, time.monotonic())  # overflows, drops, when last logged
-        self._drift = DriftMeter()
+        self._reset(self.samplerate or int(info["default_samplerate"]))
         stream = None
         try:
             stream = sd.InputStream(
@@ -135,6 +127,21 @@ class Microphone(cp.Node):
             "recording device %d (%s) at %d Hz, %d channel(s), blocks of %d, %s",
             index, info["name"], self.rate, self.channels, self.blocksize, self.dtype,
         )
+
+    def _reset(self, rate: int) -> None:
+        """The capture state of a new stream at ``rate``."""
+        self.rate = rate
+        self._queue: queue.Queue[_Captured] = queue.Queue(
+            maxsize=max(2, math.ceil(_QUEUE_SECONDS * rate / self.blocksize))
+        )
+        self._start: float | None = None  # aligned time of the first step: capture begins
+        self._capturing = False
+        self._device_frames = 0  # frames delivered by the device since capture began
+        self._first: int | None = None  # the device frame that is sample_index 0
+        self._t0 = 0.0  # aligned time of sample_index 0
+        self._overflows = self._dropped = 0
+        self._reported = (0, 0, time.monotonic())  # overflows, drops, when last logged
+        self._drift = DriftMeter()
 
     def step(self) -> cp.DataChunk | None:
         if self._start is None:
@@ -170,12 +177,13 @@ class Microphone(cp.Node):
 
     def teardown(self) -> None:
         stream = getattr(self, "_stream", None)
-        if stream is None:
-            return
-        try:
-            stream.stop()
-        finally:
-            stream.close()
+        if stream is not None:
+            try:
+                stream.stop()
+            finally:
+                stream.close()
+        if getattr(self, "_start", None) is None:
+            return  # prep failed, or the node never ran
         self._report_losses(final=True)
         frames = 0 if self._first is None else self._device_frames - self._first
         self.logger.info(
@@ -204,7 +212,7 @@ class Microphone(cp.Node):
         drift = self._drift.observe(block_index / self.rate, captured.captured_at - self._t0)
         self._report_losses()
         block = AudioBlock(samples, self.rate, self.channels, timestamp, index)
-        return block.to_chunk(clock_drift=drift, overflows=self._overflows, dropped_blocks=self._dropped)
+        return block.to_chunk(clock_drift=drift, overflows=captured.overflows, dropped_blocks=captured.dropped)
 
     def _end_of(self, captured: _Captured) -> float:
         """The aligned time at which ``captured`` ends, on the stream's time line once it has one."""
@@ -231,7 +239,7 @@ class Microphone(cp.Node):
         age = _age(time_info)
         captured_at = arrival - (age if age is not None else frames / self.rate)
         try:
-            self._queue.put_nowait(_Captured(indata.copy(), first, captured_at))
+            self._queue.put_nowait(_Captured(indata.copy(), first, captured_at, self._overflows, self._dropped))
         except queue.Full:
             self._dropped += 1
 
