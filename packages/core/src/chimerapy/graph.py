@@ -57,7 +57,7 @@ class Graph:
             self.add_node(node)
 
     def add_edge(
-        self, src: Node, dst: Node, *, follow: bool = False, latest_only: bool = False
+        self, src: Node, dst: Node, *, follow: bool = False, latest_only: bool | None = None
     ) -> None:
         """Add the edge ``src -> dst``, adding either node if needed.
 
@@ -66,7 +66,11 @@ class Graph:
             dst: the consuming node.
             follow: ``dst`` steps when a chunk from ``src`` arrives (one followed input per node).
             latest_only: ``dst`` works on the newest chunk from ``src`` only, skipping older ones.
+                ``None`` (the default) takes the consumer's class attribute
+                ``latest_only_inputs`` (True for nodes slower than real time, such as ML models).
         """
+        if latest_only is None:
+            latest_only = bool(getattr(dst, "latest_only_inputs", False))
         if src is dst:
             raise GraphError(f"an edge from {src.name!r} to itself would be a cycle")
         self.add_node(src)

@@ -38,6 +38,9 @@ class Node:
         debug_port: the TCP port for ``debug="stream"`` (0 or None: a free port).
     """
 
+    #: Edges into this node default to latest-only (set True in nodes slower than their sources).
+    latest_only_inputs: bool = False
+
     def __init__(
         self, name: str, debug: DebugMode | None = None, debug_port: int | None = None
     ) -> None:
