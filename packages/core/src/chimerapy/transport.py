@@ -164,13 +164,13 @@ class Publisher:
     def close(self) -> None:
         """Close the sockets.
 
-        After :meth:`end`, messages still queued (the last chunks and the end marker) get up to
-        :data:`CLOSE_LINGER` seconds to leave (the context's ``term()`` waits for them); without
-        :meth:`end` they are dropped.
+        After :meth:`end`, messages still queued on the lossless socket (the last chunks and the
+        end marker) get up to :data:`CLOSE_LINGER` seconds to leave (the context's ``term()``
+        waits for them); without :meth:`end`, and on the latest-only socket (whose consumers want
+        no backlog), they are dropped.
         """
-        linger = int(CLOSE_LINGER * 1000) if self._ended else 0
-        for socket in self._sockets.values():
-            socket.close(linger=linger)
+        for mode, socket in self._sockets.items():
+            socket.close(linger=int(CLOSE_LINGER * 1000) if self._ended and mode == "lossless" else 0)
         self._sockets.clear()
 
 
