@@ -68,12 +68,16 @@ def find_recording(node: str, record: str, *folders: Path) -> Recording:
     raise AssertionError(f"no recording {node}/{record}.wav under {[str(f) for f in folders]}")
 
 
-def run_for(manager: cp.Manager, graph: cp.Graph, mapping: dict, seconds: float) -> tuple[float, float]:
-    """Commit, start, wait ``seconds``, stop; returns the wall times when start returned and stop began."""
+def run_for(manager: cp.Manager, graph: cp.Graph, mapping: dict, seconds: float) -> tuple[float, float, float]:
+    """Commit, start, wait ``seconds``, stop (collecting the recordings).
+
+    Returns the wall times at which ``start()`` was called and returned, and ``stop()`` was called.
+    """
     assert manager.commit_graph(graph, mapping)
+    starting = time.time()
     assert manager.start()
     started = time.time()
     time.sleep(seconds)
     stopping = time.time()
     assert manager.stop()
-    return started, stopping
+    return starting, started, stopping

@@ -6,14 +6,13 @@ and ``PULSE_CLIENTCONFIG`` point it at the private server (see conftest.py).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import chimerapy as cp
-from audio_helpers import find_recording, peak_frequency
+from audio_helpers import find_recording, peak_frequency, run_for
 from chimerapy_nodes_audio import AudioRecorder, Microphone
 from conftest import SINE_HZ
 from support.nodes import Collector, collected
@@ -33,13 +32,7 @@ def test_microphones_record_the_sine_source_for_the_time_they_ran(pulse, cluster
     for name, mic in mics.items():
         graph.add_edge(mic, AudioRecorder(f"rec_{name}", record=name))
     graph.add_edge(mics["mic"], Collector("records", tmp_path / "records"))
-    assert manager.commit_graph(graph, {"w1": [*mics, "rec_mic", "rec_mic2", "records"]})
-    before_start = time.time()
-    assert manager.start()
-    started = time.time()
-    time.sleep(seconds)
-    stopping = time.time()
-    assert manager.stop()
+    starting, started, stopping = run_for(manager, graph, {"w1": [*mics, "rec_mic", "rec_mic2", "records"]}, seconds)
     assert manager.errors == []
     for name, mic in mics.items():
         recording = find_recording(f"rec_{name}", name, tmp_path, worker.tempdir)
@@ -52,7 +45,7 @@ def test_microphones_record_the_sine_source_for_the_time_they_ran(pulse, cluster
         # (plus, at the end, the stop message's trip to the node on a busy machine)
         block = mic.blocksize / rate
         start = recording.meta["start_time"]
-        assert before_start - block <= start <= started + block
+        assert starting - block <= start <= started + block
         assert (stopping - start - block) * rate <= recording.frames <= (stopping - start + block + 0.3) * rate
         indices, times = map(np.array, zip(*recording.blocks))
         np.testing.assert_array_equal(indices, np.cumsum([0, *np.diff(indices)]))
