@@ -1,0 +1,66 @@
+"""This project and its two predecessors, all driven by :mod:`benchmarks.workers.cp_runner`.
+
+* ``chimerapy``: this project (``packages/core``), installed in the driver's own
+  environment; API of the seed (``import chimerapy as cp``), mapping by *names*.
+  Skipped, with the reason, while ``import chimerapy; chimerapy.Manager`` fails.
+* ``cp0010``: ``chimerapy==0.0.10`` in its venv; same API, mapping by *ids*.
+* ``engine``: ``chimerapy-engine==0.1.1`` in its venv; ``chimerapy.engine``,
+  ``setup`` instead of ``prep``, calls return futures, mapping by ids.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from benchmarks import venvs
+from benchmarks.systems.base import System
+
+
+class ChimeraPy(System):
+    """This project, from the main environment."""
+
+    name = group = "chimerapy"
+    kind = "project"
+    runner = "benchmarks.workers.cp_runner"
+    import_check = "import chimerapy; chimerapy.Manager; chimerapy.Worker; chimerapy.Graph"
+    distribution = "chimerapy-core"
+
+    @property
+    def python(self) -> Path:
+        return Path(sys.executable)
+
+
+class VenvPeer(System):
+    """A peer installed by the suite in its own venv, the one named like the system."""
+
+    kind = "peer"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.venv = venvs.VENVS[self.name]
+
+    @property
+    def python(self) -> Path:
+        return self.venv.python
+
+    def prepare(self) -> None:
+        venvs.ensure(self.venv)
+
+
+class ChimeraPy0010(VenvPeer):
+    """``chimerapy==0.0.10``: the release whose API the seed documents."""
+
+    name = group = "cp0010"
+    runner = ChimeraPy.runner
+    import_check = "import chimerapy; chimerapy.Manager"
+    distribution = "chimerapy"
+
+
+class Engine(VenvPeer):
+    """``chimerapy-engine==0.1.1``: the successor."""
+
+    name = group = "engine"
+    runner = ChimeraPy.runner
+    import_check = "import chimerapy.engine; chimerapy.engine.Manager"
+    distribution = "chimerapy-engine"

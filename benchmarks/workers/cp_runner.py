@@ -1,0 +1,115 @@
+"""Runner for the ChimeraPy family: Manager, Workers, graph, commit, start, stop, shutdown.
+
+Written against the seed API (``Manager``, ``Worker``, ``Graph``, ``commit_graph``,
+``start``, ``stop``, ``shutdown``). The differences between family members are kept
+to three: which package is imported (see :mod:`cp_nodes`), whether the mapping names
+Workers and Nodes by *name* (this project) or by *id* (0.0.10 and engine), and whether
+calls return futures (engine), which :func:`resolve` waits for.
+
+Usage: ``python -m benchmarks.workers.cp_runner SPEC.json``
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from typing import Any
+
+from benchmarks.workers import cp_nodes
+from benchmarks.workers.cp_nodes import ROLES, cp
+from benchmarks.workers.harness import Run, free_port, run_main
+
+CALL_TIMEOUT_S = 180.0
+QUIET_LOGGERS = (
+    "chimerapy",
+    "chimerapy-worker",
+    "chimerapy-networking",
+    "chimerapy-node",
+    "chimerapy-subprocess",
+    "chimerapy-engine",
+    "chimerapy-engine-worker",
+    "chimerapy-engine-networking",
+    "chimerapy-engine-node",
+)
+MAP_BY_NAME = {"chimerapy": True, "cp0010": False, "engine": False}
+
+
+def resolve(value: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
+    """Wait for a future (chimerapy-engine) or pass a plain return value through."""
+    result = getattr(value, "result", None)
+    return result(timeout=timeout) if callable(result) else value
+
+
+def quiet_logging() -> None:
+    """Raise framework loggers to WARNING (0.0.10 logs every message at DEBUG)."""
+    names = set(QUIET_LOGGERS) | {
+        n for n in logging.root.manager.loggerDict if n.startswith("chimerapy")
+    }
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def body(run: Run) -> None:
+    """Build the spec's graph over its Workers, then time each lifecycle step."""
+    spec = run.spec
+    quiet_logging()
+    by_name = MAP_BY_NAME.get(spec.system, True)
+    spec_path = str(spec.result_path.with_name("spec.json"))
+    logdir = tempfile.mkdtemp(prefix="logs-", dir=spec.run_dir)
+    run.note(f"package: {cp.__name__} (engine API: {cp_nodes.ENGINE})")
+
+    with run.phase("cluster"):
+        port = free_port()
+        manager = cp.Manager(logdir=logdir, port=port)
+        host = getattr(manager, "host", "127.0.0.1")
+        port = getattr(manager, "port", port)
+        workers = {
+            name: cp.Worker(name=name, port=0, delete_temp=True)
+            for name in spec.worker_assignment()
+        }
+        for worker in workers.values():
+            if resolve(worker.connect(host=host, port=port)) is False:
+                raise RuntimeError(f"{worker} could not connect to the Manager")
+
+    def shutdown_all() -> None:
+        resolve(manager.shutdown())
+        for worker in workers.values():
+            resolve(worker.shutdown())
+
+    shut_down = False
+    try:
+        nodes = {
+            name: ROLES[spec.role_of(name)](name, spec_path=spec_path) for name in spec.node_names
+        }
+        graph = cp.Graph()  # add_node / add_edge: the graph calls all three members share
+        for node in nodes.values():
+            graph.add_node(node)
+        for src, dst in spec.edges:
+            graph.add_edge(nodes[src], nodes[dst])
+        mapping = {  # Workers and Nodes by name (this project) or by id (0.0.10, engine)
+            (name if by_name else workers[name].id): [n if by_name else nodes[n].id for n in names]
+            for name, names in spec.worker_assignment().items()
+        }
+        run.setup_began_t = time.time()
+        with run.phase("setup"):
+            if resolve(manager.commit_graph(graph=graph, mapping=mapping)) is False:
+                raise RuntimeError("commit_graph returned False")
+        with run.phase("start"):
+            resolve(manager.start())
+        run.window_begin()
+        time.sleep(spec.duration_s)
+        run.window_end()
+        with run.phase("stop"):
+            with run.phase("stop_only"):
+                resolve(manager.stop())
+            with run.phase("shutdown"):
+                shut_down = True
+                shutdown_all()
+    finally:
+        if not shut_down:
+            shutdown_all()
+
+
+if __name__ == "__main__":
+    run_main(body)
