@@ -39,8 +39,8 @@ def test_pacer_restarts_the_schedule_after_a_long_stall():
     before = time.monotonic()
     for _ in range(3):
         pacer.wait(lambda: True)
-    # no burst of 15 catch-up deadlines: the next ones are one period apart again
-    assert time.monotonic() - before >= 0.035
+    # no burst of 15 catch-up deadlines: after the first, the next ones are a period apart again
+    assert time.monotonic() - before >= 0.019
     assert pacer.skipped >= 10
 
 

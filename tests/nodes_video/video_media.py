@@ -1,8 +1,8 @@
 """Test media for the video pack: numbered clips written with PyAV, and readers for recordings.
 
-Frame ``i`` of a clip from :func:`write_clip` is one flat colour that encodes ``i``: blue
-``(i % 32) * 8 + 4``, green ``(i // 32) * 8 + 4``, red 0; :func:`clip_number` reads it back from
-a decoded frame (H.264 moves flat colours by a few levels at most).
+Frame ``i`` (0 to 255) of a clip from :func:`write_clip` is gray in two bands that encode it: the
+top quarter ``(i % 16) * 16 + 8``, the rest ``(i // 16) * 16 + 8``. :func:`clip_number` reads it
+back from a decoded frame: luma levels 16 apart survive H.264, even twice over (colour would not).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ def write_clip(path: Path, *, frames: int, fps: int = 30, size: tuple[int, int] 
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = fps
         for i in range(frames):
-            image = np.zeros((height, width, 3), np.uint8)
-            image[..., 0] = (i % 32) * 8 + 4
-            image[..., 1] = (i // 32) * 8 + 4
+            image = np.full((height, width, 3), (i // 16) * 16 + 8, np.uint8)
+            image[: height // 4] = (i % 16) * 16 + 8
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode(None):
@@ -32,11 +31,11 @@ def write_clip(path: Path, *, frames: int, fps: int = 30, size: tuple[int, int] 
     return path
 
 
-def clip_number(frame: np.ndarray, rows: slice = slice(None)) -> int:
-    """The number of a :func:`write_clip` frame (BGR), from the median colour of ``rows``."""
-    blue = float(np.median(frame[rows, :, 0]))
-    green = float(np.median(frame[rows, :, 1]))
-    return round((green - 4) / 8) * 32 + round((blue - 4) / 8)
+def clip_number(frame: np.ndarray) -> int:
+    """The number of a :func:`write_clip` frame, from the median of the top and bottom eighths."""
+    eighth = frame.shape[0] // 8
+    low, high = (float(np.median(frame[rows])) for rows in (slice(0, eighth), slice(-eighth, None)))
+    return round((high - 8) / 16) * 16 + round((low - 8) / 16)
 
 
 def read_video(path: Path) -> tuple[list[np.ndarray], float]:
@@ -58,8 +57,11 @@ def rate(timestamps: list[float]) -> float:
     return (len(timestamps) - 1) / (timestamps[-1] - timestamps[0])
 
 
-def recorded(worker, node: str, name: str) -> tuple[Path, Path]:
-    """The video and timestamps files that node ``node`` recorded as ``name`` on ``worker``."""
-    videos = list(Path(worker.tempdir).rglob(f"{node}/{name}.mp4"))
-    assert len(videos) == 1, f"expected one {node}/{name}.mp4 under {worker.tempdir}, found {videos}"
-    return videos[0], videos[0].with_name(f"{name}.timestamps.csv")
+
+def recorded(manager, worker: str, node: str, name: str) -> tuple[Path, Path]:
+    """The video and timestamps files that ``node`` on ``worker`` recorded as ``name``, in the
+    Manager's session archive (``<logdir>/<session>/<worker>/<node>/``, filled by ``stop()``)."""
+    folder = Path(manager.session.path) / worker / node
+    video = folder / f"{name}.mp4"
+    assert video.is_file(), f"{video} is not in the archive; it holds {sorted(folder.parent.rglob('*'))}"
+    return video, folder / f"{name}.timestamps.csv"
