@@ -6,13 +6,15 @@ blocks still get the times at which they were captured, from PortAudio's input A
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from chimerapy.testing import NodeHarness
-from chimerapy_nodes_audio import AudioBlock, Microphone
+from chimerapy_nodes_audio import AudioBlock, Microphone, microphone
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -122,3 +124,17 @@ def test_a_device_without_adc_times_falls_back_to_the_block_duration():
         mic._on_block(np.zeros((BLOCK, 1), np.float32), BLOCK, TimeInfo(0.0, 0.0), Status())
         (block,) = drain(harness)
         assert block.timestamp == pytest.approx(1000.0) and block.frames == BLOCK
+
+
+def test_a_device_that_goes_quiet_is_reported(monkeypatch, caplog):
+    monkeypatch.setattr(microphone, "_STALL", 0.1)
+    caplog.set_level(logging.INFO, logger="chimerapy.node.mic")
+    mic = HandMic("mic", blocksize=BLOCK)
+    with NodeHarness(mic) as harness:
+        for _ in range(8):  # at least 0.16 s of empty steps
+            assert harness.step() is None
+        assert re.search(r"no audio from the device for \d\.\d s: was it disconnected", caplog.text)
+        mic.clock = 1000.1
+        mic.deliver(1000.0, 1)
+        assert harness.step() is not None
+        assert "the device delivers audio again" in caplog.text

@@ -27,6 +27,9 @@ _REPORT_EVERY = 5.0
 _STOP_WAIT = 3.0
 #: How long a step waits for a block, in seconds.
 _POLL = 0.02
+#: Without a block for this long, the device is reported as stalled, in seconds (longer than
+#: the 2 s bursts of some sound servers).
+_STALL = 5.0
 #: PortAudio's input ADC time is trusted when it puts the block at most this far in the past.
 _MAX_AGE = 10.0
 
@@ -58,7 +61,8 @@ class Microphone(cp.Node):
     The stream covers exactly the time from the node's first step to its stop, as the device's
     timing places the samples: older samples that arrive after the start are discarded, the
     first block is cut at the start, and after the stop the node waits (up to 3 s) for the audio
-    captured before it and cuts the last block there. Timestamps are anchored once, on the first
+    captured before it and cuts the last block there. A device that delivers nothing for 5 s is
+    reported in the log (and its return too). Timestamps are anchored once, on the first
     sample: ``timestamp = t0 + sample_index / rate``, exactly contiguous. The device clock's drift
     from the Manager's clock is measured (``clock_drift`` record, seconds; see
     :mod:`chimerapy_nodes_audio.drift`) and summarised in the log at teardown, not absorbed. An
@@ -142,13 +146,18 @@ class Microphone(cp.Node):
         self._overflows = self._dropped = 0
         self._reported = (0, 0, time.monotonic())  # overflows, drops, when last logged
         self._drift = DriftMeter()
+        self._sent = 0  # frames emitted
+        self._last_block = time.monotonic()
+        self._stalled = False
 
     def step(self) -> cp.DataChunk | None:
         if self._start is None:
             self._start, self._capturing = self.now(), True
+            self._last_block = time.monotonic()
         try:  # a short wait: the stop, seen between steps, marks where the recording ends
             captured = self._queue.get(timeout=_POLL)
         except queue.Empty:
+            self._check_stall()
             return None
         return self._chunk_of(captured)
 
@@ -185,10 +194,9 @@ class Microphone(cp.Node):
         if getattr(self, "_start", None) is None:
             return  # prep failed, or the node never ran
         self._report_losses(final=True)
-        frames = 0 if self._first is None else self._device_frames - self._first
         self.logger.info(
             "captured %d frames (%.2f s); %d overflows, %d dropped blocks; clock drift %+.1f ms (%+.0f ppm)",
-            frames, frames / self.rate, self._overflows, self._dropped, self._drift.drift * 1e3, self._drift.ppm,
+            self._sent, self._sent / self.rate, self._overflows, self._dropped, self._drift.drift * 1e3, self._drift.ppm,
         )
 
     # -- blocks to chunks ------------------------------------------------------------------------
@@ -208,6 +216,11 @@ class Microphone(cp.Node):
             samples = samples[: max(0, round((until - timestamp) * self.rate))]
             if not len(samples):
                 return None
+        self._sent += len(samples)
+        self._last_block = time.monotonic()
+        if self._stalled:
+            self._stalled = False
+            self.logger.info("the device delivers audio again")
         block_index = captured.device_frame - self._first
         drift = self._drift.observe(block_index / self.rate, captured.captured_at - self._t0)
         self._report_losses()
@@ -244,6 +257,15 @@ class Microphone(cp.Node):
             self._dropped += 1
 
     # -- reporting -------------------------------------------------------------------------------
+
+    def _check_stall(self) -> None:
+        silent = time.monotonic() - self._last_block
+        if silent > _STALL and not self._stalled:
+            self._stalled = True
+            self.logger.warning(
+                "no audio from the device for %.1f s: was it disconnected, or is its sound server gone?",
+                silent,
+            )
 
     def _report_losses(self, final: bool = False) -> None:
         overflows, dropped, when = self._reported
