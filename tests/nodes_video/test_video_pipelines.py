@@ -1,36 +1,16 @@
 """Video pipelines on a real cluster: frame rates held over time, and recordings checked with PyAV."""
 
-import json
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 
 import chimerapy as cp
 from chimerapy_nodes_video import Overlay, TestPattern, VideoFile, VideoRecorder, read_frame_code
 from chimerapy_nodes_video.overlay import PALETTE
-from video_media import clip_number, rate, read_timestamps, read_video, recorded
+from video_media import FrameLog, clip_number, frame_log, rate, read_timestamps, read_video, recorded
 
 RED = (0, 0, 255)
-
-
-class FrameTimes(cp.Node):
-    """Writes (frame_index, timestamp) of every frame it receives to `path` as JSON at teardown."""
-
-    def __init__(self, name, path):
-        super().__init__(name)
-        self.path = str(path)
-
-    def prep(self):
-        self.seen = []
-
-    def step(self, data_chunks):
-        (chunk,) = data_chunks.values()
-        self.seen.append((chunk.get("frame_index")["value"], chunk.get("timestamp")["value"]))
-
-    def teardown(self):
-        Path(self.path).write_text(json.dumps(self.seen))
 
 
 class StubDetector(cp.Node):
@@ -129,8 +109,8 @@ def _leftmost_red_column(frame):
 def test_file_and_test_pattern_hold_their_frame_rates_within_2_percent_over_10_s(cluster, make_clip, tmp_path):
     clip = make_clip(frames=100, fps=25, size=(160, 120))  # 4 s, looped: the loop must not cost time
     manager, _ = cluster("w1")
-    pattern, pattern_times = TestPattern("tp"), FrameTimes("tp_times", tmp_path / "tp.json")
-    video, video_times = VideoFile("file", path=str(clip), loop=True), FrameTimes("file_times", tmp_path / "file.json")
+    pattern, pattern_times = TestPattern("tp"), FrameLog("tp_times", tmp_path / "tp.json")
+    video, video_times = VideoFile("file", path=str(clip), loop=True), FrameLog("file_times", tmp_path / "file.json")
     graph = cp.Graph()
     graph.add_edge(pattern, pattern_times)
     graph.add_edge(video, video_times)
@@ -140,7 +120,7 @@ def test_file_and_test_pattern_hold_their_frame_rates_within_2_percent_over_10_s
     assert manager.stop()
     assert manager.errors == []
     for path, fps in ((tmp_path / "tp.json", 30), (tmp_path / "file.json", 25)):
-        seen = json.loads(path.read_text())
+        seen = frame_log(path)
         assert [i for i, _ in seen] == list(range(len(seen)))
         stamps = [t for _, t in seen]
         assert stamps[-1] - stamps[0] >= 10

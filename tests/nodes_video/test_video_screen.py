@@ -1,8 +1,6 @@
 """Screen capture from a private Xvfb display that the tests start and paint, and its errors."""
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ import pytest
 import chimerapy as cp
 from chimerapy.testing import run_node
 from chimerapy_nodes_video import Screen
+from video_media import FrameLog, frame_log
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,40 +57,21 @@ def test_screen_follows_what_is_drawn(xvfb):
     assert (second.get("frame")["value"] == bgr(BLUE)).all()
 
 
-class Colours(cp.Node):
-    """Writes the mean BGR colour and timestamp of every frame it receives to `path` (JSON)."""
-
-    def __init__(self, name, path):
-        super().__init__(name)
-        self.path = str(path)
-
-    def prep(self):
-        self.seen = []
-
-    def step(self, data_chunks):
-        (chunk,) = data_chunks.values()
-        frame = chunk.get("frame")["value"]
-        self.seen.append((frame.reshape(-1, 3).mean(axis=0).round().tolist(), chunk.get("timestamp")["value"]))
-
-    def teardown(self):
-        Path(self.path).write_text(json.dumps(self.seen))
-
-
 @pytest.mark.display
 @pytest.mark.timeout(90)
 def test_screen_in_a_cluster_sends_the_known_colour(painted, cluster, tmp_path):
     manager, _ = cluster("w1")
     graph = cp.Graph()
     graph.add_edge(Screen("screen", display=painted.name, region=[0, 0, 320, 240], fps=10),
-                   Colours("colours", tmp_path / "seen.json"))
+                   FrameLog("colours", tmp_path / "seen.json", colour=True))
     assert manager.commit_graph(graph, {"w1": ["screen", "colours"]})
     assert manager.start()
     time.sleep(1.5)
     assert manager.stop()
     assert manager.errors == []
-    seen = json.loads((tmp_path / "seen.json").read_text())
-    assert len(seen) >= 10
-    assert all(colour == bgr(RED).tolist() for colour, _ in seen)
+    seen = frame_log(tmp_path / "seen.json")
+    assert len(seen) >= 10 and [index for index, _, _ in seen] == list(range(len(seen)))
+    assert all(colour == bgr(RED).tolist() for _, _, colour in seen)
 
 
 # -- errors (no display needed) -------------------------------------------------------------------

@@ -8,10 +8,13 @@ back from a decoded frame: luma levels 16 apart survive H.264, even twice over (
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import av
 import numpy as np
+
+import chimerapy as cp
 
 
 def write_clip(path: Path, *, frames: int, fps: int = 30, size: tuple[int, int] = (160, 120)) -> Path:
@@ -65,3 +68,33 @@ def recorded(manager, worker: str, node: str, name: str) -> tuple[Path, Path]:
     video = folder / f"{name}.mp4"
     assert video.is_file(), f"{video} is not in the archive; it holds {sorted(folder.parent.rglob('*'))}"
     return video, folder / f"{name}.timestamps.csv"
+
+
+class FrameLog(cp.Node):
+    """Logs each frame it receives: ``[frame_index, timestamp]`` (plus its mean BGR colour with
+    ``colour=True``), written to ``path`` as JSON at teardown; read back with :func:`frame_log`.
+
+    Defined in this (user) module, the class travels to Workers by value with the node.
+    """
+
+    def __init__(self, name, path, colour=False):
+        super().__init__(name)
+        self.path, self.colour = str(path), colour
+
+    def prep(self):
+        self.seen = []
+
+    def step(self, data_chunks):
+        (chunk,) = data_chunks.values()
+        entry = [chunk.get("frame_index")["value"], chunk.get("timestamp")["value"]]
+        if self.colour:
+            entry.append(chunk.get("frame")["value"].reshape(-1, 3).mean(axis=0).round().tolist())
+        self.seen.append(entry)
+
+    def teardown(self):
+        Path(self.path).write_text(json.dumps(self.seen))
+
+
+def frame_log(path: Path) -> list[list]:
+    """What a :class:`FrameLog` wrote."""
+    return json.loads(Path(path).read_text())

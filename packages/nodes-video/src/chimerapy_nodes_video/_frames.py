@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import cv2
 import numpy as np
 
 from chimerapy import DataChunk
 
-__all__ = ["FrameRef", "find_frame", "frame_chunk", "frame_time"]
+__all__ = ["FrameRef", "as_bgr", "find_frame", "frame_chunk", "frame_time"]
 
 
 def frame_chunk(frame: np.ndarray, timestamp: float, index: int, **extra: Any) -> DataChunk:
@@ -33,6 +34,15 @@ def frame_chunk(frame: np.ndarray, timestamp: float, index: int, **extra: Any) -
     for name, value in extra.items():
         chunk.add(name, value)
     return chunk
+
+
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as 3-channel BGR: gray and BGRA frames are converted, BGR ones returned as they are."""
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,10 @@ import os
 import time
 
 import cv2
-import numpy as np
 
 import chimerapy as cp
 
-from ._frames import frame_chunk
+from ._frames import as_bgr, frame_chunk
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -113,7 +112,7 @@ class Camera(cp.Node):
         if self._failing_since is not None:
             self.logger.info("camera %r delivers frames again", self.device)
             self._failing_since = None
-        chunk = frame_chunk(_as_bgr(frame), timestamp, self._index)
+        chunk = frame_chunk(as_bgr(frame), timestamp, self._index)
         self._index += 1
         return chunk
 
@@ -223,10 +222,3 @@ def _cannot_open(source: int | str, backend: str | None) -> str:
     return (f"cannot open camera {source!r}{via}: OpenCV could not read it (a device busy or "
             "without permission, or a file in a format this OpenCV build cannot decode)")
 
-
-def _as_bgr(frame: np.ndarray) -> np.ndarray:
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    return frame

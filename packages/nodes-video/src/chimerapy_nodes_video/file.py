@@ -12,7 +12,7 @@ import numpy as np
 
 import chimerapy as cp
 
-from ._frames import frame_chunk
+from ._frames import as_bgr, frame_chunk
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -142,9 +142,7 @@ class VideoFile(cp.Node):
         if not ok or frame is None:
             return None
         self._file_frame += 1
-        if frame.ndim == 2:
-            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-        return frame, self._file_frame
+        return as_bgr(frame), self._file_frame
 
     def _next(self) -> tuple[np.ndarray, int] | None:
         pending = self._read()

@@ -6,12 +6,11 @@ import os
 import sys
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
 import chimerapy as cp
 
-from ._frames import frame_chunk
+from ._frames import as_bgr, frame_chunk
 from ._pacing import Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -80,7 +79,7 @@ class Screen(cp.Node):
         before = self.now()
         shot = self._grabber.grab(self._area)
         timestamp = (before + self.now()) / 2
-        frame = cv2.cvtColor(np.asarray(shot), cv2.COLOR_BGRA2BGR)
+        frame = as_bgr(np.asarray(shot))
         chunk = frame_chunk(frame, timestamp, self._index)
         self._index += 1
         return chunk
