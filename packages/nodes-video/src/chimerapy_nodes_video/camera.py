@@ -9,6 +9,7 @@ import cv2
 
 import chimerapy as cp
 
+from ._capture import native_fps, release_capture
 from ._frames import as_bgr, frame_chunk
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
@@ -91,7 +92,7 @@ class Camera(cp.Node):
         self._next_reopen = 0.0
         self._pacer = None
         if self._is_file:
-            rate = self.fps or _native_fps(self._capture)
+            rate = self.fps or native_fps(self._capture)
             if rate is None:
                 raise VideoSourceError(
                     f"video file {self._source!r} does not declare a frame rate; "
@@ -117,10 +118,7 @@ class Camera(cp.Node):
         return chunk
 
     def teardown(self) -> None:
-        capture = getattr(self, "_capture", None)
-        if capture is not None:
-            capture.release()
-            self._capture = None
+        self._capture = release_capture(getattr(self, "_capture", None))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -200,11 +198,6 @@ def _capture_api(backend: str | None, what: str) -> int:
         raise ValueError(f"{what}: unknown OpenCV capture backend {backend!r}; use a name such as "
                          f"'v4l2', 'ffmpeg', 'gstreamer', 'dshow', 'msmf' or 'avfoundation'")
     return api
-
-
-def _native_fps(capture: cv2.VideoCapture) -> float | None:
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return float(fps) if fps and 0 < fps < 1000 else None
 
 
 def _cannot_open(source: int | str, backend: str | None) -> str:

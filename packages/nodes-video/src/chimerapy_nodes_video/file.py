@@ -12,6 +12,7 @@ import numpy as np
 
 import chimerapy as cp
 
+from ._capture import native_fps, release_capture
 from ._frames import as_bgr, frame_chunk
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
@@ -79,8 +80,7 @@ class VideoFile(cp.Node):
                 source=self.path,
             )
         self._capture = self._open()
-        native = self._capture.get(cv2.CAP_PROP_FPS)
-        self._native_fps = float(native) if native and 0 < native < 1000 else None
+        self._native_fps = native_fps(self._capture)
         rate = self.fps or self._native_fps
         if rate is None:
             raise VideoSourceError(
@@ -116,10 +116,7 @@ class VideoFile(cp.Node):
         return chunk
 
     def teardown(self) -> None:
-        capture = getattr(self, "_capture", None)
-        if capture is not None:
-            capture.release()
-            self._capture = None
+        self._capture = release_capture(getattr(self, "_capture", None))
 
     # -- internals -------------------------------------------------------------------------------
 
