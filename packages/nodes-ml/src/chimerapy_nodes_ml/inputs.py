@@ -1,0 +1,78 @@
+"""How ML nodes find what to work on in their input chunks, and the records their outputs carry.
+
+Video sources send ``frame`` (uint8 BGR, ``content_type="image"``), ``timestamp`` (the capture
+time on the Manager's clock) and ``frame_index``; audio sources send ``samples``, ``rate``,
+``channels``, ``timestamp`` (the time of the block's first sample) and ``sample_index``. An ML
+node takes the first input chunk that holds the record it works on, whatever its producer is
+called, and stamps its result with that chunk's ``timestamp`` so that a consumer (``video.overlay``)
+matches the result with the data it was computed from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+import chimerapy as cp
+
+__all__ = ["Found", "capture_time", "find_record", "result_chunk"]
+
+
+@dataclass(frozen=True)
+class Found:
+    """An input record found in the chunks of a step.
+
+    Attributes:
+        producer: the node that sent it.
+        chunk: its whole chunk (``seq`` numbers the producer's stream).
+        record: the record's name.
+        value: the record's value as received (arrays are read-only views: copy to modify).
+        timestamp: the chunk's capture time (see :func:`capture_time`).
+    """
+
+    producer: str
+    chunk: cp.DataChunk
+    record: str
+    value: Any
+    timestamp: float
+
+
+def capture_time(chunk: cp.DataChunk) -> float:
+    """The time the data of ``chunk`` was captured: its ``timestamp`` record, else when it was sent.
+
+    Raises:
+        ValueError: for a chunk with neither (one that was never sent).
+    """
+    if "timestamp" in chunk:
+        return float(chunk.get("timestamp")["value"])
+    if chunk.produced_at is not None:
+        return float(chunk.produced_at)
+    raise ValueError(f"{chunk!r} has no 'timestamp' record and no production time")
+
+
+def find_record(
+    data_chunks: Mapping[str, cp.DataChunk], record: str, *, array: bool = True
+) -> Found | None:
+    """The first chunk of ``data_chunks`` (producer -> chunk) holding ``record``, or ``None``.
+
+    With ``array`` (the default) only a record holding a numpy array counts.
+    """
+    for producer, chunk in data_chunks.items():
+        if record in chunk:
+            value = chunk.get(record)["value"]
+            if not array or isinstance(value, np.ndarray):
+                return Found(producer, chunk, record, value, capture_time(chunk))
+    return None
+
+
+def result_chunk(found: Found, records: Mapping[str, Any]) -> cp.DataChunk:
+    """A result chunk: ``records``, then the input's ``timestamp`` and (if it had one) ``frame_index``."""
+    out = cp.DataChunk()
+    for name, value in records.items():
+        out.add(name, value)
+    out.add("timestamp", found.timestamp)
+    if "frame_index" in found.chunk:
+        out.add("frame_index", found.chunk.get("frame_index")["value"])
+    return out
