@@ -62,19 +62,20 @@ def test_test_pattern_to_recorder_records_every_frame_at_the_source_rate(cluster
 
 
 @pytest.mark.timeout(90)
-def test_file_to_overlay_to_recorder_puts_each_box_on_its_frame(cluster, make_clip):
+def test_file_to_overlay_to_recorder_puts_each_box_on_its_frame(cluster, make_clip, tmp_path):
     assert PALETTE[zlib.crc32(b"face") % len(PALETTE)] == RED
     clip = make_clip(frames=60, fps=30, size=(320, 240))
     manager, _ = cluster("w1")
     source, detector = VideoFile("file", path=str(clip)), StubDetector("ml")
     overlay = Overlay("overlay", thickness=3, max_delay=1.0)  # a long bound: no race on a loaded machine
-    recorder = VideoRecorder("rec", record_name="annotated")
+    recorder, log = VideoRecorder("rec", record_name="annotated"), FrameLog("log", tmp_path / "out.json")
     graph = cp.Graph()
     graph.add_edge(source, overlay)  # the followed input: frames
     graph.add_edge(source, detector)
     graph.add_edge(detector, overlay)
     graph.add_edge(overlay, recorder)
-    assert manager.commit_graph(graph, {"w1": ["file", "ml", "overlay", "rec"]})
+    graph.add_edge(overlay, log)
+    assert manager.commit_graph(graph, {"w1": ["file", "ml", "overlay", "rec", "log"]})
     assert manager.start()
     wait_for_outputs(manager, "file", 60, timeout=20)
     assert manager.stop()
@@ -94,6 +95,10 @@ def test_file_to_overlay_to_recorder_puts_each_box_on_its_frame(cluster, make_cl
     assert all(abs(x - e) <= 2.5 for x, e in zip(box_x, expected)), list(zip(numbers, box_x, expected))
     stamps = [t for _, t in read_timestamps(times_path)]
     assert rate(stamps) == pytest.approx(30, rel=0.02)  # the file's native rate, held end to end
+    # frames leave when their result arrives (40 ms of "ML" later), not when max_delay runs out;
+    # the last two wait for a result that never comes and leave at the stop
+    delays = sorted(sent - captured for _, captured, sent in frame_log(tmp_path / "out.json")[:-2])
+    assert len(delays) == 58 and delays[len(delays) // 2] < 0.2 and delays[-1] < 1.0 + 0.2
 
 
 def _leftmost_red_column(frame):
@@ -121,8 +126,8 @@ def test_file_and_test_pattern_hold_their_frame_rates_within_2_percent_over_10_s
     assert manager.errors == []
     for path, fps in ((tmp_path / "tp.json", 30), (tmp_path / "file.json", 25)):
         seen = frame_log(path)
-        assert [i for i, _ in seen] == list(range(len(seen)))
-        stamps = [t for _, t in seen]
+        assert [i for i, _, _ in seen] == list(range(len(seen)))
+        stamps = [t for _, t, _ in seen]
         assert stamps[-1] - stamps[0] >= 10
         assert rate(stamps) == pytest.approx(fps, rel=0.02), path.name
         # and no stretch of it strays either: every second holds its share of frames

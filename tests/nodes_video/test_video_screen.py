@@ -70,8 +70,8 @@ def test_screen_in_a_cluster_sends_the_known_colour(painted, cluster, tmp_path):
     assert manager.stop()
     assert manager.errors == []
     seen = frame_log(tmp_path / "seen.json")
-    assert len(seen) >= 10 and [index for index, _, _ in seen] == list(range(len(seen)))
-    assert all(colour == bgr(RED).tolist() for _, _, colour in seen)
+    assert len(seen) >= 10 and [entry[0] for entry in seen] == list(range(len(seen)))
+    assert all(colour == bgr(RED).tolist() for *_, colour in seen)
 
 
 # -- errors (no display needed) -------------------------------------------------------------------

@@ -196,3 +196,55 @@ def test_test_pattern_is_cheap_at_vga():
 def test_test_pattern_options_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
         TestPattern("tp", **options)
+
+
+class FlakyDevice:
+    """A stand-in for cv2.VideoCapture on a live camera: each opening delivers `frames` frames, then fails."""
+
+    openings = 0
+
+    def __init__(self, source, api, frames=3):
+        FlakyDevice.openings += 1
+        self.left = frames
+
+    def isOpened(self):
+        return True
+
+    def set(self, prop, value):
+        return False  # like a device that ignores what it is asked
+
+    def get(self, prop):
+        import cv2
+
+        return {cv2.CAP_PROP_FRAME_WIDTH: 64, cv2.CAP_PROP_FRAME_HEIGHT: 48, cv2.CAP_PROP_FPS: 30}.get(prop, 0)
+
+    def getBackendName(self):
+        return "FAKE"
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        return True, np.full((48, 64), 200, np.uint8)  # a gray camera
+
+    def release(self):
+        pass
+
+
+def test_a_live_camera_that_stops_delivering_is_reopened(monkeypatch, caplog):
+    import chimerapy_nodes_video.camera as camera_module
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(camera_module, "REOPEN_INTERVAL", 0.0)
+    monkeypatch.setattr(camera_module.cv2, "VideoCapture", FlakyDevice)
+    FlakyDevice.openings = 0
+    with NodeHarness(Camera("cam", device=4, width=1280, height=720)) as harness:
+        chunks = [harness.step() for _ in range(8)]
+    got = [c for c in chunks if c is not None]
+    assert [c.get("frame_index")["value"] for c in got] == list(range(6))  # 3 frames, a reopen, 3 more
+    assert chunks[3] is None and FlakyDevice.openings == 3
+    assert_frames(got, (48, 64, 3))  # gray frames go out as BGR
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("does not give what was asked (width 1280 -> 64, height 720 -> 48)" in m for m in messages)
+    assert sum("stopped delivering frames after 3 frames" in m for m in messages) == 1
+    assert any("delivers frames again" in m for m in messages)

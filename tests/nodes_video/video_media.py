@@ -71,8 +71,9 @@ def recorded(manager, worker: str, node: str, name: str) -> tuple[Path, Path]:
 
 
 class FrameLog(cp.Node):
-    """Logs each frame it receives: ``[frame_index, timestamp]`` (plus its mean BGR colour with
-    ``colour=True``), written to ``path`` as JSON at teardown; read back with :func:`frame_log`.
+    """Logs each frame it receives: ``[frame_index, timestamp, produced_at]`` (plus its mean BGR
+    colour with ``colour=True``), written to ``path`` as JSON at teardown; read back with
+    :func:`frame_log`. ``produced_at`` is when the sending node published the chunk.
 
     Defined in this (user) module, the class travels to Workers by value with the node.
     """
@@ -86,7 +87,7 @@ class FrameLog(cp.Node):
 
     def step(self, data_chunks):
         (chunk,) = data_chunks.values()
-        entry = [chunk.get("frame_index")["value"], chunk.get("timestamp")["value"]]
+        entry = [chunk.get("frame_index")["value"], chunk.get("timestamp")["value"], chunk.produced_at]
         if self.colour:
             entry.append(chunk.get("frame")["value"].reshape(-1, 3).mean(axis=0).round().tolist())
         self.seen.append(entry)
