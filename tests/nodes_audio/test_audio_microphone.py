@@ -14,7 +14,7 @@ import pytest
 import chimerapy as cp
 from audio_helpers import find_recording, peak_frequency, run_for
 from chimerapy_nodes_audio import AudioRecorder, Microphone
-from conftest import SINE_HZ
+from audio_pulse import SINE_HZ
 from support.nodes import Collector, collected
 
 pytestmark = [pytest.mark.audio, pytest.mark.timeout(120)]
