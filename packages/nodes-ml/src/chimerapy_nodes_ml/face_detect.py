@@ -11,8 +11,8 @@ import numpy as np
 
 import chimerapy as cp
 
-from .errors import ModelFileError, ModelInputError
-from .inputs import Found, find_record
+from .errors import ModelFileError
+from .inputs import Found, check_frame, find_record
 from .meter import ProcessingMeter
 from .options import check_int, check_number
 
@@ -123,7 +123,7 @@ class FaceDetect(cp.Node):
 
     def detect(self, found: Found) -> list[dict[str, Any]]:
         """The faces in the frame of ``found``, best first (see the class docstring)."""
-        gray = to_gray(found.value, f"ml.face_detect {self.name!r}", found)
+        gray = to_gray(check_frame(found, f"ml.face_detect {self.name!r}"))
         scale = 1.0
         if self.max_width is not None and gray.shape[1] > self.max_width:
             scale = self.max_width / gray.shape[1]
@@ -168,19 +168,10 @@ def cascade_path(cascade: str) -> str:
     return str(path)
 
 
-def to_gray(frame: Any, what: str, found: Found) -> np.ndarray:
-    """``frame`` (uint8 gray, BGR or BGRA) as a uint8 gray image; ModelInputError for anything else."""
-    shape = getattr(frame, "shape", None)
-    dtype = getattr(frame, "dtype", None)
-    if dtype == np.uint8 and shape is not None:
-        if frame.ndim == 2:
-            return np.ascontiguousarray(frame)
-        if frame.ndim == 3 and shape[2] == 1:
-            return np.ascontiguousarray(frame[:, :, 0])
-        if frame.ndim == 3 and shape[2] in (3, 4):
-            return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-    expected = "a uint8 image of shape (H, W), (H, W, 3) BGR or (H, W, 4) BGRA"
-    received = f"{dtype} {tuple(shape) if shape is not None else type(frame).__name__}"
-    raise ModelInputError(
-        f"{what}: the Haar cascade expects {expected}; record {found.record!r} from {found.producer!r} "
-        f"holds {received}", expected=expected, received=received)
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """A uint8 gray image from ``frame`` (gray, BGR or BGRA; see :func:`check_frame`)."""
+    if frame.ndim == 2:
+        return np.ascontiguousarray(frame)
+    if frame.shape[2] == 1:
+        return np.ascontiguousarray(frame[:, :, 0])
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)

@@ -17,7 +17,12 @@ import numpy as np
 
 import chimerapy as cp
 
-__all__ = ["Found", "capture_time", "find_record", "result_chunk"]
+from .errors import ModelInputError
+
+__all__ = ["Found", "capture_time", "check_frame", "find_record", "result_chunk"]
+
+#: What the image nodes take.
+FRAME = "a uint8 image of shape (H, W), (H, W, 1) gray, (H, W, 3) BGR or (H, W, 4) BGRA"
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,13 @@ def result_chunk(found: Found, records: Mapping[str, Any]) -> cp.DataChunk:
     if "frame_index" in found.chunk:
         out.add("frame_index", found.chunk.get("frame_index")["value"])
     return out
+
+
+def check_frame(found: Found, what: str) -> np.ndarray:
+    """The frame in ``found`` if it is a uint8 image (see :data:`FRAME`), else ModelInputError."""
+    frame = found.value
+    if frame.dtype == np.uint8 and (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))):
+        return frame
+    received = f"{frame.dtype} {frame.shape}"
+    raise ModelInputError(f"{what} expects {FRAME}; record {found.record!r} from {found.producer!r} "
+                          f"holds {received}", expected=FRAME, received=received)
