@@ -7,6 +7,7 @@ import atexit
 import base64
 import json
 import logging
+import os
 import time
 import weakref
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import aiohttp
 import zmq
 
-from . import shipping
+from . import auth, shipping
 from .__about__ import __version__
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .control import Envelope
@@ -47,7 +48,8 @@ class Manager:
             (:attr:`logs_address`; ``zmq_log_port=`` in kwargs fixes its port).
         dashboard_api: serve the REST API and dashboard.
         **kwargs: ``host`` (the interface to listen on; default loopback, ``"0.0.0.0"`` for
-            every interface), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to
+            every interface), ``token`` (the cluster secret; default ``$CHIMERAPY_TOKEN`` or a
+            new random one, see :meth:`worker_command`), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to
             drain their inputs when stopped; default 5).
     """
 
@@ -66,6 +68,8 @@ class Manager:
         self.dashboard_api = dashboard_api
         self.drain_timeout = float(kwargs.pop("drain_timeout", 5.0))
         host = str(kwargs.pop("host", "127.0.0.1"))
+        self.token = str(kwargs.pop("token", None) or os.environ.get(auth.TOKEN_ENV) or auth.new_token())
+        os.environ[auth.TOKEN_ENV] = self.token  # Workers started from this program inherit it
         log_port = int(kwargs.pop("zmq_log_port", 0))
         if kwargs:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
@@ -90,12 +94,15 @@ class Manager:
             self.logs_address = f"tcp://{host}:{log_port}"
         self._loop = LoopThread("chimerapy-manager")
         self._server = ManagerServer(
-            max_workers=max_num_of_workers, on_event=self._on_event, on_change=self._on_worker_change
+            token=self.token, max_workers=max_num_of_workers, on_event=self._on_event,
+            on_change=self._on_worker_change,
         )
         self._loop.run(self._server.start(host, port), timeout=30)
+        auth.local_tokens[self.port] = self.token
         self._closed = False
         _live_managers.add(self)
-        log.info("Manager listening on %s:%s", self.host, self.port)
+        log.info("Manager listening on %s:%s; Workers join with: %s", self.host, self.port,
+                 self.worker_command())
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -113,6 +120,11 @@ class Manager:
         return {name: link.info for name, link in self._server.workers.items()}
 
     # -- public API ------------------------------------------------------------------------------
+
+    def worker_command(self, name: str = "<name>") -> str:
+        """The exact ``cp-worker`` command that joins this Manager from another computer."""
+        host = self.host if self.host not in ("0.0.0.0", "::") else "<this computer's IP>"
+        return f"cp-worker --ip {host} --port {self.port} --name {name} --token {self.token}"
 
     def wait_for_workers(self, count: int | Sequence[str], timeout: float = 30.0) -> bool:
         """Block until ``count`` Workers (or the Workers named) are connected.
@@ -272,6 +284,7 @@ class Manager:
             if self.session is not None:
                 self.session.close()
             _live_managers.discard(self)
+            auth.local_tokens.pop(self.port, None)
 
     def status(self) -> dict[str, Any]:
         """A snapshot: state, Workers, node states and latest stats, errors."""
@@ -412,7 +425,7 @@ class Manager:
         return replies
 
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=auth.bearer(self.token)) as http:
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
                 if link is None:

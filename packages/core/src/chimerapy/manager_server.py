@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from . import control
+from . import auth, control
 from .control import Envelope, Requests
 from .errors import ProtocolError, WorkerLostError
 
@@ -24,6 +24,8 @@ __all__ = ["ManagerServer", "WorkerLink"]
 log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 10.0
+#: Paths served without the cluster token (the dashboard's login page and its assets).
+PUBLIC_PATHS = ("/login", "/assets/")
 
 
 @dataclass
@@ -63,12 +65,14 @@ class ManagerServer:
         on_change: called when a Worker connects or disconnects.
     """
 
-    def __init__(self, *, max_workers: int, on_event: EventHandler, on_change: Callable[[WorkerLink, bool], None]):
+    def __init__(self, *, token: str, max_workers: int, on_event: EventHandler,
+                 on_change: Callable[[WorkerLink, bool], None]):
         self.max_workers = max_workers
         self.workers: dict[str, WorkerLink] = {}
         self._on_event = on_event
         self._on_change = on_change
-        self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES)
+        self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES,
+                                   middlewares=[auth.middleware(token, public=PUBLIC_PATHS, login_path="/login")])
         self.app.router.add_get("/ws/worker", self._worker_socket)
         self._runner: web.AppRunner | None = None
         self.host = ""

@@ -79,17 +79,14 @@ class Publisher:
         self._ended = False
         self._sockets: dict[str, zmq.Socket] = {}
         self.addresses: dict[str, str] = {}
-        for mode, wanted, nodrop, hwm in (
-            ("lossless", lossless, 1, LOSSLESS_HWM),
-            ("latest", latest, 0, LATEST_HWM),
-        ):
+        for mode, wanted, hwm in (("lossless", lossless, LOSSLESS_HWM), ("latest", latest, LATEST_HWM)):
             if not wanted:
                 continue
             socket = context.socket(zmq.XPUB)
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.SNDHWM, hwm)
             socket.setsockopt(zmq.XPUB_VERBOSE, 1)
-            socket.setsockopt(zmq.XPUB_NODROP, nodrop)
+            socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
             self.addresses[mode] = _bind(socket, host, port if mode == "lossless" else 0)
             self._sockets[mode] = socket
         self._joined: set[str] = set()
@@ -131,35 +128,39 @@ class Publisher:
     def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
         """Tell every consumer that this stream is over (after the last chunk)."""
         frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock())
-        self._send(frames, abort)
+        self._send(frames, abort, end=True)
         self._ended = True
 
-    def _send(self, frames: list, abort: Callable[[], bool]) -> None:
-        latest = self._sockets.get("latest")
-        if latest is not None:
-            try:
-                latest.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
-            except zmq.Again:
-                pass  # a latest-only consumer that is behind: it counts the gap as skipped
-        lossless = self._sockets.get("lossless")
-        if lossless is None:
-            return
-        pause = 0.00005
-        started = None
+    def _send(self, frames: list, abort: Callable[[], bool], *, end: bool = False) -> None:
+        """Send on the lossless socket (waiting for room) and the latest-only one (skipping
+        when a consumer is behind, which it counts as skipped; the end marker always waits)."""
+        for mode, socket in self._sockets.items():
+            if mode == "latest" and not end:
+                try:
+                    socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+                continue
+            waited = self._send_waiting(socket, frames, abort)
+            if mode == "lossless":
+                self.blocked_seconds += waited
+
+    def _send_waiting(self, socket: zmq.Socket, frames: list, abort: Callable[[], bool]) -> float:
+        """Send, waiting while a consumer's queue is full, until ``abort()``; returns the wait."""
+        pause, started = 0.00005, None
         while True:
             try:
-                lossless.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
                 break
             except zmq.Again:
                 if started is None:
                     started = time.monotonic()
                 if abort():
-                    log.warning("%s: gave up sending chunk %d to a full consumer", self.name, self.seq)
+                    log.warning("%s: gave up sending message %d to a full consumer", self.name, self.seq)
                     break
                 time.sleep(pause)
                 pause = min(pause * 2, 0.002)
-        if started is not None:
-            self.blocked_seconds += time.monotonic() - started
+        return time.monotonic() - started if started is not None else 0.0
 
     def close(self) -> None:
         """Close the sockets.

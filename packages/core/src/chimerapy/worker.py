@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import control, shipping
+from . import auth, control, shipping
 from .__about__ import __version__
 from .clock import ClockEstimator, ClockSample
 from .control import Envelope, Requests
@@ -85,6 +85,7 @@ class Worker:
         self._bind_host = "127.0.0.1"
         self._shut = False
         self._ended = threading.Event()
+        self._token: str | None = None
         self._session = ""
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
@@ -97,8 +98,11 @@ class Worker:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def connect(self, host: str, port: int, timeout: int | float = 10.0) -> bool:
+    def connect(self, host: str, port: int, timeout: int | float = 10.0, *, token: str | None = None) -> bool:
         """Connect to the Manager at ``host:port`` and register.
+
+        ``token`` is the cluster's secret; by default that of a Manager in this process, else
+        ``$CHIMERAPY_TOKEN``.
 
         Returns:
             True when registered; False (with a logged reason naming the address) otherwise.
@@ -106,7 +110,8 @@ class Worker:
         if self._shut:
             raise RuntimeError(f"Worker {self.name!r} was shut down; create a new Worker")
         try:
-            return self._loop.run(self._connect(host, port, timeout), timeout=timeout + 5)
+            return self._loop.run(self._connect(host, port, timeout, auth.token_for(host, port, token)),
+                                  timeout=timeout + 5)
         except (TimeoutError, OSError) as error:
             log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port, error)
             return False
@@ -161,7 +166,7 @@ class Worker:
 
     async def _setup(self, port: int) -> None:
         await self.supervisor.start()
-        app = web.Application()
+        app = web.Application(middlewares=[auth.middleware(lambda: self._token, public=("/health",))])
         app.router.add_get("/health", self._health)
         self.files.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
@@ -180,7 +185,7 @@ class Worker:
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"name": self.name, "id": self.id, "connected": self.connected})
 
-    async def _connect(self, host: str, port: int, timeout: float) -> bool:
+    async def _connect(self, host: str, port: int, timeout: float, token: str | None) -> bool:
         if self.connected:
             return True
         self._http = self._http or aiohttp.ClientSession()
@@ -188,14 +193,27 @@ class Worker:
         try:
             ws = await self._http.ws_connect(
                 url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), heartbeat=5.0,
-                max_msg_size=control.MAX_MESSAGE_BYTES,
+                max_msg_size=control.MAX_MESSAGE_BYTES, headers=auth.bearer(token),
             )
+        except aiohttp.WSServerHandshakeError as error:
+            reason = "it refused the cluster token" if error.status == 401 else f"HTTP {error.status}"
+            if error.status == 401 and token is None:
+                reason = "it requires a cluster token: pass --token (or set CHIMERAPY_TOKEN)"
+            log.error("Worker %s could not join the Manager at %s:%s: %s", self.name, host, port, reason)
+            return False
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
             log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port, error)
             return False
         self._ws = ws
+        self._token = token
         sockname = ws.get_extra_info("sockname")
         self._bind_host = sockname[0] if sockname else "127.0.0.1"
+        if self._bind_host != self.host:  # serve files on the interface that faces the Manager
+            site = web.TCPSite(self._runner, self._bind_host, self.port)
+            try:
+                await site.start()
+            except OSError as error:
+                log.warning("Worker %s: cannot serve files on %s:%s: %s", self.name, self._bind_host, self.port, error)
         self._tasks = [asyncio.create_task(self._serve_manager(ws))]
         try:
             reply = await self.request("register", self._registration(), timeout=timeout)

@@ -15,13 +15,15 @@ from ..worker import Worker
 @click.option("--ip", "host", required=True, help="The Manager's IP address or host name.")
 @click.option("--port", required=True, type=int, help="The Manager's port.")
 @click.option("--name", required=True, help="This Worker's name (unique in the cluster).")
+@click.option("--token", envvar="CHIMERAPY_TOKEN", default=None,
+              help="The cluster's secret token (printed by the Manager; or set CHIMERAPY_TOKEN).")
 @click.option("--id", "worker_id", default=None, help="A fixed Worker id (default: random).")
 @click.option("--worker-port", default=0, show_default=True, type=int, help="Port of this Worker's HTTP server.")
 @click.option("--keep-temp", is_flag=True, help="Keep temporary recordings after they were collected.")
 @click.option("--timeout", default=10.0, show_default=True, type=float, help="Seconds to wait for the Manager.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(host: str, port: int, name: str, worker_id: str | None, worker_port: int, keep_temp: bool,
-         timeout: float, verbose: int) -> None:
+def main(host: str, port: int, name: str, token: str | None, worker_id: str | None, worker_port: int,
+         keep_temp: bool, timeout: float, verbose: int) -> None:
     """Join the Manager at IP:PORT as Worker NAME and run its nodes until it shuts down."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -32,7 +34,7 @@ def main(host: str, port: int, name: str, worker_id: str | None, worker_port: in
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if not worker.connect(host, port, timeout=timeout):
+    if not worker.connect(host, port, timeout=timeout, token=token):
         worker.shutdown()
         click.echo(f"cp-worker: could not connect to the Manager at {host}:{port} within {timeout} s", err=True)
         sys.exit(1)
