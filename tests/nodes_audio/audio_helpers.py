@@ -45,7 +45,9 @@ class Recording:
         stem = wav.name[: -len(".wav")]
         self.meta = json.loads((wav.parent / f"{stem}.audio.json").read_text())
         with open(wav.parent / f"{stem}.blocks.csv", newline="") as file:
-            self.blocks = [(int(row["sample_index"]), float(row["timestamp"])) for row in csv.DictReader(file)]
+            self.blocks = [
+                (int(row["sample_index"]), float(row["timestamp"])) for row in csv.DictReader(file)
+            ]
         with WavReader(wav, dtype="float32") as reader:
             self.rate, self.channels = reader.rate, reader.channels
             self.samples = reader.read(reader.frames)
@@ -68,7 +70,9 @@ def find_recording(node: str, record: str, *folders: Path) -> Recording:
     raise AssertionError(f"no recording {node}/{record}.wav under {[str(f) for f in folders]}")
 
 
-def run_for(manager: cp.Manager, graph: cp.Graph, mapping: dict, seconds: float) -> tuple[float, float, float]:
+def run_for(
+    manager: cp.Manager, graph: cp.Graph, mapping: dict, seconds: float
+) -> tuple[float, float, float]:
     """Commit, start, wait ``seconds``, stop (collecting the recordings).
 
     Returns the wall times at which ``start()`` was called and returned, and ``stop()`` was called.

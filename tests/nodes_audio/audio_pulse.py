@@ -43,18 +43,35 @@ class PulseServer:
 
     def start(self) -> None:
         command = [
-            shutil.which("pulseaudio") or "pulseaudio", "-n", "--daemonize=yes", "--exit-idle-time=-1",
-            "--use-pid-file=yes", "--disable-shm=yes", "--log-target=file:" + str(self.folder / "pulse.log"),
-            "-L", f"module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
-            "-L", "module-null-sink sink_name=null",
-            "-L", f"module-sine-source source_name=sine rate={SINE_RATE} frequency={SINE_HZ}",
+            shutil.which("pulseaudio") or "pulseaudio",
+            "-n",
+            "--daemonize=yes",
+            "--exit-idle-time=-1",
+            "--use-pid-file=yes",
+            "--disable-shm=yes",
+            "--log-target=file:" + str(self.folder / "pulse.log"),
+            "-L",
+            f"module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
+            "-L",
+            "module-null-sink sink_name=null",
+            "-L",
+            f"module-sine-source source_name=sine rate={SINE_RATE} frequency={SINE_HZ}",
         ]
-        subprocess.run(command, env=self.env, check=True, timeout=30, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            command,
+            env=self.env,
+            check=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         pid_file = self.folder / "pulse" / "pid"
         deadline = time.monotonic() + 10
         while not (self.socket.exists() and pid_file.exists()):
-            assert time.monotonic() < deadline, f"PulseAudio did not start; see {self.folder / 'pulse.log'}"
+            assert time.monotonic() < deadline, (
+                f"PulseAudio did not start; see {self.folder / 'pulse.log'}"
+            )
             time.sleep(0.05)
         self.pid = int(pid_file.read_text().split()[0])
         self._pactl("set-default-source", "sine")
@@ -64,8 +81,14 @@ class PulseServer:
         if self.pid is None:
             return
         pid, self.pid = self.pid, None
-        subprocess.run(["pulseaudio", "--kill"], env=self.env, timeout=10, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["pulseaudio", "--kill"],
+            env=self.env,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             process = psutil.Process(pid)
             process.wait(5)
@@ -76,5 +99,11 @@ class PulseServer:
             process.wait(5)
 
     def _pactl(self, *args: str) -> None:
-        subprocess.run(["pactl", f"--server=unix:{self.socket}", *args], env=self.env, check=True, timeout=10,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["pactl", f"--server=unix:{self.socket}", *args],
+            env=self.env,
+            check=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )

@@ -10,7 +10,13 @@ import pytest
 
 import chimerapy as cp
 from audio_helpers import write_wav
-from chimerapy_nodes_audio import AudioBlock, AudioDeviceError, AudioFileError, WavReader, find_block
+from chimerapy_nodes_audio import (
+    AudioBlock,
+    AudioDeviceError,
+    AudioFileError,
+    WavReader,
+    find_block,
+)
 from chimerapy_nodes_audio.blocks import convert, to_float
 from chimerapy_nodes_audio.drift import DriftMeter
 from chimerapy_nodes_audio.microphone import choose_input_device
@@ -24,7 +30,14 @@ pytestmark = pytest.mark.timeout(30)
 def test_block_round_trips_through_a_chunk():
     samples = np.arange(12, dtype=np.int16).reshape(6, 2)
     chunk = AudioBlock(samples, 8000, 2, 123.5, 600).to_chunk(clock_drift=0.001)
-    assert chunk.keys() == ["samples", "rate", "channels", "timestamp", "sample_index", "clock_drift"]
+    assert chunk.keys() == [
+        "samples",
+        "rate",
+        "channels",
+        "timestamp",
+        "sample_index",
+        "clock_drift",
+    ]
     block = AudioBlock.from_chunk(chunk)
     assert block.samples is samples and (block.rate, block.channels) == (8000, 2)
     assert (block.timestamp, block.sample_index, block.frames) == (123.5, 600, 6)
@@ -56,10 +69,16 @@ def test_find_block_takes_the_first_chunk_with_samples_whatever_its_producer():
 def test_int16_and_float32_convert_both_ways_exactly():
     pcm = np.array([-32768, -1, 0, 1, 32767], dtype=np.int16)
     floats = to_float(pcm)
-    assert floats.dtype == np.float32 and floats[0] == -1.0 and floats[-1] == pytest.approx(32767 / 32768)
+    assert (
+        floats.dtype == np.float32
+        and floats[0] == -1.0
+        and floats[-1] == pytest.approx(32767 / 32768)
+    )
     np.testing.assert_array_equal(convert(floats, "int16"), pcm)
     assert convert(pcm, "int16") is pcm
-    np.testing.assert_array_equal(convert(np.array([1.5, -1.5]), "int16"), [32767, -32768])  # clipped
+    np.testing.assert_array_equal(
+        convert(np.array([1.5, -1.5]), "int16"), [32767, -32768]
+    )  # clipped
     with pytest.raises(ValueError, match="dtype must be one of"):
         convert(pcm, "int32")
 
@@ -104,7 +123,10 @@ def test_input_device_by_default_index_and_name():
 @pytest.mark.parametrize(
     ("wanted", "message"),
     [
-        ("webcam", r"unknown audio input device 'webcam'; input devices: 0: 'HDA Intel.*2: 'USB Audio.*3: 'pulse'"),
+        (
+            "webcam",
+            r"unknown audio input device 'webcam'; input devices: 0: 'HDA Intel.*2: 'USB Audio.*3: 'pulse'",
+        ),
         ("hw:", r"'hw:' is ambiguous \(0: 'HDA.*2: 'USB"),
         (1, r"audio device 1 has no input channels; input devices: 0: "),
         (9, r"audio device 9 does not exist"),
@@ -117,11 +139,15 @@ def test_bad_device_choices_list_the_input_devices(wanted, message):
 
 
 def test_no_input_device_at_all_is_a_clear_error():
-    with pytest.raises(AudioDeviceError, match=r"no audio input device.*devices: 'HDMI 0'.*sound server"):
+    with pytest.raises(
+        AudioDeviceError, match=r"no audio input device.*devices: 'HDMI 0'.*sound server"
+    ):
         choose_input_device([DEVICES[1]], -1, None)
     with pytest.raises(AudioDeviceError, match=r"devices: none"):
         choose_input_device([], -1, "pulse")
-    with pytest.raises(AudioDeviceError, match=r"no default audio input device; pass device= one of: 0: "):
+    with pytest.raises(
+        AudioDeviceError, match=r"no default audio input device; pass device= one of: 0: "
+    ):
         choose_input_device(DEVICES, -1, None)
     assert issubclass(AudioDeviceError, (cp.ChimeraPyError, LookupError))
 
@@ -175,9 +201,18 @@ def test_other_pcm_widths_agree_with_the_wave_module(tmp_path, bits):
 
 def test_float_and_extensible_wavs_and_an_unfinished_data_size(tmp_path):
     samples = np.linspace(-1, 1, 40, dtype=np.float32).reshape(20, 2)
-    (tmp_path / "f.wav").write_bytes(_riff(_fmt(3, 2, 16000, 32), samples.tobytes(), extra=b"fact" + struct.pack("<II", 4, 20)))
-    extensible = _fmt(0xFFFE, 2, 16000, 64) + struct.pack("<HHI", 22, 64, 3) + struct.pack("<H", 3) + bytes(14)
-    (tmp_path / "x.wav").write_bytes(_riff(extensible, samples.astype(np.float64).tobytes(), data_size=0))
+    (tmp_path / "f.wav").write_bytes(
+        _riff(_fmt(3, 2, 16000, 32), samples.tobytes(), extra=b"fact" + struct.pack("<II", 4, 20))
+    )
+    extensible = (
+        _fmt(0xFFFE, 2, 16000, 64)
+        + struct.pack("<HHI", 22, 64, 3)
+        + struct.pack("<H", 3)
+        + bytes(14)
+    )
+    (tmp_path / "x.wav").write_bytes(
+        _riff(extensible, samples.astype(np.float64).tobytes(), data_size=0)
+    )
     for name in ("f.wav", "x.wav"):
         with WavReader(tmp_path / name) as reader:
             assert (reader.frames, reader.rate, reader.channels) == (20, 16000, 2)
@@ -190,12 +225,14 @@ def test_unreadable_files_name_the_file_and_the_reason(tmp_path):
     with pytest.raises(AudioFileError, match=r"cannot open WAV file '.*missing.wav'"):
         WavReader(tmp_path / "missing.wav")
     (tmp_path / "text.wav").write_text("hello, not audio")
-    with pytest.raises(AudioFileError, match=r"text.wav' is not a WAV file this node can play: no RIFF/WAVE header"):
+    with pytest.raises(
+        AudioFileError, match=r"text.wav' is not a WAV file this node can play: no RIFF/WAVE header"
+    ):
         WavReader(tmp_path / "text.wav")
     (tmp_path / "adpcm.wav").write_bytes(_riff(_fmt(2, 1, 8000, 4), bytes(10)))
     with pytest.raises(AudioFileError, match="4-bit format tag 0x2 samples are not supported"):
         WavReader(tmp_path / "adpcm.wav")
-    (tmp_path / "nodata.wav").write_bytes(_riff(_fmt(1, 1, 8000, 16), b"")[: -8])
+    (tmp_path / "nodata.wav").write_bytes(_riff(_fmt(1, 1, 8000, 16), b"")[:-8])
     with pytest.raises(AudioFileError, match="no data chunk"):
         WavReader(tmp_path / "nodata.wav")
     assert issubclass(AudioFileError, (cp.ChimeraPyError, ValueError))

@@ -26,13 +26,17 @@ def test_microphones_record_the_sine_source_for_the_time_they_ran(pulse, cluster
     rate, seconds = 48000, 2.0
     mics = {
         "mic": Microphone("mic", samplerate=rate, blocksize=2400),
-        "mic2": Microphone("mic2", device="pulse", samplerate=rate, channels=2, blocksize=1024, dtype="int16"),
+        "mic2": Microphone(
+            "mic2", device="pulse", samplerate=rate, channels=2, blocksize=1024, dtype="int16"
+        ),
     }
     graph = cp.Graph()
     for name, mic in mics.items():
         graph.add_edge(mic, AudioRecorder(f"rec_{name}", record=name))
     graph.add_edge(mics["mic"], Collector("records", tmp_path / "records"))
-    starting, started, stopping = run_for(manager, graph, {"w1": [*mics, "rec_mic", "rec_mic2", "records"]}, seconds)
+    starting, started, stopping = run_for(
+        manager, graph, {"w1": [*mics, "rec_mic", "rec_mic2", "records"]}, seconds
+    )
     assert manager.errors == []
     for name, mic in mics.items():
         recording = find_recording(f"rec_{name}", name, tmp_path, worker.tempdir)
@@ -46,13 +50,19 @@ def test_microphones_record_the_sine_source_for_the_time_they_ran(pulse, cluster
         block = mic.blocksize / rate
         start = recording.meta["start_time"]
         assert starting - block <= start <= started + block
-        assert (stopping - start - block) * rate <= recording.frames <= (stopping - start + block + 0.3) * rate
+        assert (
+            (stopping - start - block) * rate
+            <= recording.frames
+            <= (stopping - start + block + 0.3) * rate
+        )
         indices, times = map(np.array, zip(*recording.blocks))
         np.testing.assert_array_equal(indices, np.cumsum([0, *np.diff(indices)]))
         np.testing.assert_allclose(np.diff(times), np.diff(indices) / rate, atol=1e-6)
         assert set(np.diff(indices)[1:-1]) <= {mic.blocksize}  # only the first and last are cut
     got = [values for _, _, values, _ in collected(tmp_path / "records")]
-    assert [v["sample_index"] for v in got][1:] == list(np.cumsum([len(v["samples"]) for v in got])[:-1])
+    assert [v["sample_index"] for v in got][1:] == list(
+        np.cumsum([len(v["samples"]) for v in got])[:-1]
+    )
     assert all(v["overflows"] >= 0 and v["dropped_blocks"] == 0 for v in got)
     assert abs(got[-1]["clock_drift"]) < 0.02  # the sine source is clocked by this host
 
@@ -74,7 +84,10 @@ def test_an_unknown_device_name_fails_the_commit_listing_the_devices(pulse, clus
         manager.commit_graph(graph, {"w1": ["mic"]})
     (error,) = info.value.errors
     assert (error.node, error.phase) == ("mic", "prep")
-    assert "AudioDeviceError: unknown audio input device 'no-such-microphone'" in error.remote_traceback
+    assert (
+        "AudioDeviceError: unknown audio input device 'no-such-microphone'"
+        in error.remote_traceback
+    )
     assert "'pulse'" in error.remote_traceback and "'default'" in error.remote_traceback
 
 
@@ -90,6 +103,7 @@ def test_no_input_device_when_the_sound_server_is_stopped(pulse, cluster):
         manager.commit_graph(graph, {"w1": ["mic"]})
     (error,) = info.value.errors
     assert (error.node, error.phase) == ("mic", "prep")
-    assert "AudioDeviceError: no audio input device: PortAudio sees no device with input channels" in (
-        error.remote_traceback
+    assert (
+        "AudioDeviceError: no audio input device: PortAudio sees no device with input channels"
+        in (error.remote_traceback)
     )

@@ -69,7 +69,9 @@ def test_bursts_are_placed_by_adc_time_and_cut_at_the_start_and_the_stop():
         blocks = drain(harness)
         # every sample's value is the time it was captured: the times must agree with it
         assert [b.frames for b in blocks] == [50] + [100] * 9
-        assert blocks[0].timestamp == pytest.approx(1000.0) and blocks[0].samples[0, 0] == pytest.approx(1000.0)
+        assert blocks[0].timestamp == pytest.approx(1000.0) and blocks[0].samples[
+            0, 0
+        ] == pytest.approx(1000.0)
         for block in blocks:
             expected = block.timestamp + np.arange(block.frames) / RATE
             np.testing.assert_allclose(block.samples[:, 0], expected, atol=1e-3)
@@ -111,7 +113,9 @@ def test_overflows_and_drops_are_counted_sent_and_logged(caplog):
         assert chunk.get("dropped_blocks")["value"] == 1
         assert block.sample_index == 600  # the dropped block's frames are skipped, times stay right
         assert block.timestamp == pytest.approx(1000.6)
-        assert "0 more overflow(s) and 1 more dropped block(s) (totals 1, 1)" not in caplog.text  # < 5 s
+        assert (
+            "0 more overflow(s) and 1 more dropped block(s) (totals 1, 1)" not in caplog.text
+        )  # < 5 s
         harness.close()
         assert "0 more overflow(s) and 1 more dropped block(s) (totals 1, 1)" in caplog.text
 

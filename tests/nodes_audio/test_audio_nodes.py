@@ -25,14 +25,18 @@ def assert_contiguous(blocks: list[AudioBlock]) -> None:
     assert blocks[0].sample_index == 0
     for before, after in zip(blocks, blocks[1:]):
         assert after.sample_index == before.sample_index + before.frames
-        assert after.timestamp - before.timestamp == pytest.approx(before.frames / before.rate, abs=1e-6)
+        assert after.timestamp - before.timestamp == pytest.approx(
+            before.frames / before.rate, abs=1e-6
+        )
 
 
 # -- tone --------------------------------------------------------------------------------------
 
 
 def test_tone_is_a_phase_continuous_sine_of_exactly_its_duration():
-    chunks = run_node(Tone(frequency=1000, samplerate=16000, blocksize=300, duration=0.1, realtime=False), steps=8)
+    chunks = run_node(
+        Tone(frequency=1000, samplerate=16000, blocksize=300, duration=0.1, realtime=False), steps=8
+    )
     blocks = blocks_of(chunks)
     assert [b.frames for b in blocks] == [300] * 5 + [100]  # 1600 frames, the last block shortened
     assert_contiguous(blocks)
@@ -43,11 +47,16 @@ def test_tone_is_a_phase_continuous_sine_of_exactly_its_duration():
 
 
 def test_tone_int16_stereo_and_seeded_noise():
-    (block,) = blocks_of(run_node(Tone(dtype="int16", channels=2, amplitude=1.0, realtime=False), steps=1))
+    (block,) = blocks_of(
+        run_node(Tone(dtype="int16", channels=2, amplitude=1.0, realtime=False), steps=1)
+    )
     assert block.samples.dtype == np.int16 and block.samples.shape == (1024, 2)
     assert block.samples.max() == 32767 and np.array_equal(block.samples[:, 0], block.samples[:, 1])
     assert abs(peak_frequency(block.samples, 48000) - 440) < 48000 / 1024
-    noise = [blocks_of(run_node(Tone(waveform="noise", seed=7, amplitude=0.1, realtime=False), steps=2)) for _ in range(2)]
+    noise = [
+        blocks_of(run_node(Tone(waveform="noise", seed=7, amplitude=0.1, realtime=False), steps=2))
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(noise[0][1].samples, noise[1][1].samples)
     assert np.std(noise[0][1].samples) == pytest.approx(0.1, rel=0.15)
 
@@ -73,7 +82,9 @@ def test_tone_keeps_an_absolute_schedule_whatever_the_work_between_steps():
             time.sleep(block / 2)
     # block k is released when its last sample is due: (k + 1) * block after the start
     lateness = [at - (k + 1) * block for k, at in enumerate(released)]
-    assert max(lateness) < 0.05 and min(lateness) > -0.002, lateness  # sleeping after work: 0.2 s late
+    assert max(lateness) < 0.05 and min(lateness) > -0.002, (
+        lateness
+    )  # sleeping after work: 0.2 s late
 
 
 def test_tone_stops_promptly_while_waiting_for_a_long_block():
@@ -89,7 +100,9 @@ def test_tone_stops_promptly_while_waiting_for_a_long_block():
 
 @pytest.fixture
 def stereo_wav(tmp_path):
-    pcm = (np.stack([sine(300, 11025, 2500), sine(600, 11025, 2500)], axis=1) * 32767).astype(np.int16)
+    pcm = (np.stack([sine(300, 11025, 2500), sine(600, 11025, 2500)], axis=1) * 32767).astype(
+        np.int16
+    )
     return write_wav(tmp_path / "clip.wav", pcm, 11025), pcm
 
 
@@ -105,7 +118,9 @@ def test_file_plays_every_frame_in_blocks_then_idles(stereo_wav):
 
 def test_file_loops_as_one_continuous_stream(stereo_wav):
     path, pcm = stereo_wav
-    blocks = blocks_of(run_node(AudioFile(path=str(path), blocksize=1000, loop=True, realtime=False), steps=7))
+    blocks = blocks_of(
+        run_node(AudioFile(path=str(path), blocksize=1000, loop=True, realtime=False), steps=7)
+    )
     assert [b.frames for b in blocks] == [1000, 1000, 500] * 2 + [1000]
     assert_contiguous(blocks)
     samples = np.concatenate([b.samples for b in blocks])
@@ -154,7 +169,9 @@ def test_level_reads_rms_and_peak_in_dbfs_with_a_floor_for_silence():
 
 
 def test_level_without_passthrough_emits_only_the_meter_records():
-    (out,) = run_node(AudioLevel(passthrough=False), inputs=[{"x": _audio(np.zeros(10, np.float32))}])
+    (out,) = run_node(
+        AudioLevel(passthrough=False), inputs=[{"x": _audio(np.zeros(10, np.float32))}]
+    )
     assert out.keys() == ["timestamp", "level_dbfs", "peak_dbfs", "duration"]
     assert out.get("level_dbfs")["value"] == -120.0
     assert run_node(AudioLevel(), inputs=[{"x": {"level_dbfs": 1.0}}]) == []  # no audio input
@@ -164,27 +181,41 @@ def test_level_without_passthrough_emits_only_the_meter_records():
 
 
 def test_recorder_saves_each_block_once_with_its_first_sample_time(tmp_path):
-    tone = blocks_of(run_node(Tone(samplerate=8000, blocksize=800, duration=0.3, realtime=False), steps=3))
+    tone = blocks_of(
+        run_node(Tone(samplerate=8000, blocksize=800, duration=0.3, realtime=False), steps=3)
+    )
     with NodeHarness(AudioRecorder(record="voice"), directory=tmp_path) as harness:
         for block in tone:
             chunk = block.to_chunk()
             harness.step({"meter": {"level_dbfs": -3.0}, "tone": chunk})
-            harness.step({"meter": {"level_dbfs": -3.0}})  # stepped again: the tone chunk is not new
+            harness.step(
+                {"meter": {"level_dbfs": -3.0}}
+            )  # stepped again: the tone chunk is not new
     recording = Recording(tmp_path / "voice.wav")
     assert recording.frames == 2400 and recording.rate == 8000
     np.testing.assert_array_equal(recording.samples, np.concatenate([b.samples for b in tone]))
-    assert recording.blocks == [(b.sample_index, pytest.approx(b.timestamp, abs=1e-6)) for b in tone]
+    assert recording.blocks == [
+        (b.sample_index, pytest.approx(b.timestamp, abs=1e-6)) for b in tone
+    ]
     assert recording.meta["start_time"] == pytest.approx(tone[0].timestamp, abs=1e-6)
 
 
 def test_recorder_fills_a_gap_upstream_with_silence_and_says_so(tmp_path, caplog):
-    tone = blocks_of(run_node(Tone(samplerate=8000, blocksize=800, duration=0.4, dtype="int16", realtime=False), steps=4))
+    tone = blocks_of(
+        run_node(
+            Tone(samplerate=8000, blocksize=800, duration=0.4, dtype="int16", realtime=False),
+            steps=4,
+        )
+    )
     node = AudioRecorder()
     with NodeHarness(node, directory=tmp_path) as harness:
         for block in (tone[0], tone[3]):  # blocks 1 and 2 were lost
             harness.step({"mic": block.to_chunk()})
     assert node.gaps == 1
-    assert "1600 frames (0.200 s) missing from mic before frame 2400; filled with silence" in caplog.text
+    assert (
+        "1600 frames (0.200 s) missing from mic before frame 2400; filled with silence"
+        in caplog.text
+    )
     recording = Recording(tmp_path / "audio.wav")
     assert recording.frames == 3200 and recording.meta["dtype"] == "int16"
     assert not recording.samples[800:2400].any() and recording.samples[2400:].any()

@@ -36,7 +36,9 @@ def test_every_node_has_an_entry_point():
     assert ours == {name: target for name, (target, _) in NODES.items()}
     dist = importlib.metadata.distribution("chimerapy-nodes-audio")
     assert dist.version == chimerapy_nodes_audio.__version__
-    assert any(r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires)
+    assert any(
+        r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires
+    )
 
 
 @pytest.mark.parametrize("registry_name", sorted(NODES))

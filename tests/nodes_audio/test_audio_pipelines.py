@@ -38,7 +38,9 @@ def test_tone_level_recorder_writes_a_wav_of_the_tone_duration(cluster, tmp_path
 def test_file_recorder_writes_the_file_again(cluster, tmp_path):
     manager, (worker,) = cluster("w1")
     rate = 22050
-    pcm = (np.stack([sine(440, rate, 17000), sine(880, rate, 17000, 0.25)], axis=1) * 32767).astype(np.int16)
+    pcm = (np.stack([sine(440, rate, 17000), sine(880, rate, 17000, 0.25)], axis=1) * 32767).astype(
+        np.int16
+    )
     path = write_wav(tmp_path / "clip.wav", pcm, rate)  # 0.77 s, stereo
     player = AudioFile("player", path=str(path), blocksize=2048, dtype="int16")
     rec = AudioRecorder("rec", record="copy")

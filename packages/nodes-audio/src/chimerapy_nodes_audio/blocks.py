@@ -101,7 +101,9 @@ class AudioBlock:
                 f"match channels={channels}"
             )
         if rate <= 0:
-            raise ValueError(f"audio chunk from {chunk.producer!r}: rate must be positive, got {rate}")
+            raise ValueError(
+                f"audio chunk from {chunk.producer!r}: rate must be positive, got {rate}"
+            )
         return cls(samples, rate, channels, timestamp, sample_index)
 
 

@@ -1,9 +1,9 @@
 """The errors of the audio pack; both children of ChimeraPy's one exception tree::
 
-    chimerapy.ChimeraPyError
-    ├── AudioDeviceError(LookupError)   no input device, an unknown or ambiguous device name,
-    │                                   a device without input channels, PortAudio missing
-    └── AudioFileError(ValueError)      a WAV file that cannot be read (names the file and why)
+chimerapy.ChimeraPyError
+├── AudioDeviceError(LookupError)   no input device, an unknown or ambiguous device name,
+│                                   a device without input channels, PortAudio missing
+└── AudioFileError(ValueError)      a WAV file that cannot be read (names the file and why)
 """
 
 from __future__ import annotations

@@ -62,12 +62,17 @@ class AudioFile(cp.Node):
         if self._reader.frames == 0:
             self._reader.close()
             raise ValueError(f"AudioFile {self.name!r}: {self.path!r} holds no audio")
-        self._pacer = BlockPacer(self._reader.rate, clock=self.now, logger=self.logger, realtime=self.realtime)
+        self._pacer = BlockPacer(
+            self._reader.rate, clock=self.now, logger=self.logger, realtime=self.realtime
+        )
         self._frame = 0
         self._ended = False
         self.logger.info(
             "playing %s: %d frames, %d Hz, %d channel(s)%s",
-            self.path, self._reader.frames, self._reader.rate, self._reader.channels,
+            self.path,
+            self._reader.frames,
+            self._reader.rate,
+            self._reader.channels,
             ", looped" if self.loop else "",
         )
 
@@ -87,8 +92,13 @@ class AudioFile(cp.Node):
         if not self._pacer.wait(self._frame + frames, lambda: self.running):
             return None
         samples = self._reader.read(frames)
-        block = AudioBlock(samples, self._reader.rate, self._reader.channels,
-                           self._pacer.timestamp(self._frame), self._frame)
+        block = AudioBlock(
+            samples,
+            self._reader.rate,
+            self._reader.channels,
+            self._pacer.timestamp(self._frame),
+            self._frame,
+        )
         self._frame += len(samples)
         return block.to_chunk(clock_drift=self._pacer.measure_drift())
 

@@ -44,10 +44,15 @@ class AudioLevel(cp.Node):
 
     kind = "step"
 
-    def __init__(self, name: str = "level", *, floor_dbfs: float = -120.0, passthrough: bool = True) -> None:
+    def __init__(
+        self, name: str = "level", *, floor_dbfs: float = -120.0, passthrough: bool = True
+    ) -> None:
         super().__init__(name)
         if not math.isfinite(floor_dbfs) or floor_dbfs >= 0:
-            raise ValueError(f"AudioLevel {name!r}: floor_dbfs must be a finite negative number, got {floor_dbfs}")
+            raise ValueError(
+                f"AudioLevel {name!r}: floor_dbfs must be a finite negative number, "
+                f"got {floor_dbfs}"
+            )
         self.floor_dbfs = float(floor_dbfs)
         self.passthrough = passthrough
 

@@ -97,7 +97,9 @@ class Microphone(cp.Node):
     ) -> None:
         super().__init__(name)
         if channels <= 0 or blocksize <= 0 or (samplerate is not None and samplerate <= 0):
-            raise ValueError(f"Microphone {name!r}: samplerate, channels and blocksize must be positive")
+            raise ValueError(
+                f"Microphone {name!r}: samplerate, channels and blocksize must be positive"
+            )
         self.device = device
         self.samplerate = None if samplerate is None else int(samplerate)
         self.channels = int(channels)
@@ -115,8 +117,12 @@ class Microphone(cp.Node):
         stream = None
         try:
             stream = sd.InputStream(
-                device=index, samplerate=self.rate, channels=self.channels,
-                blocksize=self.blocksize, dtype=self.dtype, callback=self._on_block,
+                device=index,
+                samplerate=self.rate,
+                channels=self.channels,
+                blocksize=self.blocksize,
+                dtype=self.dtype,
+                callback=self._on_block,
             )
             stream.start()
         except sd.PortAudioError as error:
@@ -129,7 +135,12 @@ class Microphone(cp.Node):
         self._stream = stream
         self.logger.info(
             "recording device %d (%s) at %d Hz, %d channel(s), blocks of %d, %s",
-            index, info["name"], self.rate, self.channels, self.blocksize, self.dtype,
+            index,
+            info["name"],
+            self.rate,
+            self.channels,
+            self.blocksize,
+            self.dtype,
         )
 
     def _reset(self, rate: int) -> None:
@@ -180,7 +191,9 @@ class Microphone(cp.Node):
         else:
             self.logger.warning(
                 "the device did not deliver the audio up to the stop within %.0f s; the recording "
-                "ends %.3f s early", _STOP_WAIT, until - self._covered(),
+                "ends %.3f s early",
+                _STOP_WAIT,
+                until - self._covered(),
             )
         self._capturing = False
 
@@ -195,8 +208,14 @@ class Microphone(cp.Node):
             return  # prep failed, or the node never ran
         self._report_losses(final=True)
         self.logger.info(
-            "captured %d frames (%.2f s); %d overflows, %d dropped blocks; clock drift %+.1f ms (%+.0f ppm)",
-            self._sent, self._sent / self.rate, self._overflows, self._dropped, self._drift.drift * 1e3, self._drift.ppm,
+            "captured %d frames (%.2f s); %d overflows, %d dropped blocks; "
+            "clock drift %+.1f ms (%+.0f ppm)",
+            self._sent,
+            self._sent / self.rate,
+            self._overflows,
+            self._dropped,
+            self._drift.drift * 1e3,
+            self._drift.ppm,
         )
 
     # -- blocks to chunks ------------------------------------------------------------------------
@@ -225,10 +244,12 @@ class Microphone(cp.Node):
         drift = self._drift.observe(block_index / self.rate, captured.captured_at - self._t0)
         self._report_losses()
         block = AudioBlock(samples, self.rate, self.channels, timestamp, index)
-        return block.to_chunk(clock_drift=drift, overflows=captured.overflows, dropped_blocks=captured.dropped)
+        return block.to_chunk(
+            clock_drift=drift, overflows=captured.overflows, dropped_blocks=captured.dropped
+        )
 
     def _end_of(self, captured: _Captured) -> float:
-        """The aligned time at which ``captured`` ends, on the stream's time line once it has one."""
+        """The aligned time at which ``captured`` ends (on the stream's time line, if any yet)."""
         frames = len(captured.samples)
         if self._first is None:
             return captured.captured_at + frames / self.rate
@@ -252,7 +273,9 @@ class Microphone(cp.Node):
         age = _age(time_info)
         captured_at = arrival - (age if age is not None else frames / self.rate)
         try:
-            self._queue.put_nowait(_Captured(indata.copy(), first, captured_at, self._overflows, self._dropped))
+            self._queue.put_nowait(
+                _Captured(indata.copy(), first, captured_at, self._overflows, self._dropped)
+            )
         except queue.Full:
             self._dropped += 1
 
@@ -263,7 +286,8 @@ class Microphone(cp.Node):
         if silent > _STALL and not self._stalled:
             self._stalled = True
             self.logger.warning(
-                "no audio from the device for %.1f s: was it disconnected, or is its sound server gone?",
+                "no audio from the device for %.1f s: was it disconnected, or is its sound "
+                "server gone?",
                 silent,
             )
 
@@ -279,7 +303,10 @@ class Microphone(cp.Node):
         self.logger.warning(
             "input overflow: %d more overflow(s) and %d more dropped block(s) (totals %d, %d); "
             "samples were lost",
-            new_overflows, new_dropped, self._overflows, self._dropped,
+            new_overflows,
+            new_dropped,
+            self._overflows,
+            self._dropped,
         )
         self._reported = (self._overflows, self._dropped, now)
 
@@ -299,7 +326,8 @@ def _import_sounddevice() -> ModuleType:
         import sounddevice
     except OSError as error:  # the PortAudio shared library is missing
         raise AudioDeviceError(
-            f"sounddevice cannot load PortAudio ({error}); install it: apt-get install libportaudio2"
+            f"sounddevice cannot load PortAudio ({error}); "
+            "install it: apt-get install libportaudio2"
         ) from error
     return sounddevice
 
@@ -323,16 +351,18 @@ def choose_input_device(
     if not inputs:
         found = ", ".join(repr(str(d["name"])) for d in devices) or "none"
         raise AudioDeviceError(
-            f"no audio input device: PortAudio sees no device with input channels (devices: {found}). "
-            "Connect a microphone, or check that the sound server (PulseAudio, PipeWire) is running "
-            "and reachable from this process"
+            "no audio input device: PortAudio sees no device with input channels "
+            f"(devices: {found}). Connect a microphone, or check that the sound server "
+            "(PulseAudio, PipeWire) is running and reachable from this process"
         )
     if wanted is None:
         if default in inputs:
             return default
         raise AudioDeviceError(f"no default audio input device; pass device= one of: {listing}")
     if isinstance(wanted, bool) or not isinstance(wanted, (int, str)):
-        raise AudioDeviceError(f"device must be an index, a name or None, got {wanted!r}; input devices: {listing}")
+        raise AudioDeviceError(
+            f"device must be an index, a name or None, got {wanted!r}; input devices: {listing}"
+        )
     if isinstance(wanted, int):
         if wanted in inputs:
             return wanted
@@ -345,4 +375,6 @@ def choose_input_device(
     if not matches:
         raise AudioDeviceError(f"unknown audio input device {wanted!r}; input devices: {listing}")
     names = ", ".join(f"{i}: {inputs[i]!r}" for i in matches)
-    raise AudioDeviceError(f"audio input device name {wanted!r} is ambiguous ({names}); pass an index or a longer name")
+    raise AudioDeviceError(
+        f"audio input device name {wanted!r} is ambiguous ({names}); pass an index or a longer name"
+    )

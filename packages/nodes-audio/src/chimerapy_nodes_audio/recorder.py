@@ -36,7 +36,9 @@ class AudioRecorder(cp.Node):
 
     kind = "sink"
 
-    def __init__(self, name: str = "audio_recorder", *, record: str = "audio", fill_gaps: bool = True) -> None:
+    def __init__(
+        self, name: str = "audio_recorder", *, record: str = "audio", fill_gaps: bool = True
+    ) -> None:
         super().__init__(name)
         if not record:
             raise ValueError(f"AudioRecorder {name!r}: record must be a non-empty name")
@@ -59,13 +61,17 @@ class AudioRecorder(cp.Node):
             return
         self._last = (producer, seq)
         self._check_continuity(producer, block)
-        self.save_audio(self.record, block.samples, block.rate, block.channels, timestamp=block.timestamp)
+        self.save_audio(
+            self.record, block.samples, block.rate, block.channels, timestamp=block.timestamp
+        )
         self.frames += block.frames
         self._next = (producer, block.sample_index + block.frames)
 
     def teardown(self) -> None:
         if self.frames or self.gaps:
-            self.logger.info("recorded %d frames into %s.wav (%d gaps)", self.frames, self.record, self.gaps)
+            self.logger.info(
+                "recorded %d frames into %s.wav (%d gaps)", self.frames, self.record, self.gaps
+            )
 
     def _check_continuity(self, producer: str, block: AudioBlock) -> None:
         if self._next is None:
@@ -77,14 +83,19 @@ class AudioRecorder(cp.Node):
         if missing < 0:
             self.logger.warning(
                 "audio from %s went back from frame %d to %d (a restarted stream); appending",
-                producer, expected, block.sample_index,
+                producer,
+                expected,
+                block.sample_index,
             )
             return
         self.gaps += 1
         fill = self.fill_gaps and missing <= _MAX_FILL * block.rate
         self.logger.warning(
             "%d frames (%.3f s) missing from %s before frame %d%s",
-            missing, missing / block.rate, producer, block.sample_index,
+            missing,
+            missing / block.rate,
+            producer,
+            block.sample_index,
             "; filled with silence" if fill else "",
         )
         if fill:

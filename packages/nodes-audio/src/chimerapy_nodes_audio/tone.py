@@ -59,7 +59,9 @@ class Tone(cp.Node):
     ) -> None:
         super().__init__(name)
         if waveform not in _WAVEFORMS:
-            raise ValueError(f"Tone {name!r}: waveform must be one of {_WAVEFORMS}, got {waveform!r}")
+            raise ValueError(
+                f"Tone {name!r}: waveform must be one of {_WAVEFORMS}, got {waveform!r}"
+            )
         if not 0.0 <= amplitude <= 1.0:
             raise ValueError(f"Tone {name!r}: amplitude must be in [0, 1], got {amplitude}")
         if samplerate <= 0 or channels <= 0 or blocksize <= 0:
@@ -78,13 +80,19 @@ class Tone(cp.Node):
         self.realtime = realtime
 
     def prep(self) -> None:
-        self._pacer = BlockPacer(self.samplerate, clock=self.now, logger=self.logger, realtime=self.realtime)
+        self._pacer = BlockPacer(
+            self.samplerate, clock=self.now, logger=self.logger, realtime=self.realtime
+        )
         self._rng = np.random.default_rng(self.seed)
         self._total = None if self.duration is None else round(self.duration * self.samplerate)
         self._frame = 0
 
     def step(self) -> cp.DataChunk | None:
-        frames = self.blocksize if self._total is None else min(self.blocksize, self._total - self._frame)
+        frames = (
+            self.blocksize
+            if self._total is None
+            else min(self.blocksize, self._total - self._frame)
+        )
         if frames <= 0:
             time.sleep(0.05)
             return None

@@ -40,7 +40,9 @@ class WavReader:
         try:
             self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - owned until close()
         except OSError as error:
-            raise AudioFileError(f"cannot open WAV file {str(self.path)!r}: {error.strerror}") from None
+            raise AudioFileError(
+                f"cannot open WAV file {str(self.path)!r}: {error.strerror}"
+            ) from None
         try:
             self._parse()
         except BaseException:
@@ -116,7 +118,9 @@ class WavReader:
             kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format tag {tag:#x}")
             raise self._fail(f"{bits}-bit {kind} samples are not supported")
         if channels < 1 or rate < 1 or align != width * channels:
-            raise self._fail(f"an inconsistent fmt chunk ({channels} channels, {rate} Hz, align {align})")
+            raise self._fail(
+                f"an inconsistent fmt chunk ({channels} channels, {rate} Hz, align {align})"
+            )
         #: Sample frames per second and channels, from the header.
         self.rate, self.channels = rate, channels
         self._float, self._width, self._frame_size = tag == _FLOAT, width, align
@@ -126,11 +130,17 @@ class WavReader:
         if self._float:
             return np.frombuffer(data, f"<f{self._width}").reshape(shape).astype(np.float32)
         if self._width == 1:
-            return ((np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0).reshape(shape)
+            return ((np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0).reshape(
+                shape
+            )
         if self._width == 2:
             return np.frombuffer(data, "<i2").reshape(shape)
         if self._width == 3:
             raw = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
             values = (raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)) << 8 >> 8
             return (values.astype(np.float64) / 2.0**23).astype(np.float32).reshape(shape)
-        return (np.frombuffer(data, "<i4").astype(np.float64) / 2.0**31).astype(np.float32).reshape(shape)
+        return (
+            (np.frombuffer(data, "<i4").astype(np.float64) / 2.0**31)
+            .astype(np.float32)
+            .reshape(shape)
+        )
