@@ -98,7 +98,7 @@ def test_file_to_overlay_to_recorder_puts_each_box_on_its_frame(cluster, make_cl
     # frames leave when their result arrives (40 ms of "ML" later), not when max_delay runs out;
     # the last two wait for a result that never comes and leave at the stop
     delays = sorted(sent - captured for _, captured, sent in frame_log(tmp_path / "out.json")[:-2])
-    assert len(delays) == 58 and delays[len(delays) // 2] < 0.2 and delays[-1] < 1.0 + 0.2
+    assert len(delays) == 58 and delays[len(delays) // 2] < 0.5 and delays[-1] < 1.0 + 0.5
 
 
 def _leftmost_red_column(frame):
