@@ -39,6 +39,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "stats": ("nodes",),
     "node_stats": ("stats",),
     "log": ("records",),
+    "preview": ("node", "records"),
     # Manager -> Worker
     "create_nodes": ("session", "nodes"),
     "connect_nodes": ("inputs",),

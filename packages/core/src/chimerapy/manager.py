@@ -26,6 +26,7 @@ from .loop_thread import LoopThread
 from .manager_collect import ProgressCallback, WorkerCollection, collect_from
 from .manager_server import ManagerServer, WorkerLink
 from .node import Node
+from .events import EventHub
 from .session import Session
 
 __all__ = ["Manager"]
@@ -75,6 +76,8 @@ class Manager:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
         self.state = "idle"
         self.session: Session | None = None
+        #: The latest preview of each node's output (thumbnails and values), for dashboards.
+        self.previews: dict[str, dict[str, Any]] = {}
         self.errors: list[NodeError] = []
         self.node_states: dict[str, str] = {}
         self.node_stats: dict[str, dict[str, Any]] = {}
@@ -93,10 +96,16 @@ class Manager:
                 log_port = self._log_socket.bind_to_random_port(f"tcp://{host}")
             self.logs_address = f"tcp://{host}:{log_port}"
         self._loop = LoopThread("chimerapy-manager")
+        #: Live events (states, stats, errors, logs, previews): ``subscribe()`` on the loop.
+        self.events = EventHub(self._loop.loop)
         self._server = ManagerServer(
             token=self.token, max_workers=max_num_of_workers, on_event=self._on_event,
             on_change=self._on_worker_change,
         )
+        if dashboard_api:
+            from .manager_api import add_api
+
+            add_api(self._server.app, self)
         self._loop.run(self._server.start(host, port), timeout=30)
         auth.local_tokens[self.port] = self.token
         self._closed = False
@@ -177,17 +186,28 @@ class Manager:
                            shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":
             self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
-            self.state = "idle"
+            self._set_state("idle")
         if packages:
             self._loop.run(self._ship(plan.workers(), packages), timeout=600)
         self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
         return True
 
+    def commit_pipeline(self, pipeline: Any) -> bool:
+        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path)."""
+        from .pipeline import Pipeline, load
+
+        if isinstance(pipeline, (str, Path)):
+            pipeline = load(pipeline)
+        elif not isinstance(pipeline, Pipeline):
+            pipeline = Pipeline.parse(pipeline)
+        graph, mapping = pipeline.build()
+        return self.commit_graph(graph, mapping)
+
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
         self._require_state("start", ("committed",))
         self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
-        self.state = "running"
+        self._set_state("running")
         self.session.update_meta(start_time=time.time())
         return True
 
@@ -197,7 +217,7 @@ class Manager:
         self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
         if self.state == "committed":
             self.session.update_meta(start_time=time.time())
-        self.state = "stepping"
+        self._set_state("stepping")
         return True
 
     def stop(self, *, collect: bool = True) -> bool:
@@ -220,7 +240,7 @@ class Manager:
                 for name, info in reply.data.get("nodes", {}).items():
                     self.final_stats[name] = info.get("stats", {})
                     self.node_states[name] = info.get("state", "stopped")
-        self.state = "stopped"
+        self._set_state("stopped")
         self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
         stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
@@ -243,7 +263,13 @@ class Manager:
             Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
         """
         self._require_state("collect", ("stopped",))
-        results: list[WorkerCollection] = self._loop.run(self._collect(progress), timeout=3600)
+
+        def report_progress(worker: str, path: str, done: int, total: int) -> None:
+            self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
+            if progress is not None:
+                progress(worker, path, done, total)
+
+        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
         report = {r.worker: r.as_dict() for r in results}
         collected = {**self.session.meta.get("collected", {}), **report}
         clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
@@ -273,7 +299,7 @@ class Manager:
             log.exception("Manager: shutdown did not complete cleanly")
         finally:
             self._closed = True
-            self.state = "shutdown"
+            self._set_state("shutdown")
             try:
                 self._loop.run(self._server.close(), timeout=10)
             except Exception:
@@ -362,7 +388,7 @@ class Manager:
         errors = self._creation_errors(created)
         if errors:
             await self._broadcast(names, "destroy_nodes", timeout=30, strict=False)
-            self.state = "idle"
+            self._set_state("idle")
             self.errors.extend(errors)
             culprits = ", ".join(f"{e.node} ({e.phase})" for e in errors)
             raise CommitError(f"commit_graph failed: {culprits}", errors=errors)
@@ -372,12 +398,12 @@ class Manager:
         failures = {w: r for w, r in connected.items() if not (isinstance(r, Envelope) and r.ok)}
         if failures:
             await self._broadcast(names, "destroy_nodes", timeout=30, strict=False)
-            self.state = "idle"
+            self._set_state("idle")
             detail = "; ".join(f"{w}: {r.error if isinstance(r, Envelope) else r}" for w, r in failures.items())
             raise CommitError(f"commit_graph could not connect the nodes: {detail}")
         for name in plan.graph.names():
             self.node_states[name] = "ready"
-        self.state = "committed"
+        self._set_state("committed")
 
     def _creation_errors(self, replies: dict[str, Any]) -> list[NodeError]:
         errors: list[NodeError] = []
@@ -448,8 +474,13 @@ class Manager:
         data = envelope.data
         if envelope.type == "stats":
             self.node_stats.update(data["nodes"])
+            self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"]})
+        elif envelope.type == "preview":
+            self.previews[data["node"]] = data["records"]
+            self.events.publish({"type": "preview", "node": data["node"], "records": data["records"]})
         elif envelope.type == "node_state":
             self.node_states[data["node"]] = data["state"]
+            self.events.publish({"type": "node_state", "node": data["node"], "state": data["state"]})
         elif envelope.type == "node_error":
             error = NodeError(
                 f"node {data['node']!r} on Worker {link.name!r} raised in {data['phase']}",
@@ -459,6 +490,8 @@ class Manager:
             self.errors.append(error)
             if data["phase"] == "process":
                 self.node_states[data["node"]] = "crashed"
+            self.events.publish({"type": "error", "node": error.node, "phase": error.phase, "worker": link.name,
+                                 "traceback": error.remote_traceback})
             log.error("%s\n%s", error.args[0], error.remote_traceback)
             self._write_log({"time": time.time(), "level": "ERROR", "worker": link.name, "node": data["node"],
                              "message": f"{error.args[0]}:\n{error.remote_traceback}"})
@@ -469,9 +502,12 @@ class Manager:
 
     def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
         verb = "connected" if connected else "disconnected"
+        self.events.publish({"type": "workers", "worker": link.name, "connected": connected,
+                             "workers": sorted(self._server.workers)})
         self._write_log({"time": time.time(), "level": "INFO", "worker": link.name, "message": f"Worker {verb}"})
 
     def _write_log(self, record: dict[str, Any]) -> None:
+        self.events.publish({"type": "log", **record})
         if self.session is not None:
             self.session.write_log(record)
         elif len(self._pending_logs) < 10000:
@@ -481,6 +517,10 @@ class Manager:
                 self._log_socket.send_multipart([b"log", json.dumps(record, default=str).encode()], flags=zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.events.publish({"type": "state", "state": state, "session": self.session.id if self.session else None})
 
     # -- guards ----------------------------------------------------------------------------------
 

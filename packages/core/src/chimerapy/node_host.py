@@ -186,6 +186,8 @@ class NodeHost:
                 outputs=tuple(spec["outputs"]),
                 report_error=lambda phase, text: errors.append((phase, text)) or self._report(phase, text),
                 drain_timeout=float(spec.get("drain_timeout", 5.0)),
+                on_preview=lambda records: self.channel.send(
+                    Envelope("preview", {"node": node.name, "records": records})),
             )
         except Exception:
             self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import zmq
 
 from .data_chunk import DataChunk
+from .preview import PreviewMaker
 from .transport import Publisher, Subscriber
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class NodeRuntime:
         report_error: called with ``(phase, traceback)`` when node code raises.
         drain_timeout: after stop, how long a node waits for its inputs to end.
         port: a fixed port for the publisher (debug streams), 0 for any.
+        on_preview: called with a small preview of an output at most twice a second.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class NodeRuntime:
         report_error: ErrorReporter | None = None,
         drain_timeout: float = 5.0,
         port: int = 0,
+        on_preview: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.node = node
         self.clock = clock
@@ -108,6 +111,8 @@ class NodeRuntime:
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         self._rate_mark = (time.monotonic(), 0)
+        self._on_preview = on_preview
+        self._previews = PreviewMaker() if on_preview is not None else None
         node._runtime = self
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -204,6 +209,11 @@ class NodeRuntime:
         if chunk is None:
             return None
         self.outputs += 1
+        if self._previews is not None and self._previews.due():
+            try:
+                self._on_preview(self._previews.make(chunk))
+            except Exception:  # a preview must never break the node
+                log.debug("preview of %s failed", self.node.name, exc_info=True)
         if self.publisher is not None:
             self.publisher.send(chunk, abort=self._give_up_sending)
         return chunk

@@ -356,7 +356,7 @@ class Worker:
             await self._notify("stats", {"nodes": {process.name: data.get("stats", {})}})
         elif envelope.type == "stopped":
             await self._notify("node_state", {"node": process.name, "state": "stopped"})
-        elif envelope.type in ("node_error", "node_state"):
+        elif envelope.type in ("node_error", "node_state", "preview"):
             await self._notify(envelope.type, {**data, "node": process.name})
         elif envelope.type == "log":
             await self._notify("log", {"records": data.get("records", []), "worker": self.name})
