@@ -101,6 +101,19 @@ def _brief(record: Record) -> str:
     return "ok " + " ".join(parts)
 
 
+def _machine(system: str, records: list[Record]) -> str:
+    """How busy the machine was when the quiet-wait let ``system`` start, per repeat."""
+    seen = {
+        r.repeat: r.detail["quiet"] for r in records if r.system == system and r.detail.get("quiet")
+    }
+    quiet = list(seen.values())
+    if not quiet:
+        return ""
+    busy = ", ".join(f"{q['busy_percent']:.0f}%" for q in quiet)
+    calm = sum(1 for q in quiet if q["quiet"])
+    return f"machine busy before its runs: {busy} ({calm} of {len(quiet)} waits found it quiet)"
+
+
 def prepare(systems: list[System], log_dir: Path) -> dict[str, str | None]:
     """Build and check each system; map its name to a skip reason (``None``: runnable)."""
     skipped: dict[str, str | None] = {}
@@ -198,7 +211,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         header["elapsed_s"] = round(time.monotonic() - began)
         summary = aggregate(records)
         write(out, header=header, records=records, summary=summary)
-        columns = [Column(s.name, s.kind, skipped[s.name]) for s in systems]
+        columns = [
+            Column(s.name, s.kind, skipped[s.name], s.version, _machine(s.name, records))
+            for s in systems
+        ]
         say(Report(summary, workloads, columns, args.subject).render())
         say(f"\nJSON written to {out}")
     return 0

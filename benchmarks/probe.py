@@ -8,7 +8,8 @@ the payload; every node calls :meth:`NodeProbe.dump` when it stops.
 
 Counts of lost, duplicated and out-of-order frames cover the whole run; rate, CPU
 and latency figures skip the first ``WARMUP_S`` after a node's first frame
-(connection set-up, first allocations), unless the run is too short to have any.
+(connection set-up, first allocations), unless fewer than two frames came after it,
+in which case they cover every frame.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class NodeProbe:
         self.cpu_last = 0.0
         self.window_count = 0
         self.first_frame_t: float | None = None
+        self.cpu_first_frame = 0.0
         self._warm_until: float | None = None
         self.rss_max = _rss_bytes()
         self.touched = 0
@@ -149,7 +151,7 @@ class NodeProbe:
             self.rss_max = max(self.rss_max, _rss_bytes())
         if self._warm_until is None:
             self._warm_until = now + WARMUP_S
-            self.first_frame_t = now
+            self.first_frame_t, self.cpu_first_frame = now, cpu
             self.first_t, self.cpu_first, self.last_t, self.cpu_last = now, cpu, now, cpu
             return False
         if now < self._warm_until:
@@ -164,8 +166,14 @@ class NodeProbe:
         """The node's figures as a JSON-able dict."""
         unique = sum(b.bit_count() for b in self._seen) if self.role != "source" else 0
         span = (self.max_seq - self.min_seq + 1) if self.min_seq is not None else 0
-        span_t = (self.last_t or 0.0) - (self.first_t or 0.0)
-        latency = np.frombuffer(self._latency_ms or self._warmup_latency_ms, dtype=np.float64)
+        warmed = self.window_count >= 2
+        if warmed:
+            frames, began_t, cpu_began = self.window_count, self.first_t, self.cpu_first
+        else:  # the run ended within the warm-up: fall back to every frame
+            frames, began_t, cpu_began = self.count - 1, self.first_frame_t, self.cpu_first_frame
+        span_t = (self.last_t or 0.0) - (began_t or 0.0)
+        samples = self._latency_ms if warmed else self._warmup_latency_ms + self._latency_ms
+        latency = np.frombuffer(samples, dtype=np.float64)
         lat: dict[str, float | None] = {"n": int(latency.size)}
         if latency.size:
             p50, p99 = np.percentile(latency, [50, 99])
@@ -180,7 +188,7 @@ class NodeProbe:
             "first_frame_t": self.first_frame_t,
             "window_s": span_t,
             "count": self.count,
-            "fps": self.window_count / span_t if span_t > 0 else 0.0,
+            "fps": frames / span_t if span_t > 0 else 0.0,
             "unique": unique,
             "min_seq": self.min_seq,
             "max_seq": self.max_seq,
@@ -188,7 +196,7 @@ class NodeProbe:
             "out_of_order": self.out_of_order,
             "duplicates": self.duplicates,
             "latency_ms": lat,
-            "cpu_util": (self.cpu_last - self.cpu_first) / span_t if span_t > 0 else 0.0,
+            "cpu_util": (self.cpu_last - cpu_began) / span_t if span_t > 0 else 0.0,
             "rss_mb": max(self.rss_max, _rss_bytes()) / 2**20,
             "touched": self.touched,
         }

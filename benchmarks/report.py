@@ -25,6 +25,8 @@ class Column:
     name: str
     kind: str
     skipped: str | None = None
+    version: str | None = None
+    machine: str = ""  # how busy the machine was before this system ran
 
 
 class Notes:
@@ -94,7 +96,8 @@ class Report:
             return None, self.notes.ref(f"{cell.status}: {cell.reason}")
         value = cell.median.get(figure.metric)
         if value is None:
-            return None, self.notes.ref(cell.reason or f"no such step ({figure.metric})")
+            why = cell.absent.get(figure.metric) or cell.reason
+            return None, self.notes.ref(why or f"{figure.metric} not measured (too few frames)")
         return value, format_value(value, figure)
 
     def best_limit(self, workload: Workload, figure: Figure) -> float | None:
@@ -174,9 +177,17 @@ class Report:
 
         return self._table(title, peers, rows)
 
+    def systems_table(self) -> list[str]:
+        lines = ["", "Systems", "======="]
+        for column in self.columns:
+            state = f"skipped: {column.skipped}" if column.skipped else column.machine
+            lines.append(f"  {column.name:<11} {column.kind:<8} {column.version or '-':<9} {state}")
+        return lines
+
     def render(self) -> str:
         """All tables, then the numbered notes."""
-        lines = self.figures_table() + self.limit_table() + self.peer_table()
+        lines = self.systems_table() + self.figures_table() + self.limit_table()
+        lines += self.peer_table()
         notes = self.notes.render()
         if notes:
             lines += ["", "Notes", "====="] + notes

@@ -37,7 +37,7 @@ class Record:
         metrics = {**result.get("metrics", {}), **result.get("phases", {})}
         detail = {
             key: result.get(key)
-            for key in ("notes", "leftover_processes", "wall_s", "traceback", "nodes")
+            for key in ("notes", "absent", "leftover_processes", "wall_s", "traceback", "nodes")
         }
         detail["quiet"] = quiet
         teardown_only = result.get("phase") in TEARDOWN_PHASES and bool(result.get("metrics"))
@@ -55,6 +55,7 @@ class Cell:
     values: dict[str, list[float]]
     runs_ok: int
     runs_failed: int
+    absent: dict[str, str] = field(default_factory=dict)
 
 
 def _median_by_metric(
@@ -89,8 +90,9 @@ def aggregate(records: list[Record]) -> dict[str, dict[str, Cell]]:
         else:
             status = group[0].status
             reason = group[0].reason
+        absent = {k: v for r in group for k, v in (r.detail.get("absent") or {}).items()}
         summary.setdefault(system, {})[workload] = Cell(
-            status, reason, median, values, len(ok), len(failed)
+            status, reason, median, values, len(ok), len(failed), absent
         )
     return summary
 

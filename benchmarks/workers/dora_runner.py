@@ -93,6 +93,7 @@ def body(run: Run) -> None:
     log = run_dir / "dora.log"
     shm_before = set(SHM_DIR.glob("*.zenoh"))
     run.note(f"shared_memory_pool_size {pool_size(spec)}; one daemon (dora run), no Workers")
+    run.absent("start_s", "dora has no start(): its nodes stream as soon as all are up")
     with open(log, "wb") as log_file:
         run.setup_began_t = time.time()
         proc = subprocess.Popen(

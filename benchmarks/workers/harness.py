@@ -101,6 +101,7 @@ class Run:
             "metrics": {},
             "nodes": {},
             "notes": [],
+            "absent": {},
         }
         self.save()
 
@@ -124,6 +125,10 @@ class Run:
     def note(self, text: str) -> None:
         """Attach a remark to the result (shown in the JSON)."""
         self.result["notes"].append(text)
+
+    def absent(self, figure: str, reason: str) -> None:
+        """Say why this system has no ``figure`` (e.g. no such lifecycle step)."""
+        self.result["absent"][figure] = reason
 
     def window_begin(self) -> None:
         """Mark the start of streaming for the whole-tree CPU figure."""
