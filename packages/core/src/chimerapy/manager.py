@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import os
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -109,6 +110,7 @@ class Manager:
         self._loop.run(self._server.start(host, port), timeout=30)
         auth.local_tokens[self.port] = self.token
         self._closed = False
+        self._shut_down = threading.Event()
         _live_managers.add(self)
         log.info("Manager listening on %s:%s; Workers join with: %s", self.host, self.port,
                  self.worker_command())
@@ -311,6 +313,11 @@ class Manager:
                 self.session.close()
             _live_managers.discard(self)
             auth.local_tokens.pop(self.port, None)
+            self._shut_down.set()
+
+    def wait_until_shutdown(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`shutdown` has run (e.g. from the REST API); True if it has."""
+        return self._shut_down.wait(timeout)
 
     def status(self) -> dict[str, Any]:
         """A snapshot: state, Workers, node states and latest stats, errors."""

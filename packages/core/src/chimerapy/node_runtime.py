@@ -142,6 +142,7 @@ class NodeRuntime:
     def run(self, mode: str = "run") -> None:
         """Run ``main`` until stopped, then end the output stream, ``teardown``, close recordings."""
         self.mode = mode
+        self._rate_mark = (time.monotonic(), self.steps)
         try:
             self._guard("main", self.node.main)
         finally:

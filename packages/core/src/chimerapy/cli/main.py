@@ -10,6 +10,8 @@ import click
 
 from .. import registry
 from ..__about__ import __version__
+from ..errors import ChimeraPyError
+from ..pipeline import PipelineError, load
 from .table import echo_table
 
 
@@ -17,6 +19,74 @@ from .table import echo_table
 @click.version_option(__version__, prog_name="chimerapy")
 def main() -> None:
     """ChimeraPy: collect, process, archive and monitor multimodal data."""
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--runtime", type=float, default=None, help="Seconds to run (default: the file's runtime, else until Ctrl-C).")
+@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the archive goes.")
+@click.option("--host", default=None, help="Interface the Manager listens on (default: the file's, else loopback).")
+@click.option("--port", type=int, default=None, help="The Manager's port (default: the file's).")
+@click.option("-v", "--verbose", count=True, help="Log to the terminal (-v info, -vv debug).")
+def run(pipeline_file: Path, runtime: float | None, logdir: Path | None, host: str | None, port: int | None,
+        verbose: int) -> None:
+    """Run the pipeline in PIPELINE_FILE end to end and print where its archive is."""
+    from .run import run_pipeline
+
+    _configure_logging(verbose)
+    pipeline = _load_or_exit(pipeline_file)
+    try:
+        code = run_pipeline(pipeline, logdir=logdir, runtime=runtime, host=host, port=port)
+    except (ChimeraPyError, OSError) as error:
+        click.echo(f"chimerapy run: {error}", err=True)
+        code = 1
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
+def validate(pipeline_file: Path) -> None:
+    """Check PIPELINE_FILE: its format, names, mapping, registry names and options."""
+    pipeline = _load_or_exit(pipeline_file)
+    click.echo(f"{pipeline_file}: OK ({len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges, "
+               f"{len(pipeline.workers)} workers)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
+@click.option("--port", type=int, default=9000, show_default=True, help="Port (a free one if taken).")
+@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--token", envvar="CHIMERAPY_TOKEN", default=None, help="The cluster token (default: a new one).")
+@click.option("-v", "--verbose", count=True, help="Log to the terminal (-v info, -vv debug).")
+def manager(host: str, port: int, logdir: Path, token: str | None, verbose: int) -> None:
+    """Run a long-lived Manager with the REST API and the dashboard, until Ctrl-C."""
+    from ..manager import Manager
+
+    _configure_logging(verbose)
+    instance = Manager(logdir=logdir, port=port, host=host, token=token)
+    click.echo(f"dashboard: http://{instance.host}:{instance.port}/?token={instance.token}")
+    click.echo(f"Workers join with: {instance.worker_command()}")
+    try:
+        instance.wait_until_shutdown()
+    except KeyboardInterrupt:
+        click.echo("shutting down ...")
+    finally:
+        instance.shutdown()
+
+
+def _load_or_exit(path: Path):
+    try:
+        return load(path)
+    except PipelineError as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+
+
+def _configure_logging(verbose: int) -> None:
+    import logging
+
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @main.command()

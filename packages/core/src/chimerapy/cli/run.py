@@ -1,0 +1,131 @@
+"""``chimerapy run pipeline.json``: run a pipeline end to end and leave an archive.
+
+Starts a Manager and the pipeline's local Workers, prints the ``cp-worker`` command for remote
+ones and waits for them, commits, runs for the pipeline's run time or until Ctrl-C, stops,
+collects with a progress line, and prints where the archive is. Ctrl-C at any point still
+stops the nodes and collects what they recorded; a third Ctrl-C abandons the collection.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from ..manager import Manager
+from ..pipeline import Pipeline
+from ..worker import Worker
+from .status import StatusView, node_rows
+
+
+class Interrupts:
+    """Counts Ctrl-C presses: the first asks to stop, the third aborts."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.count = 0
+
+    def __enter__(self) -> Interrupts:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self._previous_term = signal.signal(signal.SIGTERM, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+        signal.signal(signal.SIGTERM, self._previous_term)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+        self.stop.set()
+        if self.count == 1:
+            click.echo("\nstopping: the nodes drain and their recordings are collected "
+                       "(Ctrl-C twice more to abandon the collection)", err=True)
+        elif self.count >= 3:
+            raise KeyboardInterrupt
+
+
+def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | None, host: str | None,
+                 port: int | None) -> int:
+    """Run ``pipeline``; return the exit code (0: a complete archive and no node errors)."""
+    manager = Manager(logdir=logdir or Path(pipeline.logdir), port=pipeline.manager.port if port is None else port,
+                      host=host or pipeline.manager.host)
+    workers: list[Worker] = []
+    with Interrupts() as interrupts:
+        try:
+            click.echo(f"dashboard: http://{manager.host}:{manager.port}/?token={manager.token}")
+            for name in pipeline.local_workers:
+                worker = Worker(name, port=0)
+                workers.append(worker)
+                if not worker.connect(manager.host, manager.port):
+                    raise click.ClickException(f"local Worker {name} could not connect")
+            if pipeline.remote_workers and not _wait_for_remote(manager, pipeline.remote_workers, interrupts):
+                return 1
+            graph, mapping = pipeline.build()
+            manager.commit_graph(graph, mapping)
+            placement = {node: worker for worker, nodes in mapping.items() for node in nodes}
+            duration = runtime if runtime is not None else pipeline.runtime
+            manager.start()
+            _watch(manager, placement, duration, interrupts)
+            click.echo("stopping and collecting ...")
+            complete = manager.stop(collect=False)
+            report = manager.collect(progress=_progress_line())
+            complete = complete and all(item["complete"] for item in report.values())
+            _summary(manager, report)
+            return 0 if complete and not manager.errors else 1
+        except KeyboardInterrupt:
+            click.echo("aborted: recordings not yet collected stay in the Workers' temporary folders", err=True)
+            return 130
+        finally:
+            manager.shutdown()
+            for worker in workers:
+                worker.shutdown()
+
+
+def _wait_for_remote(manager: Manager, names: list[str], interrupts: Interrupts) -> bool:
+    click.echo("waiting for the remote Workers; on each of their computers run:")
+    for name in names:
+        click.echo(f"  {manager.worker_command(name)}")
+    while not interrupts.stop.is_set():
+        if manager.wait_for_workers(names, timeout=1.0):
+            return True
+    return False
+
+
+def _watch(manager: Manager, placement: dict[str, str], duration: float | None, interrupts: Interrupts) -> None:
+    view = StatusView()
+    started = time.monotonic()
+    while not interrupts.stop.wait(1.0):
+        elapsed = time.monotonic() - started
+        limit = f"/{duration:.0f}" if duration else ""
+        view.update(f"session {manager.session.id}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
+                    node_rows(manager.status(), placement))
+        if duration is not None and elapsed >= duration:
+            return
+
+
+def _progress_line():
+    live = click.get_text_stream("stdout").isatty()
+
+    def show(worker: str, path: str, done: int, total: int) -> None:
+        if not live:
+            if done == total:
+                click.echo(f"collected {worker}: {total / 1e6:.1f} MB")
+            return
+        width = 30
+        filled = int(width * done / total) if total else width
+        click.echo(f"\rcollecting {worker}: [{'#' * filled}{'.' * (width - filled)}] "
+                   f"{done / 1e6:.1f}/{total / 1e6:.1f} MB", nl=False)
+
+    return show
+
+
+def _summary(manager: Manager, report: dict) -> None:
+    for worker, item in report.items():
+        state = "complete" if item["complete"] else f"INCOMPLETE ({item['error'] or ''} missing {item['missing']})"
+        click.echo(f"  {worker}: {item['files']} files, {item['bytes'] / 1e6:.1f} MB, {state}")
+    for error in manager.errors:
+        click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
+    click.echo(f"archive: {manager.session.path}")

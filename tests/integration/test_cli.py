@@ -1,0 +1,108 @@
+"""The chimerapy command line: run a pipeline file to an archive, Ctrl-C included; validate."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def chimerapy(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "chimerapy.cli.main", *args], capture_output=True, text=True,
+                          **kwargs)
+
+
+def archive_of(output: str) -> Path:
+    return Path(output.split("archive: ", 1)[1].split()[0])
+
+
+def assert_complete_demo_archive(session: Path):
+    meta = json.loads((session / "meta.json").read_text())
+    assert all(item["complete"] for item in meta["collected"].values())
+    assert (session / "camera-laptop" / "video" / "camera.mp4").stat().st_size > 0
+    assert (session / "mic-laptop" / "audio" / "microphone.wav").stat().st_size > 44
+    import av
+
+    with av.open(str(session / "camera-laptop" / "video" / "camera.mp4")) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    stamps = (session / "camera-laptop" / "video" / "camera.timestamps.csv").read_text().strip().splitlines()
+    assert frames > 10 and len(stamps) - 1 == frames  # one timestamp per frame (plus the header)
+    return meta
+
+
+@pytest.mark.timeout(180)
+def test_run_demo_for_its_runtime(tmp_path):
+    result = chimerapy("run", str(EXAMPLES / "demo.json"), "--runtime", "3", "--logdir", str(tmp_path), timeout=150)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dashboard: http://127.0.0.1:" in result.stdout and "?token=" in result.stdout
+    session = archive_of(result.stdout)
+    assert session.parent == tmp_path
+    meta = assert_complete_demo_archive(session)
+    assert sorted(meta["workers"]) == ["camera-laptop", "mic-laptop"]
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_mid_run_still_leaves_a_complete_archive(tmp_path):
+    pipeline = json.loads((EXAMPLES / "demo.json").read_text())
+    pipeline["runtime"] = None  # until Ctrl-C
+    path = tmp_path / "forever.json"
+    path.write_text(json.dumps(pipeline))
+    process = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "run", str(path), "--logdir",
+                                str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # wait until the status table shows the recorder receiving
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.startswith("video ") and line.split()[4].isdigit() and int(line.split()[4]) > 20:
+                break
+        else:
+            pytest.fail("the pipeline never showed frames arriving:\n" + "".join(lines))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, out + err
+    assert "stopping: the nodes drain" in err
+    assert_complete_demo_archive(archive_of(out))
+
+
+def test_validate_names_json_paths_and_fixes(tmp_path):
+    assert chimerapy("validate", str(EXAMPLES / "demo.json"), timeout=60).returncode == 0
+    broken = json.loads((EXAMPLES / "demo.json").read_text())
+    broken["nodes"][0]["registry"] = "video.test_patern"
+    broken["nodes"][2]["params"]["samplerat"] = 8000
+    broken["edges"][0]["target"] = "vidoe"
+    broken["mapping"]["camera-laptop"].append("ghost")
+    del broken["workers"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    result = chimerapy("validate", str(path), timeout=60)
+    assert result.returncode == 2
+    assert "workers: this field is required" in result.stderr
+    broken["workers"] = [{"name": "camera-laptop"}, {"name": "mic-laptop"}]
+    path.write_text(json.dumps(broken))
+    result = chimerapy("validate", str(path), timeout=60)
+    assert result.returncode == 2
+    for expected in ["nodes[0].registry: no node is registered as 'video.test_patern'; did you mean 'video.test_pattern'",
+                     "nodes[2].params.samplerat: audio.tone has no option 'samplerat' (did you mean 'samplerate'?)",
+                     "edges[0].target: unknown node 'vidoe' (did you mean 'video'?)",
+                     "mapping.camera-laptop[2]: unknown node 'ghost'"]:
+        assert expected in result.stderr, result.stderr
+    (tmp_path / "bad.json").write_text("{ not json")
+    result = chimerapy("validate", str(tmp_path / "bad.json"), timeout=60)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_run_reports_a_missing_file(tmp_path):
+    result = chimerapy("run", str(tmp_path / "nope.json"), timeout=60)
+    assert result.returncode == 2 and "no such file" in result.stderr
