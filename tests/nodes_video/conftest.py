@@ -69,12 +69,12 @@ def xvfb(tmp_path):
     except ImportError:
         _missing("python-xlib (pip install python-xlib)")
     read_end, write_end = os.pipe()
-    log = open(tmp_path / "xvfb.log", "wb")
-    # -displayfd: Xvfb picks a free display number and writes it once it accepts connections.
-    process = subprocess.Popen(
-        [binary, "-displayfd", str(write_end), "-screen", "0", "640x480x24", "-noreset", "-nolisten", "tcp"],
-        pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-    )
+    with open(tmp_path / "xvfb.log", "wb") as log:
+        # -displayfd: Xvfb picks a free display number and writes it once it accepts connections.
+        process = subprocess.Popen(
+            [binary, "-displayfd", str(write_end), "-screen", "0", "640x480x24", "-noreset", "-nolisten", "tcp"],
+            pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
     os.close(write_end)
     try:
         number = _read_display_number(read_end, process, timeout=15)
@@ -87,7 +87,6 @@ def xvfb(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
-        log.close()
 
 
 def _read_display_number(fd: int, process: subprocess.Popen, timeout: float) -> int:

@@ -99,6 +99,8 @@ def test_frame_time_needs_a_timestamp_or_a_production_time():
         ([0.0, 0.4, 0.8], 2.5),
         ([1.0], None),
         ([1.0, 1.0], None),
+        # a 0.5 s stall, then a burst that catches up: neither skews the estimate
+        ([i / 30 for i in range(10)] + [0.8 + i * 0.001 for i in range(6)] + [1.0 + i / 30 for i in range(20)], 30.0),
     ],
 )
 def test_estimate_fps(times, expected):

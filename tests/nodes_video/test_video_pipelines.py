@@ -8,7 +8,15 @@ import pytest
 import chimerapy as cp
 from chimerapy_nodes_video import Overlay, TestPattern, VideoFile, VideoRecorder, read_frame_code
 from chimerapy_nodes_video.overlay import PALETTE
-from video_media import FrameLog, clip_number, frame_log, rate, read_timestamps, read_video, recorded
+from video_media import (
+    FrameLog,
+    clip_number,
+    frame_log,
+    rate,
+    read_timestamps,
+    read_video,
+    recorded,
+)
 
 RED = (0, 0, 255)
 

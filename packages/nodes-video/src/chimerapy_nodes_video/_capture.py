@@ -17,4 +17,3 @@ def release_capture(capture: cv2.VideoCapture | None) -> None:
     """Release ``capture`` if there is one; returns ``None`` to clear the caller's reference."""
     if capture is not None:
         capture.release()
-    return None

@@ -11,8 +11,9 @@ Consumers take the first input chunk that holds a ``frame`` record, whatever its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import cv2
 import numpy as np

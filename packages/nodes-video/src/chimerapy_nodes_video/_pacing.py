@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["MAX_SLEEP", "Pacer", "check_fps"]
 

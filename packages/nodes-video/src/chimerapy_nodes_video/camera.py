@@ -88,7 +88,7 @@ class Camera(cp.Node):
         self._describe()
         self._index = 0
         self._ended = False
-        self._failing_since: float | None = None
+        self._failing = False
         self._next_reopen = 0.0
         self._pacer = None
         if self._is_file:
@@ -110,9 +110,9 @@ class Camera(cp.Node):
         timestamp = self.now()
         if not ok or frame is None:
             return self._read_failed()
-        if self._failing_since is not None:
+        if self._failing:
             self.logger.info("camera %r delivers frames again", self.device)
-            self._failing_since = None
+            self._failing = False
         chunk = frame_chunk(as_bgr(frame), timestamp, self._index)
         self._index += 1
         return chunk
@@ -122,13 +122,15 @@ class Camera(cp.Node):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _open(self) -> cv2.VideoCapture:
-        source = self._source
-        api = _capture_api(self.backend, f"video.camera {self.name!r}")
-        capture = cv2.VideoCapture(source, api)
+    def _open(self, *, strict: bool = True) -> cv2.VideoCapture:
+        """Open and configure the source; if it cannot be opened: raise, or (not ``strict``)
+        return the unopened capture, whose reads fail."""
+        capture = cv2.VideoCapture(self._source, _capture_api(self.backend, f"video.camera {self.name!r}"))
         if not capture.isOpened():
+            if not strict:
+                return capture
             capture.release()
-            raise VideoSourceError(_cannot_open(source, self.backend), source=source)
+            raise VideoSourceError(_cannot_open(self._source, self.backend), source=self._source)
         if self.fourcc:
             capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.fourcc))
         if self.width:
@@ -163,21 +165,20 @@ class Camera(cp.Node):
                              self.device, self._index)
             return None
         now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
+        if not self._failing:
+            self._failing = True
             self.logger.warning("camera %r stopped delivering frames after %d frames (unplugged or "
                                 "stream dropped?); reopening it every %g s", self.device, self._index,
                                 REOPEN_INTERVAL)
         if now >= self._next_reopen:
             self._next_reopen = now + REOPEN_INTERVAL
             self._capture.release()
-            self._capture = cv2.VideoCapture(self._source, _capture_api(self.backend, self.name))
+            self._capture = self._open(strict=False)  # with the asked size, rate and format again
         return self._idle()
 
     @staticmethod
     def _idle() -> None:
         time.sleep(MAX_SLEEP)  # nothing to read: wait without spinning, still quick to stop
-        return None
 
 
 def _as_source(device: int | str) -> int | str:

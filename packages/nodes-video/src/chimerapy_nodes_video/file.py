@@ -146,7 +146,12 @@ class VideoFile(cp.Node):
         if pending is not None or not self.loop:
             return pending
         self._capture.release()
-        self._capture = self._open()
+        try:
+            self._capture = self._open()
+        except VideoSourceError as error:  # the file went away or changed while playing
+            self._capture = None
+            self.logger.error("cannot play %s again: %s", self._path, error)
+            return None
         self._seek()
         self._loops += 1
         return self._read()

@@ -105,11 +105,11 @@ class Overlay(cp.Node):
             due = self._matcher.next_due()
             wait = 0.1 if due is None else min(0.1, max(0.0, due - time.monotonic()))
             for chunk in self.poll_inputs(wait):
-                self._take(chunk)
+                self._guarded(self._take, chunk)
             for held, detections in self._matcher.release(time.monotonic()):
-                self.publish(self._render(held, detections))
+                self._guarded(self._publish, held, detections)
         for held, detections in self._matcher.release(time.monotonic(), everything=True):
-            self.publish(self._render(held, detections))
+            self._guarded(self._publish, held, detections)
 
     def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
         for producer, chunk in data_chunks.items():
@@ -121,6 +121,19 @@ class Overlay(cp.Node):
         return self._render(*released[0]) if released else None
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _guarded(self, action: Any, *args: Any) -> None:
+        """Run ``action``; a chunk it cannot handle is logged (once per kind of error) and skipped,
+        so that one bad input never ends the node's loop."""
+        try:
+            action(*args)
+        except Exception as error:
+            if type(error).__name__ not in self._warned:
+                self._warned.add(type(error).__name__)
+                self.logger.exception("skipped a chunk it could not handle")
+
+    def _publish(self, chunk: cp.DataChunk, detections: list[Any]) -> None:
+        self.publish(self._render(chunk, detections))
 
     def _take(self, chunk: cp.DataChunk) -> None:
         producer = chunk.producer or "?"
@@ -251,7 +264,7 @@ def draw_detections(
     out = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else np.array(frame, order="C")
     height, width = out.shape[:2]
     for detection in detections:
-        x, y, w, h = (int(round(float(v))) for v in detection["box"])
+        x, y, w, h = (round(float(v)) for v in detection["box"])
         label = str(detection.get("label", ""))
         color = PALETTE[zlib.crc32(label.encode()) % len(PALETTE)]
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 import chimerapy as cp
@@ -26,9 +28,10 @@ class VideoRecorder(cp.Node):
     ``<record_name>.mp4`` (H.264, constant frame rate).
 
     Frame rate: ``fps`` when given; otherwise measured from the capture times of the first
-    ``measure_seconds`` of frames (held in memory meanwhile, at most 256 MB; a rate within 2%
-    of a whole number is taken as that number). Frames the source dropped are not filled in:
-    the video then plays them closer together, and the timestamps file keeps the truth.
+    ``measure_seconds`` of frames (held in memory meanwhile, at most 256 MB; see
+    :func:`estimate_fps`: a stall of the source while measuring does not skew it). Frames the
+    source dropped are not filled in: the video then plays them closer together, and the
+    timestamps file keeps the truth.
 
     A frame whose size differs from the first one starts a new video ``<record_name>.1``
     (then ``.2``...), with a warning, since a video keeps one size.
@@ -75,20 +78,20 @@ class VideoRecorder(cp.Node):
         found = find_frame(data_chunks, any_image=True)
         if found is None:
             self._no_frame(data_chunks)
-            return None
+            return
         if self._shape is not None and found.frame.shape != self._shape:
             self._new_part(found)
         self._shape = found.frame.shape
         if self._fps is not None:
             self._save(found.frame, found.timestamp)
-            return None
+            return
         frame = np.array(found.frame)  # a private copy: held until the rate is known
         self._pending.append((frame, found.timestamp))
         self._pending_bytes += frame.nbytes
         span = found.timestamp - self._pending[0][1]
         if span >= self.measure_seconds or (self._pending_bytes >= MEASURE_BYTES and len(self._pending) > 1):
             self._flush_pending()
-        return None
+        return
 
     def teardown(self) -> None:
         if self._pending:
@@ -139,11 +142,17 @@ class VideoRecorder(cp.Node):
 def estimate_fps(timestamps: list[float]) -> float | None:
     """The frame rate of frames captured at ``timestamps``, or ``None`` with fewer than two.
 
-    A rate within 2% of a whole number is rounded to it; others are rounded to 0.01.
+    The mean of the intervals between frames, leaving out those under half or over one and a
+    half times the median (a stall of the source and the burst that catches up after it), so a
+    hiccup while measuring does not set the rate of the whole video. A rate within 2% of a whole
+    number is rounded to it; others are rounded to 0.01.
     """
-    if len(timestamps) < 2 or timestamps[-1] <= timestamps[0]:
+    intervals = sorted(b - a for a, b in pairwise(timestamps))
+    if not intervals or intervals[len(intervals) // 2] <= 0:
         return None
-    fps = (len(timestamps) - 1) / (timestamps[-1] - timestamps[0])
+    median = intervals[len(intervals) // 2]
+    kept = [d for d in intervals if 0.5 * median <= d <= 1.5 * median]
+    fps = len(kept) / sum(kept)
     whole = round(fps)
     if whole >= 1 and abs(fps - whole) <= 0.02 * whole:
         return float(whole)
