@@ -21,7 +21,7 @@ __all__ = ["VideoFile"]
 
 
 class VideoFile(cp.Node):
-    """Plays a video file frame by frame at its native frame rate (or ``fps``), like a camera.
+    """Plays a video file frame by frame at its own frame rate (or a given one), like a camera.
 
     Each frame goes out as a chunk with ``frame`` (uint8 BGR ``(H, W, 3)``, ``content_type=
     "image"``), ``timestamp`` (the Manager-aligned time at which it was sent: its "capture" time),

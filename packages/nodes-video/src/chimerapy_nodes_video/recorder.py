@@ -19,13 +19,13 @@ MEASURE_BYTES = 256 * 1024 * 1024
 
 
 class VideoRecorder(cp.Node):
-    """Records every frame it receives with :meth:`chimerapy.Node.save_video`.
+    """Records every frame it receives into an H.264 video in the session archive.
 
     The frame of a step is the ``frame`` record of the first input chunk that has one, else the
-    first ``content_type="image"`` record (uint8 BGR or gray). Each frame is saved with its
-    capture time (the chunk's ``timestamp`` record, else the time it was sent), so the archive's
-    ``<record_name>.timestamps.csv`` holds capture times on the Manager's clock beside
-    ``<record_name>.mp4`` (H.264, constant frame rate).
+    first ``content_type="image"`` record (uint8 BGR or gray). Each frame is saved with
+    :meth:`chimerapy.Node.save_video` and its capture time (the chunk's ``timestamp`` record,
+    else the time it was sent), so the archive's ``<record_name>.timestamps.csv`` holds capture
+    times on the Manager's clock beside ``<record_name>.mp4`` (H.264, constant frame rate).
 
     Frame rate: ``fps`` when given; otherwise measured from the capture times of the first
     ``measure_seconds`` of frames (held in memory meanwhile, at most 256 MB; see
