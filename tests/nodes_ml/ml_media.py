@@ -59,7 +59,7 @@ def audio_chunks(samples: np.ndarray, rate: int, *, block: int, start: float) ->
                        "timestamp": start + first / rate, "sample_index": first}}
 
 
-def face_frame(index: int, size: tuple[int, int] = (320, 240), face: int = 200) -> tuple[np.ndarray, float]:
+def face_frame(index: int, size: tuple[int, int] = (320, 240), face: int = 240) -> tuple[np.ndarray, float]:
     """Frame ``index`` of a clip where the astronaut (scaled to ``face`` pixels) drifts left and right.
 
     Returns the frame (uint8 BGR) and the x offset of the photograph in it.

@@ -12,7 +12,7 @@ import numpy as np
 import chimerapy as cp
 
 from .errors import ModelFileError
-from .inputs import Found, check_frame, find_record
+from .inputs import Found, check_frame, find_record, newest_inputs
 from .meter import ProcessingMeter
 from .options import check_int, check_number
 
@@ -104,7 +104,7 @@ class FaceDetect(cp.Node):
         self.logger.info("detecting faces with %s", path)
 
     def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(data_chunks, "frame")
+        found = find_record(newest_inputs(self, data_chunks), "frame")
         if found is None:
             if not self._warned:
                 self._warned = True

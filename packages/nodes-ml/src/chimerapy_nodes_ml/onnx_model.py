@@ -11,7 +11,7 @@ import numpy as np
 import chimerapy as cp
 
 from .errors import ModelError, ModelInputError
-from .inputs import Found, find_record
+from .inputs import Found, find_record, newest_inputs
 from .meter import ProcessingMeter
 from .options import check_int, check_number
 from .sessions import ORT_DTYPES, describe_arg, open_session
@@ -134,7 +134,7 @@ class OnnxModel(cp.Node):
         self.logger.info("running %s: input %s", self.path, describe_arg(self._input))
 
     def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(data_chunks, self.record)
+        found = find_record(newest_inputs(self, data_chunks), self.record)
         if found is None:
             if not self._warned:
                 self._warned = True
