@@ -80,7 +80,8 @@ class CommitPlan:
             requests[self.placement[dst.name]]["inputs"].setdefault(dst.name, []).append(
                 {"producer": src.name, "address": address, "latest_only": mode == "latest"}
             )
-            requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(dst.name)
+            requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(
+                {"name": dst.name, "latest_only": mode == "latest"})
         return requests
 
 

@@ -325,6 +325,7 @@ class Manager:
             "state": self.state,
             "session": self.session.id if self.session else None,
             "workers": self.workers,
+            "lost_workers": sorted(self._server.lost),
             "nodes": {name: {"state": self.node_states.get(name), "stats": self.node_stats.get(name, {})}
                       for name in (self.graph.names() if self.graph else [])},
             "errors": [{"node": e.node, "phase": e.phase, "worker": e.worker, "traceback": e.remote_traceback}
@@ -509,6 +510,14 @@ class Manager:
 
     def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
         verb = "connected" if connected else "disconnected"
+        if not connected and self._plan is not None and link.name in self._plan.workers() \
+                and self.state in ("committed", "running", "stepping"):
+            verb = "LOST"
+            for node, worker in self._plan.placement.items():
+                if worker == link.name:
+                    self.node_states[node] = "lost"
+            log.error("Worker %s was lost while the cluster was %s; its nodes are marked lost and its data is "
+                      "collected when it comes back (Manager.collect())", link.name, self.state)
         self.events.publish({"type": "workers", "worker": link.name, "connected": connected,
                              "workers": sorted(self._server.workers)})
         self._write_log({"time": time.time(), "level": "INFO", "worker": link.name, "message": f"Worker {verb}"})

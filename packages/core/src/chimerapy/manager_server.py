@@ -24,6 +24,8 @@ __all__ = ["ManagerServer", "WorkerLink"]
 log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 10.0
+#: A Worker silent this long (it probes the clock every second) is marked lost.
+LOST_AFTER = 3.5
 #: Paths served without the cluster token (the dashboard's login page and its assets).
 PUBLIC_PATHS = ("/login", "/assets/")
 
@@ -39,6 +41,7 @@ class WorkerLink:
     requests: Requests = field(default_factory=Requests)
     last_seen: float = field(default_factory=time.monotonic)
     connected: bool = True
+    silent: bool = False  # marked lost by the heartbeat watchdog
 
     async def request(self, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Envelope:
         """Send a request and await the reply (raises WorkerLostError, TimeoutError)."""
@@ -78,6 +81,9 @@ class ManagerServer:
         self.host = ""
         self.port = 0
         self.changed = asyncio.Condition()
+        self._watchdog: asyncio.Task | None = None
+        #: Names of Workers marked lost (silent or disconnected mid-session), with the time.
+        self.lost: dict[str, float] = {}
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port``; if the port is taken, on a free one (see :attr:`port`)."""
@@ -91,11 +97,25 @@ class ManagerServer:
                 log.info("Manager: port %s unavailable (%s); using a free port", candidate, error)
                 continue
             self.host, self.port = host, site._server.sockets[0].getsockname()[1]
+            self._watchdog = asyncio.create_task(self._watch_heartbeats())
             return
         raise OSError("Manager: no port available")
 
+    async def _watch_heartbeats(self) -> None:
+        """Mark Workers lost that stopped talking (a dead process, a cut cable)."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for link in list(self.workers.values()):
+                if link.connected and now - link.last_seen > LOST_AFTER:
+                    log.error("Worker %s is lost: silent for %.1f s", link.name, now - link.last_seen)
+                    link.connected, link.silent = False, True
+                    asyncio.create_task(link.ws.close())
+
     async def close(self) -> None:
         """Close every Worker socket and the server."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for link in list(self.workers.values()):
             link.connected = False
             await link.ws.close()
@@ -103,7 +123,8 @@ class ManagerServer:
             await self._runner.cleanup()
 
     async def _worker_socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=control.MAX_MESSAGE_BYTES)
+        # a short close timeout: a lost Worker cannot answer the close handshake
+        ws = web.WebSocketResponse(heartbeat=5.0, timeout=2.0, max_msg_size=control.MAX_MESSAGE_BYTES)
         await ws.prepare(request)
         link = await self._register(ws, request)
         if link is None:
@@ -112,6 +133,8 @@ class ManagerServer:
         try:
             await self._serve(link)
         finally:
+            if link.silent or ws.close_code not in (1000, 1001):
+                self.lost[link.name] = time.time()
             link.connected = False
             link.requests.fail_all(WorkerLostError(f"Worker {link.name!r} disconnected", worker=link.name))
             if self.workers.get(link.name) is link:
@@ -148,6 +171,7 @@ class ManagerServer:
             return None
         link = WorkerLink(name, str(envelope.data["id"]), dict(envelope.data), ws)
         self.workers[name] = link
+        self.lost.pop(name, None)
         await ws.send_str(control.encode(envelope.reply({"manager_time": time.time()})))
         log.info("Worker %s registered from %s", name, envelope.data.get("host"))
         self._on_change(link, True)

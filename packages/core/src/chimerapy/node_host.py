@@ -209,8 +209,11 @@ class NodeHost:
         runtime.connect(specs)
         missing: set[str] = set()
         if runtime.publisher is not None:
+            consumers = envelope.data["consumers"]
             missing = runtime.publisher.wait_for_subscribers(
-                envelope.data["consumers"], float(envelope.data.get("timeout", 10.0))
+                [c["name"] for c in consumers if not c["latest_only"]],
+                float(envelope.data.get("timeout", 10.0)),
+                latest=sum(1 for c in consumers if c["latest_only"]),
             )
         if missing:
             self.channel.send(envelope.fail(f"node {self.name}: consumers {sorted(missing)} did not connect"))

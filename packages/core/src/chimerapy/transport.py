@@ -90,27 +90,40 @@ class Publisher:
             self.addresses[mode] = _bind(socket, host, port if mode == "lossless" else 0)
             self._sockets[mode] = socket
         self._joined: set[str] = set()
+        self._anonymous = 0
 
-    def wait_for_subscribers(self, names: Iterable[str], timeout: float) -> set[str]:
-        """Block until every consumer in ``names`` has joined, or ``timeout`` passes.
+    def wait_for_subscribers(self, names: Iterable[str], timeout: float, *, latest: int = 0) -> set[str]:
+        """Block until the lossless consumers ``names`` and ``latest`` latest-only consumers have
+        joined, or ``timeout`` passes.
+
+        Lossless consumers announce their name; latest-only ones cannot (their socket conflates
+        its subscriptions too), so they are counted.
 
         Returns:
-            The names still missing (empty on success).
+            What is still missing: names, and ``"<n> latest-only consumer(s)"`` (empty on success).
         """
-        missing = set(names) - self._joined
         deadline = time.monotonic() + timeout
         poller = zmq.Poller()
         for socket in self._sockets.values():
             poller.register(socket, zmq.POLLIN)
-        while missing and time.monotonic() < deadline:
+
+        def missing() -> set[str]:
+            gone = set(names) - self._joined
+            if self._anonymous < latest:
+                gone.add(f"{latest - self._anonymous} latest-only consumer(s)")
+            return gone
+
+        while missing() and time.monotonic() < deadline:
             remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
             for socket, _ in poller.poll(min(remaining_ms, 100)):
                 event = socket.recv()
-                if event[:1] == b"\x01" and event[1:].startswith(_JOIN):
-                    joined = event[1 + len(_JOIN) :].decode(errors="replace")
-                    self._joined.add(joined)
-                    missing.discard(joined)
-        return missing
+                if event[:1] != b"\x01":
+                    continue
+                if event[1:].startswith(_JOIN):
+                    self._joined.add(event[1 + len(_JOIN) :].decode(errors="replace"))
+                elif socket is self._sockets.get("latest") and event == b"\x01":
+                    self._anonymous += 1
+        return missing()
 
     def send(self, chunk: DataChunk, *, abort: Callable[[], bool] = lambda: False) -> int:
         """Publish ``chunk`` and return its sequence number.
@@ -135,13 +148,14 @@ class Publisher:
         """Send on the lossless socket (waiting for room) and the latest-only one (skipping
         when a consumer is behind, which it counts as skipped; the end marker always waits)."""
         for mode, socket in self._sockets.items():
+            message = [wire.pack(frames)] if mode == "latest" else frames  # one frame: conflatable
             if mode == "latest" and not end:
                 try:
-                    socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                    socket.send_multipart(message, copy=False, flags=zmq.NOBLOCK)
                 except zmq.Again:
                     pass
                 continue
-            waited = self._send_waiting(socket, frames, abort)
+            waited = self._send_waiting(socket, message, abort)
             if mode == "lossless":
                 self.blocked_seconds += waited
 
@@ -232,8 +246,13 @@ class Subscriber:
             socket = self._context.socket(zmq.SUB)
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RCVHWM, LATEST_HWM if latest_only else LOSSLESS_HWM)
+            if latest_only:
+                # keep draining the connection, holding only the newest message; conflation
+                # applies to subscriptions too, so subscribe to everything and nothing else
+                socket.setsockopt(zmq.CONFLATE, 1)
+            else:
+                socket.setsockopt(zmq.SUBSCRIBE, _JOIN + self.name.encode())
             socket.setsockopt(zmq.SUBSCRIBE, b"")
-            socket.setsockopt(zmq.SUBSCRIBE, _JOIN + self.name.encode())
             self._sockets[mode] = socket
             self._poller.register(socket, zmq.POLLIN)
         socket.connect(address)
@@ -262,6 +281,12 @@ class Subscriber:
                     frames = socket.recv_multipart(copy=False, flags=zmq.NOBLOCK)
                 except zmq.Again:
                     break
+                if mode == "latest":
+                    try:
+                        frames = wire.unpack(frames[0])
+                    except ProtocolError:
+                        self.garbage += 1
+                        continue
                 chunk = self._accept(frames)
                 if chunk is None:
                     continue

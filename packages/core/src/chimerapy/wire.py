@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -28,7 +29,7 @@ import numpy as np
 from .data_chunk import CONTENT_TYPES, DataChunk
 from .errors import ProtocolError
 
-__all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end"]
+__all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]
 
 MAGIC = b"CPY1"
 _MAX_HEADER = 1 << 20
@@ -215,3 +216,28 @@ def _is_image(value: Any) -> bool:
         and value.dtype == np.uint8
         and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3)))
     )
+
+
+def pack(frames: Sequence[Buffer]) -> bytes:
+    """Join a message's frames into one buffer (for sockets that keep only the latest message)."""
+    views = [_view(frame) for frame in frames]
+    head = struct.pack(f"<I{len(views)}Q", len(views), *(len(v) for v in views))
+    return b"".join([head, *views])
+
+
+def unpack(buffer: Buffer) -> list[memoryview]:
+    """Split a :func:`pack` ed buffer back into frames (views, no copy)."""
+    view = _view(buffer)
+    try:
+        (count,) = struct.unpack_from("<I", view)
+        sizes = struct.unpack_from(f"<{count}Q", view, 4)
+    except struct.error as error:
+        raise ProtocolError(f"malformed packed message: {error}") from None
+    offset = 4 + 8 * count
+    if offset + sum(sizes) != len(view):
+        raise ProtocolError("packed message sizes do not add up")
+    frames = []
+    for size in sizes:
+        frames.append(view[offset : offset + size])
+        offset += size
+    return frames

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL = 1.0
 INITIAL_PROBES = 8
+LOST_AFTER_PROBES = 2  # consecutive unanswered probes (5 s each) after which the Manager is lost
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
 
 
 def host_key() -> str:
@@ -73,7 +78,12 @@ class Worker:
         self.name = name
         self.id = id or uuid.uuid4().hex[:12]
         self.delete_temp = delete_temp
-        self.tempdir = Path(tempfile.mkdtemp(prefix=f"chimerapy-{name}-"))
+        #: Recordings live here until the Manager confirms it has them; the folder is the same
+        #: for every Worker of this name, so a Worker that restarts still has them to give.
+        self.tempdir = Path(tempfile.gettempdir()) / f"chimerapy-worker-{_safe(name)}"
+        self.tempdir.mkdir(parents=True, exist_ok=True)
+        #: After losing the Manager, keep trying to reconnect for this many seconds (0: never).
+        self.reconnect_timeout = 120.0
         self.host = "127.0.0.1"
         self.port = 0
         self.manager_address: tuple[str, int] | None = None
@@ -314,9 +324,24 @@ class Worker:
             await ws.send_str(control.encode(reply))
 
     async def _on_manager_lost(self) -> None:
-        """The Manager is gone: stop the nodes, keep every file, and end."""
+        """The Manager is gone: stop the nodes, keep every file, try to reconnect, else end."""
         await self._stop_nodes({})
         await self.supervisor.end_all()
+        kept = self.files.unconfirmed()
+        if kept:
+            log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
+                        self.name, ", ".join(map(str, kept)))
+        if self.manager_address is not None and self.reconnect_timeout > 0:
+            host, port = self.manager_address
+            deadline = time.monotonic() + self.reconnect_timeout
+            pause = 0.5
+            while not self._shut and time.monotonic() < deadline:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+                if await self._connect(host, port, 5.0, self._token):
+                    log.warning("Worker %s reconnected to the Manager at %s:%s", self.name, host, port)
+                    return
+            log.warning("Worker %s gives up reconnecting to %s:%s", self.name, host, port)
         self._ended.set()
 
     async def _probe_once(self) -> None:
@@ -341,12 +366,18 @@ class Worker:
                 pass
             if index == INITIAL_PROBES - 1:
                 self._clock_ready.set()
+        failures = 0
         while self.connected:
             await asyncio.sleep(PROBE_INTERVAL)
             try:
                 await self._probe_once()
+                failures = 0
             except (TimeoutError, ConnectionError):
-                continue
+                failures += 1
+                if failures >= LOST_AFTER_PROBES and self._ws is not None:
+                    log.warning("Worker %s: the Manager stopped answering; treating it as lost", self.name)
+                    await self._ws.close()
+                    return
 
     # -- node events -----------------------------------------------------------------------------
 

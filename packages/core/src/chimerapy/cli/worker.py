@@ -20,14 +20,17 @@ from ..worker import Worker
 @click.option("--id", "worker_id", default=None, help="A fixed Worker id (default: random).")
 @click.option("--worker-port", default=0, show_default=True, type=int, help="Port of this Worker's HTTP server.")
 @click.option("--keep-temp", is_flag=True, help="Keep temporary recordings after they were collected.")
+@click.option("--reconnect-timeout", default=120.0, show_default=True, type=float,
+              help="After losing the Manager, seconds to keep trying to reconnect (recordings are kept).")
 @click.option("--timeout", default=10.0, show_default=True, type=float, help="Seconds to wait for the Manager.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(host: str, port: int, name: str, token: str | None, worker_id: str | None, worker_port: int,
-         keep_temp: bool, timeout: float, verbose: int) -> None:
+         keep_temp: bool, reconnect_timeout: float, timeout: float, verbose: int) -> None:
     """Join the Manager at IP:PORT as Worker NAME and run its nodes until it shuts down."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker = Worker(name, port=worker_port, delete_temp=not keep_temp, id=worker_id)
+    worker.reconnect_timeout = reconnect_timeout
 
     def on_signal(signum: int, frame: object) -> None:
         worker.shutdown()
