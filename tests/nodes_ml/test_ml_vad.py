@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chimerapy import NodeError
-from chimerapy.testing import run_node
+from chimerapy.testing import NodeHarness, run_node
 from chimerapy_nodes_ml import VoiceActivity
 from chimerapy_nodes_ml.resample import StreamResampler
 from chimerapy_nodes_ml.segments import SpeechSegmenter
@@ -166,3 +166,20 @@ def test_the_resampler_keeps_time_across_random_block_sizes(rate_in):
     assert 16000 - 10 <= len(out) <= 16000
     expected = np.sin(2 * np.pi * 300 * np.arange(len(out)) / 16000)
     assert np.max(np.abs(out - expected)[100:]) < 0.01  # output sample j lies at input time j / 16000
+
+
+def test_blocks_that_arrive_too_late_are_skipped_so_the_node_catches_up(speech):
+    samples, rate, start, end = padded_speech(speech)
+    chunks = list(audio_chunks(samples, rate, block=1024, start=START))
+    node = VoiceActivity(max_lag=1.0)
+    with NodeHarness(node) as harness:
+        on_time = [harness.step(chunk) for chunk in chunks[:10]]
+        clock = node.now
+        node.now = lambda: clock() + 5.0  # as if the node had been stalled for 5 s (in the silence)
+        late = [harness.step(chunk) for chunk in chunks[10:15]]
+        node.now = clock
+        caught_up = [harness.step(chunk) for chunk in chunks[15:]]
+    assert all(on_time) and late == [None] * 5 and all(caught_up)
+    assert caught_up[0].get("skipped")["value"] == 5
+    events = events_of(caught_up)
+    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, events

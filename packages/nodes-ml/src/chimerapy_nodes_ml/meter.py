@@ -83,6 +83,11 @@ class ProcessingMeter:
         self.skipped += gap
         return gap
 
+    def passed_over(self, producer: str, seq: int | None) -> None:
+        """Note the input ``seq`` from ``producer`` as skipped by the node itself (e.g. too late)."""
+        self.received(producer, seq)
+        self.skipped += 1
+
     def processed_one(self, *, started: float, finished: float, latency: float) -> dict[str, float | int]:
         """Note one processed input (monotonic ``started``/``finished``); returns the output records."""
         self.processed += 1

