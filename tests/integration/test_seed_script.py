@@ -8,21 +8,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
+from support.processes import processes_marked
+
 SCRIPT = Path(__file__).with_name("seed_script.py")
-
-
-def processes_marked(marker):
-    found = []
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if process.environ().get("CHIMERAPY_TEST_MARK") == marker:
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.mark.timeout(180)

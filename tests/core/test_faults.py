@@ -1,0 +1,127 @@
+"""Faults survived: a Worker killed mid-recording, a Manager killed mid-run. Nothing recorded is lost
+and no process is left behind."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import chimerapy as cp
+from support.processes import new_marker, wait_until_gone
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Beacon(cp.Node):
+    def step(self):
+        time.sleep(0.05)
+        self.save_tabular("beats", {"raw": time.time()})
+
+
+def wait_for(predicate, timeout, message):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+def cp_worker(manager, name, env, *extra):
+    return subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host, "--port",
+                             str(manager.port), "--name", name, "--token", manager.token, *extra], env=env)
+
+
+def test_worker_killed_mid_recording_is_marked_lost_and_collected_when_back(make_manager):
+    marker, env = new_marker()
+    manager = make_manager()
+    steady, doomed = cp_worker(manager, "steady", env), cp_worker(manager, "doomed", env)
+    returned = None
+    try:
+        assert manager.wait_for_workers(["steady", "doomed"], timeout=60)
+        graph = cp.Graph()
+        graph.add_nodes([Beacon("beacon_steady"), Beacon("beacon_doomed")])
+        assert manager.commit_graph(graph, {"steady": ["beacon_steady"], "doomed": ["beacon_doomed"]})
+        manager.start()
+        wait_for(lambda: manager.node_stats.get("beacon_doomed", {}).get("steps", 0) > 20, 30, "no beats")
+        killed_at = time.monotonic()
+        doomed.send_signal(signal.SIGKILL)
+        wait_for(lambda: "doomed" in manager.status()["lost_workers"], 15, "the lost Worker was not noticed")
+        assert time.monotonic() - killed_at < 10
+        assert manager.node_states["beacon_doomed"] == "lost"
+        started = time.monotonic()
+        assert manager.stop() is False  # stopped, but not everything could be collected
+        assert time.monotonic() - started < 30
+        meta = json.loads((manager.session.path / "meta.json").read_text())
+        assert meta["collected"]["steady"]["complete"]
+        assert "not connected" in meta["collected"]["doomed"]["error"]
+        steady_rows = list(csv.DictReader((manager.session.path / "steady" / "beacon_steady" / "beats.csv").open()))
+        assert len(steady_rows) > 20
+        # the Worker comes back (same name): what it recorded before dying is collected
+        returned = cp_worker(manager, "doomed", env)
+        assert manager.wait_for_workers(["doomed"], timeout=60)
+        report = manager.collect()
+        assert report["doomed"]["complete"] and report["doomed"]["files"] >= 1
+        rows = list(csv.DictReader((manager.session.path / "doomed" / "beacon_doomed" / "beats.csv").open()))
+        assert len(rows) > 15
+        manager.shutdown()
+    finally:
+        for process in (steady, doomed, returned):
+            if process is not None:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    assert wait_until_gone(marker) == []
+
+
+MANAGER_SCRIPT = '''
+import sys, time
+import chimerapy as cp
+
+class Beacon(cp.Node):
+    def step(self):
+        time.sleep(0.05)
+        self.save_tabular("beats", {"raw": time.time()})
+
+manager = cp.Manager(logdir=sys.argv[1], port=0)
+print(manager.port, manager.token, flush=True)
+assert manager.wait_for_workers(["survivor"], timeout=60)
+graph = cp.Graph()
+graph.add_node(Beacon("beacon"))
+manager.commit_graph(graph, {"survivor": ["beacon"]})
+manager.start()
+print("running", manager.session.id, flush=True)
+time.sleep(600)
+'''
+
+
+def test_manager_killed_workers_stop_keep_their_files_and_exit(tmp_path):
+    marker, env = new_marker()
+    script = tmp_path / "manager.py"
+    script.write_text(MANAGER_SCRIPT)
+    manager = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=env,
+                               stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        port, token = manager.stdout.readline().split()
+        worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", "127.0.0.1", "--port", port,
+                                   "--name", "survivor", "--token", token, "--reconnect-timeout", "2"], env=env)
+        _, session = manager.stdout.readline().split()
+        time.sleep(1.5)
+        manager.send_signal(signal.SIGKILL)
+        manager.wait(10)
+        assert worker.wait(60) == 0  # it stopped its nodes, tried to reconnect, and left cleanly
+    finally:
+        for process in (manager, worker):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+    assert wait_until_gone(marker) == []
+    folder = __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "chimerapy-worker-survivor" / session
+    rows = list(csv.DictReader((folder / "beacon" / "beats.csv").open()))
+    assert len(rows) >= 10  # nothing recorded was deleted
+    assert all(float(row["raw"]) > 0 for row in rows)
