@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import wave
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import av
 import numpy as np

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX tests build their models with the onnx package")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from chimerapy import NodeError  # noqa: E402
-from chimerapy.testing import run_node  # noqa: E402
-from chimerapy_nodes_ml import OnnxModel  # noqa: E402
+from chimerapy import NodeError
+from chimerapy.testing import run_node
+from chimerapy_nodes_ml import OnnxModel
 
 pytestmark = pytest.mark.timeout(60)
 

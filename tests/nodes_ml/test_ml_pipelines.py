@@ -7,12 +7,12 @@ import statistics
 import time
 from pathlib import Path
 
-import pytest
-
 import chimerapy as cp
-from chimerapy_nodes_ml import FaceDetect
+import numpy as np
+import pytest
+from chimerapy_nodes_ml import FaceDetect, VoiceActivity
 from chimerapy_nodes_video import Overlay, VideoFile, VideoRecorder
-from ml_media import count_frames, write_face_clip
+from ml_media import audible_extent, count_frames, write_face_clip
 
 FPS = 30
 PERIOD = 1 / FPS
@@ -36,6 +36,69 @@ class ResultLog(cp.Node):
 
     def teardown(self):
         Path(self.path).write_text(json.dumps(self.seen))
+
+
+class SpeechSource(cp.Node):
+    """Plays int16 ``samples`` once, in real time, as audio chunks of ``block`` samples.
+
+    Each chunk carries the audio records (``timestamp`` of its first sample on the Manager's
+    clock, ``sample_index``); the first sample's time is written to ``start_path``.
+    """
+
+    def __init__(self, name, samples, rate, start_path, block=1024):
+        super().__init__(name)
+        self.samples, self.rate, self.start_path, self.block = samples, rate, str(start_path), block
+
+    def prep(self):
+        self.index, self.start, self.begun = 0, None, None
+
+    def step(self):
+        if self.index >= len(self.samples):
+            time.sleep(0.05)
+            return None
+        if self.start is None:
+            self.start, self.begun = self.now(), time.monotonic()
+            Path(self.start_path).write_text(repr(self.start))
+        due = self.begun + (self.index + self.block) / self.rate  # a block leaves once it is "recorded"
+        time.sleep(max(0.0, due - time.monotonic()))
+        part = self.samples[self.index : self.index + self.block].reshape(-1, 1)
+        chunk = cp.DataChunk()
+        for name, value in (("samples", part), ("rate", self.rate), ("channels", 1),
+                            ("timestamp", self.start + self.index / self.rate), ("sample_index", self.index)):
+            chunk.add(name, value)
+        self.index += self.block
+        return chunk
+
+
+@pytest.mark.timeout(90)
+def test_voice_activity_events_on_a_live_stream_are_in_the_manager_clock(cluster, tmp_path, speech):
+    samples, rate = speech("The quick brown fox jumps over the lazy dog near the river bank")
+    first, last = audible_extent(samples, rate)
+    silence = np.zeros(rate, np.int16)
+    manager, _ = cluster("w1")
+    source = SpeechSource("mic", np.concatenate([silence, samples, silence]), rate, tmp_path / "start.txt")
+    vad, log = VoiceActivity("vad"), ResultLog("log", tmp_path / "vad.json")
+    graph = cp.Graph()
+    graph.add_edge(source, vad)
+    graph.add_edge(vad, log)
+    assert manager.commit_graph(graph, {"w1": ["mic", "vad", "log"]})
+    assert manager.start()
+    duration = (len(samples) + 2 * rate) / rate
+    deadline = time.monotonic() + duration + 30
+    while manager.node_stats.get("vad", {}).get("outputs", 0) < -(-(len(samples) + 2 * rate) // 1024):
+        assert time.monotonic() < deadline, manager.node_stats.get("vad")
+        time.sleep(0.2)
+    assert manager.stop()
+    assert manager.errors == []
+    start = float((tmp_path / "start.txt").read_text())
+    results = json.loads((tmp_path / "vad.json").read_text())
+    events = [(event, r["received_at"]) for r in results for event in r["events"]]
+    assert [e["type"] for e, _ in events] == ["start", "end"] * (len(events) // 2) and events, events
+    assert abs(events[0][0]["time"] - (start + 1 + first)) <= 0.150, (events, start + 1 + first)
+    assert abs(events[-1][0]["time"] - (start + 1 + last)) <= 0.150, (events, start + 1 + last)
+    # each event was known soon after it happened: one block, min_speech or min_silence, and the wire
+    assert all(known - event["time"] < 1.0 for event, known in events), events
+    assert results[-1]["skipped"] == 0 and manager.final_stats["vad"]["inputs"]["mic"]["lost"] == 0
 
 
 @pytest.mark.timeout(150)

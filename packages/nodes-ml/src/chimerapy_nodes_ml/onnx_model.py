@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -240,7 +241,7 @@ def _normalise(x: np.ndarray, mean: Sequence[float] | None, std: Sequence[float]
     for values, apply in ((mean, np.subtract), (std, np.divide)):
         if values is not None:
             per_channel = np.asarray(values, np.float32)
-            shape[channel_axis] = len(per_channel) if len(per_channel) > 1 else 1
+            shape[channel_axis] = max(1, len(per_channel))
             x = apply(x, per_channel.reshape(shape))
     return x
 
