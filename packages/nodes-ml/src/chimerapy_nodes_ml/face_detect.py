@@ -9,17 +9,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-import chimerapy as cp
-
 from .errors import ModelFileError
-from .inputs import Found, check_frame, find_record, newest_inputs
-from .meter import ProcessingMeter
+from .inputs import Found, check_frame
+from .model_node import ModelNode
 from .options import check_int, check_number
 
 __all__ = ["FaceDetect", "cascade_path", "to_gray"]
 
 
-class FaceDetect(cp.Node):
+class FaceDetect(ModelNode):
     """Finds faces in video frames with an OpenCV Haar cascade; boxes ready for ``video.overlay``.
 
     Input: the ``frame`` record (uint8 BGR ``(H, W, 3)``, BGRA or gray) of the first input chunk
@@ -99,24 +97,13 @@ class FaceDetect(cp.Node):
         if self._classifier.empty():
             raise ModelFileError(f"ml.face_detect {self.name!r}: {path!r} is not a readable OpenCV "
                                  f"cascade file", path=path)
-        self._meter = ProcessingMeter(self.logger, every=self.report_every)
-        self._warned = False
+        super().prep()
         self.logger.info("detecting faces with %s", path)
 
-    def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(newest_inputs(self, data_chunks), "frame")
-        if found is None:
-            if not self._warned:
-                self._warned = True
-                self.logger.warning("no 'frame' record in the inputs (records: %s); ml.face_detect works "
-                                    "on video frames", {p: c.keys() for p, c in data_chunks.items()})
-            return None
-        return self._meter.process(found, lambda: {"detections": self.detect(found)}, self.now)
+    def work(self, found: Found) -> dict[str, Any]:
+        return {"detections": self.detect(found)}
 
-    def teardown(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.log_summary(final=True)
+    def release(self) -> None:
         self._classifier = None
 
     # -- detection -------------------------------------------------------------------------------

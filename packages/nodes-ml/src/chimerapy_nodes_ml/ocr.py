@@ -9,11 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-import chimerapy as cp
-
 from .errors import MissingExtraError
-from .inputs import Found, check_frame, find_record, newest_inputs
-from .meter import ProcessingMeter
+from .inputs import Found, check_frame
+from .model_node import ModelNode
 from .options import check_int, check_number
 
 __all__ = ["TextReader"]
@@ -21,7 +19,7 @@ __all__ = ["TextReader"]
 _INSTALL = "pip install 'chimerapy-nodes-ml[ocr]'"
 
 
-class TextReader(cp.Node):
+class TextReader(ModelNode):
     """Reads text in video frames with RapidOCR (PP-OCR models that the wheel ships).
 
     Needs the ``ocr`` extra (``pip install 'chimerapy-nodes-ml[ocr]'``): ``rapidocr-onnxruntime``
@@ -86,28 +84,14 @@ class TextReader(cp.Node):
                                 use_cls=self.use_cls, intra_op_num_threads=self.threads,
                                 inter_op_num_threads=1)
         _quiet_rapidocr()
-        self._meter = ProcessingMeter(self.logger, every=self.report_every)
-        self._warned = False
+        super().prep()
 
-    def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(newest_inputs(self, data_chunks), "frame")
-        if found is None:
-            if not self._warned:
-                self._warned = True
-                self.logger.warning("no 'frame' record in the inputs (records: %s); ml.ocr works on "
-                                    "video frames", {p: c.keys() for p, c in data_chunks.items()})
-            return None
-        return self._meter.process(found, lambda: self.read(found), self.now)
-
-    def teardown(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.log_summary(final=True)
+    def release(self) -> None:
         self._engine = None
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def read(self, found: Found) -> dict[str, Any]:
+    def work(self, found: Found) -> dict[str, Any]:
         """``texts`` and ``detections`` for the frame in ``found`` (see the class docstring)."""
         frame = check_frame(found, f"ml.ocr {self.name!r}")
         if frame.ndim == 2 or frame.shape[2] == 1:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-import chimerapy as cp
-
 from .errors import ModelError, ModelInputError
-from .inputs import Found, find_record, newest_inputs
-from .meter import ProcessingMeter
+from .inputs import Found
+from .model_node import ModelNode
 from .options import check_int, check_number
 from .sessions import ORT_DTYPES, describe_arg, open_session
 
@@ -26,7 +24,7 @@ LAYOUTS = ("nchw", "nhwc")
 RESERVED = ("timestamp", "frame_index", "processing_fps", "skipped", "processing_time", "latency")
 
 
-class OnnxModel(cp.Node):
+class OnnxModel(ModelNode):
     """Runs an ONNX model with ONNX Runtime on image or array inputs; outputs the model's outputs.
 
     Input: the record ``record`` (``"frame"`` by default) of the first input chunk that has one,
@@ -98,6 +96,8 @@ class OnnxModel(cp.Node):
             raise ValueError(f"{what}: size must be [width, height] in pixels, got {size!r}")
         self.path = os.fspath(path)
         self.record = record
+        self.input_record = record
+        self.input_kind = f"arrays in {record!r} records (set record= to the one to feed)"
         self.input_name = input_name
         self.size = None if size is None else [int(v) for v in size]
         self.color = color
@@ -130,29 +130,15 @@ class OnnxModel(cp.Node):
             if output != record:
                 self.logger.warning("model output %r is sent as record %r (%r is a record this node adds)",
                                     output, record, output)
-        self._meter = ProcessingMeter(self.logger, every=self.report_every)
-        self._warned = False
+        super().prep()
         self.logger.info("running %s: input %s", self.path, describe_arg(self._input))
 
-    def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(newest_inputs(self, data_chunks), self.record)
-        if found is None:
-            if not self._warned:
-                self._warned = True
-                self.logger.warning("no %r array in the inputs (records: %s); set record= to the one to "
-                                    "feed", self.record, {p: c.keys() for p, c in data_chunks.items()})
-            return None
-        return self._meter.process(found, lambda: self.run(found), self.now)
-
-    def teardown(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.log_summary(final=True)
+    def release(self) -> None:
         self._session = None
 
     # -- inference -------------------------------------------------------------------------------
 
-    def run(self, found: Found) -> dict[str, Any]:
+    def work(self, found: Found) -> dict[str, Any]:
         """The model's outputs (record name -> value) for the input in ``found``."""
         x = prepare_input(found, self._input, size=self.size, color=self.color, layout=self.layout,
                           scale=self.scale, mean=self.mean, std=self.std, what=f"ml.onnx {self.name!r}")

@@ -8,11 +8,9 @@ from typing import Any
 
 import numpy as np
 
-import chimerapy as cp
-
 from .errors import ModelInputError
-from .inputs import Found, find_record
-from .meter import ProcessingMeter
+from .inputs import Found
+from .model_node import ModelNode
 from .options import check_int, check_number
 from .resample import StreamResampler
 from .segments import SpeechSegmenter
@@ -38,7 +36,7 @@ class AudioInput:
     sample_index: int | None
 
 
-class VoiceActivity(cp.Node):
+class VoiceActivity(ModelNode):
     """Detects speech in audio streams with the Silero VAD model; events in aligned time.
 
     Input: the audio records of the first input chunk that has ``samples`` (``(n, channels)`` or
@@ -88,6 +86,8 @@ class VoiceActivity(cp.Node):
 
     kind = "step"
     latest_only_inputs = False
+    input_record = "samples"
+    input_kind = "audio chunks"
 
     def __init__(
         self,
@@ -129,28 +129,14 @@ class VoiceActivity(cp.Node):
         self._model(16000)  # load now: a missing or wrong model fails prep, not the first step
         self._stream: _Stream | None = None
         self._probability = 0.0
-        self._meter = ProcessingMeter(self.logger, every=self.report_every)
-        self._warned = False
+        super().prep()
         self.logger.info("voice activity with %s", self._path)
 
-    def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        found = find_record(data_chunks, "samples")
-        if found is None:
-            if not self._warned:
-                self._warned = True
-                self.logger.warning("no 'samples' record in the inputs (records: %s); ml.vad works on "
-                                    "audio chunks", {p: c.keys() for p, c in data_chunks.items()})
-            return None
-        sent = found.chunk.produced_at
-        if self.max_lag is not None and sent is not None and self.now() - sent > self.max_lag:
-            self._meter.passed_over(found.producer, found.chunk.seq)  # too late to be of use: catch up
-            return None
-        return self._meter.process(found, lambda: self._analyse(found), self.now)
+    def accept(self, found: Found) -> bool:
+        sent = found.chunk.produced_at  # a block later than max_lag is of no use: catch up instead
+        return self.max_lag is None or sent is None or self.now() - sent <= self.max_lag
 
-    def teardown(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.log_summary(final=True)
+    def release(self) -> None:
         if getattr(self, "_segmenter", None) is not None and self._segmenter.speaking:
             self.logger.info("the audio stopped during speech: its end was never heard")
         self._models = {}
@@ -163,7 +149,7 @@ class VoiceActivity(cp.Node):
                                              what=f"ml.vad {self.name!r}")
         return self._models[rate]
 
-    def _analyse(self, found: Found) -> dict[str, Any]:
+    def work(self, found: Found) -> dict[str, Any]:
         audio = read_audio(found, channel=self.channel, what=f"ml.vad {self.name!r}")
         stream = self._stream
         gap = stream is None or not stream.continues(audio, found)
