@@ -27,7 +27,7 @@ SUITES=(
   "core|-e packages/core[test]|tests/core"
   "nodes-video|-e packages/core[test] -e packages/nodes-video[test]|tests/nodes_video"
   "nodes-audio|-e packages/core[test] -e packages/nodes-audio|tests/nodes_audio"
-  "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml|tests/nodes_ml"
+  "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml[test]|tests/nodes_ml"
   "integration|-r requirements-dev.txt|tests/integration"
 )
 
