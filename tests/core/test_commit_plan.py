@@ -22,7 +22,7 @@ def test_placement_by_names_ids_and_objects():
     assert plan.placement == {"a": "w1", "b": "w1", "c": "w2", "d": "w2"}
     specs = {s["name"]: s for s in plan.node_specs("w2")}
     assert specs["d"]["inputs"] == ["b", "c"] and specs["d"]["followed"] == "b"
-    assert specs["c"]["outputs"] == [False, True]  # c feeds d latest-only
+    assert specs["c"]["outputs"] == ["latest"]  # c feeds d latest-only
     wiring = plan.connections({n: {"lossless": f"tcp://{n}", "latest": f"tcp://{n}-latest"} for n in "abcd"})
     assert wiring["w2"]["inputs"]["d"] == [
         {"producer": "b", "address": "tcp://b", "latest_only": False},
@@ -64,3 +64,16 @@ def test_unpicklable_node_is_named():
     plan = plan_commit(graph, {"w1": ["holder"]}, WORKERS)
     with pytest.raises(cp.GraphError, match="'holder' cannot be sent.*prep"):
         plan.node_specs("w1")
+
+
+def test_edges_between_hosts_use_the_remote_sockets():
+    graph, (a, b, c, d) = diamond()
+    workers = [WorkerRef("w1", "id-1", "laptop"), WorkerRef("w2", "id-2", "lab-pc")]
+    plan = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)
+    specs = {s["name"]: s for s in plan.node_specs("w1")}
+    assert specs["a"]["outputs"] == ["lossless", "lossless-remote"]  # b is local, c is remote
+    assert specs["b"]["outputs"] == ["lossless-remote"]
+    addresses = {n: {m: f"{n}:{m}" for m in ("lossless", "latest", "lossless-remote", "latest-remote")} for n in "abcd"}
+    wiring = plan.connections(addresses)
+    assert wiring["w2"]["inputs"]["c"] == [{"producer": "a", "address": "a:lossless-remote", "latest_only": False}]
+    assert wiring["w2"]["inputs"]["d"][1] == {"producer": "c", "address": "c:latest", "latest_only": True}

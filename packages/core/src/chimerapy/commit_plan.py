@@ -11,7 +11,7 @@ import base64
 import difflib
 import importlib.metadata
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Mapping, Sequence
 
@@ -30,6 +30,7 @@ class WorkerRef:
 
     name: str
     id: str
+    host_key: str = ""
 
 
 @dataclass
@@ -40,6 +41,7 @@ class CommitPlan:
     placement: dict[str, str]  # node name -> worker name
     drain_timeout: float = 5.0
     shipped: frozenset[str] = frozenset()  # top-level modules sent with send_packages
+    host_keys: dict[str, str] = field(default_factory=dict)  # worker name -> host identity
 
     def workers(self) -> list[str]:
         """The Workers that host at least one node, in first-use order."""
@@ -51,7 +53,6 @@ class CommitPlan:
         for node in self.graph.nodes:
             if self.placement[node.name] != worker:
                 continue
-            out_edges = [data for _, _, data in self.graph.G.out_edges(node, data=True)]
             followed = self.graph.followed(node)
             specs.append({
                 "id": node.id,
@@ -59,10 +60,7 @@ class CommitPlan:
                 "code": base64.b64encode(_pickle_node(node, self.shipped)).decode(),
                 "inputs": [src.name for src, _ in self.graph.inputs(node)],
                 "followed": followed.name if followed is not None else None,
-                "outputs": [
-                    any(not d.get("latest_only") for d in out_edges),
-                    any(d.get("latest_only") for d in out_edges),
-                ],
+                "outputs": sorted({self._mode(node, dst) for dst in self.graph.G.successors(node)}),
                 "drain_timeout": self.drain_timeout,
             })
         return specs
@@ -74,15 +72,23 @@ class CommitPlan:
             addresses: node name -> {"lossless": address, "latest": address}.
         """
         requests: dict[str, dict[str, Any]] = {w: {"inputs": {}, "consumers": {}} for w in self.workers()}
-        for src, dst, data in self.graph.G.edges(data=True):
-            mode = "latest" if data.get("latest_only") else "lossless"
-            address = addresses[src.name][mode]
+        for src, dst in self.graph.G.edges():
+            mode = self._mode(src, dst)
+            latest = mode.startswith("latest")
             requests[self.placement[dst.name]]["inputs"].setdefault(dst.name, []).append(
-                {"producer": src.name, "address": address, "latest_only": mode == "latest"}
+                {"producer": src.name, "address": addresses[src.name][mode], "latest_only": latest}
             )
             requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(
-                {"name": dst.name, "latest_only": mode == "latest"})
+                {"name": dst.name, "latest_only": latest})
         return requests
+
+    def _mode(self, src: Node, dst: Node) -> str:
+        """The publisher mode of the edge ``src -> dst``: delivery, and ``-remote`` across hosts."""
+        mode = "latest" if self.graph.G.edges[src, dst].get("latest_only") else "lossless"
+        src_host = self.host_keys.get(self.placement[src.name], "")
+        if src_host != self.host_keys.get(self.placement[dst.name], ""):
+            mode += "-remote"
+        return mode
 
 
 def plan_commit(
@@ -127,7 +133,7 @@ def plan_commit(
     unmapped = [name for name in graph.names() if name not in placement]
     if unmapped:
         raise MappingError(f"node(s) {unmapped} are not mapped to any Worker; add them to the mapping")
-    return CommitPlan(graph, placement, drain_timeout, shipped)
+    return CommitPlan(graph, placement, drain_timeout, shipped, {ref.name: ref.host_key for ref in workers})
 
 
 def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:

@@ -183,7 +183,8 @@ class Manager:
         if self.state in ("running", "stepping"):
             raise StateError("the cluster is running; call stop() before committing a new graph")
         packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
-        workers = [WorkerRef(link.name, link.id) for link in self._server.workers.values()]
+        workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
+                   for link in self._server.workers.values()]
         plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
                            shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":

@@ -62,7 +62,7 @@ class NodeRuntime:
         clock: Manager-aligned time.
         inputs: the names of the in-bound nodes.
         followed: the in-bound node whose new chunks trigger ``step``.
-        outputs: ``(lossless, latest)``: which publisher sockets consumers need.
+        outputs: the publisher modes its consumers need (see :data:`chimerapy.transport.MODES`).
         report_error: called with ``(phase, traceback)`` when node code raises.
         drain_timeout: after stop, how long a node waits for its inputs to end.
         port: a fixed port for the publisher (debug streams), 0 for any.
@@ -79,7 +79,7 @@ class NodeRuntime:
         clock: Callable[[], float] = time.time,
         inputs: list[str] = (),
         followed: str | None = None,
-        outputs: tuple[bool, bool] = (False, False),
+        outputs: tuple[str, ...] = (),
         report_error: ErrorReporter | None = None,
         drain_timeout: float = 5.0,
         port: int = 0,
@@ -93,8 +93,8 @@ class NodeRuntime:
         self.drain_timeout = drain_timeout
         self._report_error = report_error or _log_error(node.name)
         self.publisher = (
-            Publisher(context, node.name, host, lossless=outputs[0], latest=outputs[1], clock=clock, port=port)
-            if any(outputs)
+            Publisher(context, node.name, host, modes=outputs, clock=clock, port=port)
+            if outputs
             else None
         )
         self.subscriber = Subscriber(context, node.name, clock=clock) if self.inputs else None
@@ -320,7 +320,7 @@ def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
         context=zmq.Context.instance(),
         host="127.0.0.1",
         directory=directory or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
-        outputs=(stream, False),
+        outputs=("lossless",) if stream else (),
         port=int(node.debug_port or 0) if stream else 0,
     )
 

@@ -27,11 +27,14 @@ import zmq
 from . import wire
 from .data_chunk import DataChunk
 from .errors import ProtocolError
+from .jpeg import JpegDecoder, JpegEncoder
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]
 
 log = logging.getLogger(__name__)
 
+#: Publisher socket modes: delivery (lossless or latest-only) x where the consumer runs.
+MODES = ("lossless", "latest", "lossless-remote", "latest-remote")
 LOSSLESS_HWM = 64
 LATEST_HWM = 2
 #: Seconds that chunks still queued when an ended Publisher closes get to reach their consumers.
@@ -54,8 +57,9 @@ class Publisher:
         context: the process's ZeroMQ context.
         name: the producing node's name (stamped on every message).
         host: the interface address to bind on.
-        lossless: whether any consumer reads this node losslessly (the default mode).
-        latest: whether any consumer reads this node in latest-only mode.
+        modes: the sockets consumers need, from :data:`MODES`: ``"lossless"`` (the default
+            delivery), ``"latest"`` (latest-only), and their ``"-remote"`` twins for consumers on
+            other hosts, which get ``"image"`` records as JPEG.
         clock: Manager-aligned time, stamped on every chunk.
         port: a fixed port for the lossless socket (0: any free port).
     """
@@ -66,8 +70,7 @@ class Publisher:
         name: str,
         host: str,
         *,
-        lossless: bool = True,
-        latest: bool = False,
+        modes: Iterable[str] = ("lossless",),
         clock: Callable[[], float] = time.time,
         port: int = 0,
     ) -> None:
@@ -79,12 +82,14 @@ class Publisher:
         self._ended = False
         self._sockets: dict[str, zmq.Socket] = {}
         self.addresses: dict[str, str] = {}
-        for mode, wanted, hwm in (("lossless", lossless, LOSSLESS_HWM), ("latest", latest, LATEST_HWM)):
-            if not wanted:
-                continue
+        unknown = set(modes) - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown publisher modes {sorted(unknown)}; known: {MODES}")
+        self._jpeg: JpegEncoder | None = None
+        for mode in (m for m in MODES if m in set(modes)):
             socket = context.socket(zmq.XPUB)
             socket.setsockopt(zmq.LINGER, 0)
-            socket.setsockopt(zmq.SNDHWM, hwm)
+            socket.setsockopt(zmq.SNDHWM, LATEST_HWM if mode.startswith("latest") else LOSSLESS_HWM)
             socket.setsockopt(zmq.XPUB_VERBOSE, 1)
             socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
             self.addresses[mode] = _bind(socket, host, port if mode == "lossless" else 0)
@@ -121,7 +126,7 @@ class Publisher:
                     continue
                 if event[1:].startswith(_JOIN):
                     self._joined.add(event[1 + len(_JOIN) :].decode(errors="replace"))
-                elif socket is self._sockets.get("latest") and event == b"\x01":
+                elif socket in (self._sockets.get("latest"), self._sockets.get("latest-remote")) and event == b"\x01":
                     self._anonymous += 1
         return missing()
 
@@ -134,29 +139,38 @@ class Publisher:
         self.seq += 1
         produced_at = self._clock()
         chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
-        frames = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at)
-        self._send(frames, abort)
+        local = remote = None
+        if any(not mode.endswith("-remote") for mode in self._sockets):
+            local = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at)
+        if any(mode.endswith("-remote") for mode in self._sockets):
+            self._jpeg = self._jpeg or JpegEncoder()
+            remote = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
+                                       image_encoder=self._jpeg.encode)
+        self._send(local, abort, remote=remote)
         return self.seq
 
     def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
         """Tell every consumer that this stream is over (after the last chunk)."""
         frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock())
-        self._send(frames, abort, end=True)
+        self._send(frames, abort, remote=frames, end=True)
         self._ended = True
 
-    def _send(self, frames: list, abort: Callable[[], bool], *, end: bool = False) -> None:
-        """Send on the lossless socket (waiting for room) and the latest-only one (skipping
+    def _send(self, frames: list | None, abort: Callable[[], bool], *, remote: list | None = None,
+              end: bool = False) -> None:
+        """Send on the lossless sockets (waiting for room) and the latest-only ones (skipping
         when a consumer is behind, which it counts as skipped; the end marker always waits)."""
         for mode, socket in self._sockets.items():
-            message = [wire.pack(frames)] if mode == "latest" else frames  # one frame: conflatable
-            if mode == "latest" and not end:
+            chosen = remote if mode.endswith("-remote") else frames
+            latest = mode.startswith("latest")
+            message = [wire.pack(chosen)] if latest else chosen  # one frame: conflatable
+            if latest and not end:
                 try:
                     socket.send_multipart(message, copy=False, flags=zmq.NOBLOCK)
                 except zmq.Again:
                     pass
                 continue
             waited = self._send_waiting(socket, message, abort)
-            if mode == "lossless":
+            if not latest:
                 self.blocked_seconds += waited
 
     def _send_waiting(self, socket: zmq.Socket, frames: list, abort: Callable[[], bool]) -> float:
@@ -303,9 +317,13 @@ class Subscriber:
             chunks.extend(newest.values())
         return chunks
 
+    def _decode_jpeg(self, data: memoryview):
+        self._jpeg = getattr(self, "_jpeg", None) or JpegDecoder()
+        return self._jpeg.decode(data)
+
     def _accept(self, frames: list) -> DataChunk | None:
         try:
-            message = wire.decode(frames)
+            message = wire.decode(frames, image_decoder=self._decode_jpeg)
         except ProtocolError as error:
             self.garbage += 1
             log.debug("%s: dropped a malformed message: %s", self.name, error)

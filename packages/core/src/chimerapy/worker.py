@@ -201,10 +201,10 @@ class Worker:
         self._http = self._http or aiohttp.ClientSession()
         url = f"http://{host}:{port}/ws/worker"
         try:
-            ws = await self._http.ws_connect(
+            ws = await asyncio.wait_for(self._http.ws_connect(
                 url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), heartbeat=5.0,
                 max_msg_size=control.MAX_MESSAGE_BYTES, headers=auth.bearer(token),
-            )
+            ), timeout)
         except aiohttp.WSServerHandshakeError as error:
             reason = "it refused the cluster token" if error.status == 401 else f"HTTP {error.status}"
             if error.status == 401 and token is None:

@@ -1,0 +1,120 @@
+"""Several hosts (network namespaces): images cross hosts as JPEG and stay raw within one; a Worker
+cut off mid-recording is marked lost, the rest is collected, and its files arrive when it is back."""
+
+import csv
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import chimerapy as cp
+from support import netns
+from support.nodes import Collector, ValuesSource, collected
+from support.processes import new_marker, wait_until_gone
+
+pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
+
+reason = netns.available()
+if reason:
+    pytest.skip(reason, allow_module_level=True)
+
+
+@pytest.fixture
+def two_hosts():
+    hosts = netns.Hosts(2)
+    yield hosts.hosts
+    hosts.close()
+
+
+@pytest.fixture
+def remote_workers(make_manager):
+    marker, env = new_marker()
+    started = []
+
+    def start(manager, host, name):
+        command = host.command(sys.executable, "-m", "chimerapy.cli.worker", "--ip", host.gateway, "--port",
+                               str(manager.port), "--name", name, "--token", manager.token,
+                               "--reconnect-timeout", "120")
+        started.append(subprocess.Popen(command, env=env))
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert wait_until_gone(marker) == []
+
+
+def smooth_frame():
+    y, x = np.mgrid[0:480, 0:640]
+    return np.stack([(x // 3) % 256, (y // 2) % 256, ((x + y) // 5) % 256], axis=2).astype(np.uint8)
+
+
+def test_images_cross_hosts_as_jpeg_and_stay_raw_within_one(make_manager, remote_workers, two_hosts, tmp_path):
+    manager = make_manager(host="0.0.0.0")
+    alpha, beta = two_hosts
+    remote_workers(manager, alpha, "alpha")
+    remote_workers(manager, beta, "beta")
+    assert manager.wait_for_workers(["alpha", "beta"], timeout=90)
+    assert manager.workers["alpha"]["host"] == alpha.address  # each Worker is on its own host
+    frame = smooth_frame()
+    source = ValuesSource("camera", [frame] * 5, content_type="image")
+    near, far = Collector("near", tmp_path / "near"), Collector("far", tmp_path / "far")
+    graph = cp.Graph()
+    graph.add_edges([(source, near), (source, far)])
+    assert manager.commit_graph(graph, {"alpha": ["camera", "near"], "beta": ["far"]})
+    manager.start()
+    time.sleep(2.0)
+    assert manager.stop()
+    near_frames = [values["v"] for _, _, values, _ in collected(tmp_path / "near")]
+    far_frames = [values["v"] for _, _, values, _ in collected(tmp_path / "far")]
+    assert len(near_frames) == len(far_frames) == 5
+    assert all(np.array_equal(f, frame) for f in near_frames)  # same host: the raw frame
+    for received in far_frames:  # across hosts: JPEG, close to the frame but not identical
+        assert received.shape == frame.shape and received.dtype == np.uint8
+        assert not np.array_equal(received, frame)
+        assert np.abs(received.astype(int) - frame).mean() < 4
+
+
+class Beacon(cp.Node):
+    def step(self):
+        time.sleep(0.05)
+        self.save_tabular("beats", {"raw": time.time()})
+
+
+def test_partitioned_worker_is_lost_then_collected_when_the_link_is_back(make_manager, remote_workers, two_hosts):
+    manager = make_manager(host="0.0.0.0")
+    alpha, beta = two_hosts
+    remote_workers(manager, alpha, "alpha")
+    remote_workers(manager, beta, "beta")
+    assert manager.wait_for_workers(["alpha", "beta"], timeout=90)
+    graph = cp.Graph()
+    graph.add_nodes([Beacon("on_alpha"), Beacon("on_beta")])
+    assert manager.commit_graph(graph, {"alpha": ["on_alpha"], "beta": ["on_beta"]})
+    manager.start()
+    time.sleep(2.0)
+    subprocess.run(["ip", "link", "set", beta.link, "down"], check=True)  # cut beta's cable
+    cut = time.monotonic()
+    try:
+        deadline = cut + 20
+        while "beta" not in manager.status()["lost_workers"]:
+            assert time.monotonic() < deadline, "the cut-off Worker was never marked lost"
+            time.sleep(0.2)
+        assert time.monotonic() - cut < 10  # within a few heartbeats
+        assert manager.stop() is False
+        meta = json.loads((manager.session.path / "meta.json").read_text())
+        assert meta["collected"]["alpha"]["complete"] and not meta["collected"]["beta"]["complete"]
+        assert len(list(csv.reader((manager.session.path / "alpha" / "on_alpha" / "beats.csv").open()))) > 20
+    finally:
+        subprocess.run(["ip", "link", "set", beta.link, "up"], check=True)
+    assert manager.wait_for_workers(["beta"], timeout=90)  # it reconnects by itself
+    report = manager.collect()
+    assert report["beta"]["complete"]
+    rows = list(csv.DictReader((manager.session.path / "beta" / "on_beta" / "beats.csv").open()))
+    assert len(rows) > 20  # recorded before and during the cut, kept, then collected
