@@ -10,7 +10,6 @@ matches the result with the data it was computed from.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping
@@ -21,10 +20,7 @@ import chimerapy as cp
 
 from .errors import ModelInputError
 
-__all__ = ["Found", "capture_time", "check_frame", "find_record", "newest_inputs", "result_chunk"]
-
-#: The longest an ML node spends taking in chunks that queued up while it was busy (seconds).
-DRAIN_LIMIT = 0.05
+__all__ = ["Found", "capture_time", "check_frame", "find_record", "result_chunk"]
 
 #: What the image nodes take.
 FRAME = "a uint8 image of shape (H, W), (H, W, 1) gray, (H, W, 3) BGR or (H, W, 4) BGRA"
@@ -75,22 +71,6 @@ def find_record(
             if not array or isinstance(value, np.ndarray):
                 return Found(producer, chunk, record, value, capture_time(chunk))
     return None
-
-
-def newest_inputs(node: cp.Node, data_chunks: Mapping[str, cp.DataChunk]) -> dict[str, cp.DataChunk]:
-    """``data_chunks`` with each input replaced by the newest chunk that has arrived since.
-
-    A latest-only edge keeps a consumer's queue short, but the socket buffers between two
-    processes still hold the chunks sent while the model was busy, oldest first. Before it
-    starts on an input, an ML node takes in everything queued (``Node.poll_inputs``; for at
-    most :data:`DRAIN_LIMIT` seconds) so that it works on the newest one; the runtime counts
-    the ones passed over as skipped on their edge. Outside a cluster (``chimerapy.testing``)
-    nothing is queued and ``data_chunks`` comes back as it is.
-    """
-    deadline = time.monotonic() + DRAIN_LIMIT
-    while node.poll_inputs(0.001) and time.monotonic() < deadline:
-        pass
-    return {producer: node.in_bound_data.get(producer, chunk) for producer, chunk in data_chunks.items()}
 
 
 def result_chunk(found: Found, records: Mapping[str, Any]) -> cp.DataChunk:

@@ -6,7 +6,7 @@ from typing import Any
 
 import chimerapy as cp
 
-from .inputs import Found, find_record, newest_inputs
+from .inputs import Found, find_record
 from .meter import ProcessingMeter
 
 __all__ = ["ModelNode"]
@@ -18,8 +18,7 @@ class ModelNode(cp.Node):
     A subclass names the record it works on (:attr:`input_record`), loads its model in
     :meth:`prep` (calling ``super().prep()``), computes its records in :meth:`work`, and frees
     the model in :meth:`release`. Each step takes the first input chunk holding
-    :attr:`input_record`; on latest-only inputs, the newest one that has arrived
-    (:func:`.inputs.newest_inputs`).
+    :attr:`input_record`, whatever its producer is called.
     """
 
     #: Inputs arrive on latest-only edges: a model slower than its source skips, never lags.
@@ -35,8 +34,6 @@ class ModelNode(cp.Node):
         self._warned = False
 
     def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
-        if self.latest_only_inputs:
-            data_chunks = newest_inputs(self, data_chunks)
         found = find_record(data_chunks, self.input_record)
         if found is None:
             if not self._warned:
