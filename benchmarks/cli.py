@@ -2,13 +2,15 @@
 
 ``run`` executes every selected workload on every selected system, repeat after
 repeat (systems back to back within a repeat, waiting for a quiet machine before
-each system), prints the tables and writes the JSON. ``setup`` only builds the peer
-environments; ``list`` shows what can be selected.
+each system), prints the tables and writes the JSON. ``report`` prints the tables
+of such a JSON again; ``setup`` only builds the peer environments; ``list`` shows
+what can be selected.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -18,7 +20,7 @@ from typing import Any
 
 from benchmarks import machine, procs
 from benchmarks.report import Column, Report
-from benchmarks.results import SKIPPED, UNSUPPORTED, Record, aggregate, write
+from benchmarks.results import SKIPPED, UNSUPPORTED, Record, aggregate, load, write
 from benchmarks.systems import GROUPS, System, select
 from benchmarks.venvs import SetupError
 from benchmarks.workloads import KINDS, PAYLOADS, Workload, catalogue
@@ -82,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="build the peers' virtual environments")
     setup.add_argument("--systems", type=_csv, default=["cp0010", "engine", "dora"])
     sub.add_parser("list", help="list systems and workloads")
+    report = sub.add_parser("report", help="print the tables of a JSON file written by run")
+    report.add_argument("path", type=Path)
+    report.add_argument("--subject", default="chimerapy", help="system compared with each peer")
     return top
 
 
@@ -209,14 +214,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         procs.kill_all()
         header["interrupted"] = interrupted
         header["elapsed_s"] = round(time.monotonic() - began)
-        summary = aggregate(records)
-        write(out, header=header, records=records, summary=summary)
-        columns = [
-            Column(s.name, s.kind, skipped[s.name], s.version, _machine(s.name, records))
-            for s in systems
-        ]
-        say(Report(summary, workloads, columns, args.subject).render())
+        write(out, header=header, records=records, summary=aggregate(records))
+        say(render(header, records, args.subject))
         say(f"\nJSON written to {out}")
+    return 0
+
+
+def render(header: dict[str, Any], records: list[Record], subject: str) -> str:
+    """The tables of one run, from its JSON header and records."""
+    fields = {f.name for f in dataclasses.fields(Workload)}
+    workloads = [
+        Workload(**{k: v for k, v in w.items() if k in fields}) for w in header["workloads"]
+    ]
+    columns = [
+        Column(name, s["kind"], s["skipped"], s["version"], _machine(name, records))
+        for name, s in header["systems"].items()
+    ]
+    return Report(aggregate(records), workloads, columns, subject).render()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report``: print the tables of a JSON file written by ``run``."""
+    header, records = load(args.path)
+    host = header["machine"]
+    say(
+        f"benchmark session {header['date']}: {host['cores']} cores, {host['memory_gib']} GiB, "
+        f"Python {host['python']}, {host['platform']}"
+    )
+    say(render(header, records, args.subject))
     return 0
 
 
@@ -247,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks``."""
     args = parser().parse_args(argv)
     procs.install_cleanup()
-    commands = {"run": cmd_run, "setup": cmd_setup, "list": cmd_list}
+    commands = {"run": cmd_run, "setup": cmd_setup, "list": cmd_list, "report": cmd_report}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

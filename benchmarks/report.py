@@ -173,6 +173,8 @@ class Report:
             if not figure.ratio:
                 return None
             mine = self.value(subject, workload, figure)[0]
+            if mine is None:
+                return None
             return [format_ratio(mine, self.value(p, workload, figure)[0]) for p in peers]
 
         return self._table(title, peers, rows)

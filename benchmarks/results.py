@@ -97,6 +97,14 @@ def aggregate(records: list[Record]) -> dict[str, dict[str, Cell]]:
     return summary
 
 
+def load(path: Path) -> tuple[dict[str, Any], list[Record]]:
+    """Header and records of a JSON file written by :func:`write`."""
+    document = json.loads(path.read_text())
+    records = [Record(**record) for record in document.pop("records")]
+    document.pop("summary", None)
+    return document, records
+
+
 def write(
     path: Path,
     *,
