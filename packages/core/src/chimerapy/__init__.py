@@ -26,10 +26,25 @@ from .errors import (
     StateError,
     WorkerLostError,
 )
-from .graph import Graph
-from .manager import Manager
 from .node import Node
-from .worker import Worker
+
+# Graph (networkx), Manager and Worker (aiohttp) load on first use, so that a node's process,
+# which needs none of them, starts fast.
+_LAZY = {"Graph": ".graph", "Manager": ".manager", "Worker": ".worker"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'chimerapy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "AuthenticationError",

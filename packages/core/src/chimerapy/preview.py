@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from .data_chunk import DataChunk
-from .jpeg import JpegEncoder
 
 __all__ = ["PreviewMaker"]
 
@@ -31,7 +30,7 @@ class PreviewMaker:
     def __init__(self, interval: float = 0.5, width: int = 160) -> None:
         self.interval = interval
         self.width = width
-        self._encoder = JpegEncoder(quality=6)
+        self._encoder = None  # a JpegEncoder, made for the first image output
         self._last = 0.0
 
     def due(self) -> bool:
@@ -47,6 +46,10 @@ class PreviewMaker:
             if record["content-type"] == "image" and isinstance(value, np.ndarray) and value.dtype == np.uint8 \
                     and value.ndim in (2, 3) and value.shape[0] > 0 and value.shape[1] > 0:
                 height = max(2, round(value.shape[0] * self.width / value.shape[1]))
+                if self._encoder is None:
+                    from .jpeg import JpegEncoder
+
+                    self._encoder = JpegEncoder(quality=6)
                 jpeg = self._encoder.encode(value[..., :3] if value.ndim == 3 else value, self.width, height)
                 preview[name] = {"jpeg": base64.b64encode(jpeg).decode(), "width": self.width, "height": height}
             elif isinstance(value, numbers.Real) and not isinstance(value, bool):

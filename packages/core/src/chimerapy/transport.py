@@ -27,7 +27,6 @@ import zmq
 from . import wire
 from .data_chunk import DataChunk
 from .errors import ProtocolError
-from .jpeg import JpegDecoder, JpegEncoder
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]
 
@@ -85,7 +84,7 @@ class Publisher:
         unknown = set(modes) - set(MODES)
         if unknown:
             raise ValueError(f"unknown publisher modes {sorted(unknown)}; known: {MODES}")
-        self._jpeg: JpegEncoder | None = None
+        self._jpeg = None  # a JpegEncoder, made when a remote consumer first needs one
         for mode in (m for m in MODES if m in set(modes)):
             socket = context.socket(zmq.XPUB)
             socket.setsockopt(zmq.LINGER, 0)
@@ -143,7 +142,10 @@ class Publisher:
         if any(not mode.endswith("-remote") for mode in self._sockets):
             local = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at)
         if any(mode.endswith("-remote") for mode in self._sockets):
-            self._jpeg = self._jpeg or JpegEncoder()
+            if self._jpeg is None:
+                from .jpeg import JpegEncoder
+
+                self._jpeg = JpegEncoder()
             remote = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
                                        image_encoder=self._jpeg.encode)
         self._send(local, abort, remote=remote)
@@ -251,6 +253,7 @@ class Subscriber:
         self.edges: dict[str, EdgeStats] = {}
         #: Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped.
         self.garbage = 0
+        self._jpeg = None  # a JpegDecoder, made when a JPEG frame first arrives
 
     def connect(self, producer: str, address: str, *, latest_only: bool = False) -> None:
         """Connect to ``producer``'s publisher at ``address``."""
@@ -318,7 +321,10 @@ class Subscriber:
         return chunks
 
     def _decode_jpeg(self, data: memoryview):
-        self._jpeg = getattr(self, "_jpeg", None) or JpegDecoder()
+        if self._jpeg is None:
+            from .jpeg import JpegDecoder
+
+            self._jpeg = JpegDecoder()
         return self._jpeg.decode(data)
 
     def _accept(self, frames: list) -> DataChunk | None:

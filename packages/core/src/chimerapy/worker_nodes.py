@@ -77,7 +77,7 @@ class NodeSupervisor:
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
 
     async def spawn(
-        self, node_id: str, name: str, *, pythonpath: list[str] = (), timeout: float = 30.0
+        self, node_id: str, name: str, *, pythonpath: list[str] = (), timeout: float = 120.0
     ) -> NodeProcess:
         """Start a node process (with ``pythonpath`` first on its path) and wait for its hello."""
         env = {**os.environ, **self._env}
