@@ -11,7 +11,7 @@ from ml_media import speak
 
 
 def missing(what: str) -> None:
-    """Skip a test that needs ``what`` on a developer machine; fail it in CI, where it must exist."""
+    """Skip a test that needs ``what`` on a developer machine; fail it in CI (it must be there)."""
     message = f"this test needs {what}"
     if os.environ.get("CI"):
         pytest.fail(message + " (CI must install it)")

@@ -37,30 +37,44 @@ def overlap(box: list[float], truth: tuple[float, float, float, float]) -> float
 
 def speak(path: Path, text: str) -> tuple[np.ndarray, int]:
     """``text`` spoken by espeak-ng into ``path``: its int16 mono samples and rate."""
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        ["espeak-ng", "-w", str(path), text],
+        check=True,
+        timeout=60,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     with wave.open(str(path)) as file:
         assert file.getnchannels() == 1 and file.getsampwidth() == 2
         return np.frombuffer(file.readframes(file.getnframes()), np.int16), file.getframerate()
 
 
 def audible_extent(samples: np.ndarray, rate: int, level: float = 0.01) -> tuple[float, float]:
-    """Seconds from the start of ``samples`` to its first and last sample above ``level`` (full scale 1)."""
+    """Seconds from the start of ``samples`` to its first and last sample above ``level`` (of 1)."""
     loud = np.flatnonzero(np.abs(samples.astype(np.float64) / 32768) > level)
     return loud[0] / rate, (loud[-1] + 1) / rate
 
 
 def audio_chunks(samples: np.ndarray, rate: int, *, block: int, start: float) -> Iterator[dict]:
-    """Audio chunk records, as audio sources send them, for ``samples`` starting at time ``start``."""
+    """Audio chunk records, as audio sources send them, of ``samples`` from time ``start`` on."""
     samples = samples.reshape(len(samples), -1)
     for first in range(0, len(samples), block):
         part = samples[first : first + block]
-        yield {"mic": {"samples": part, "rate": rate, "channels": part.shape[1],
-                       "timestamp": start + first / rate, "sample_index": first}}
+        yield {
+            "mic": {
+                "samples": part,
+                "rate": rate,
+                "channels": part.shape[1],
+                "timestamp": start + first / rate,
+                "sample_index": first,
+            }
+        }
 
 
-def face_frame(index: int, size: tuple[int, int] = (320, 240), face: int = 240) -> tuple[np.ndarray, float]:
-    """Frame ``index`` of a clip where the astronaut (scaled to ``face`` pixels) drifts left and right.
+def face_frame(
+    index: int, size: tuple[int, int] = (320, 240), face: int = 240
+) -> tuple[np.ndarray, float]:
+    """Frame ``index`` of a clip where the astronaut (``face`` pixels high) drifts left and right.
 
     Returns the frame (uint8 BGR) and the x offset of the photograph in it.
     """
@@ -75,7 +89,9 @@ def face_frame(index: int, size: tuple[int, int] = (320, 240), face: int = 240) 
     return frame, left
 
 
-def write_face_clip(path: Path, *, frames: int, fps: int = 30, size: tuple[int, int] = (320, 240)) -> Path:
+def write_face_clip(
+    path: Path, *, frames: int, fps: int = 30, size: tuple[int, int] = (320, 240)
+) -> Path:
     """An H.264 MP4 of :func:`face_frame` frames 0 to ``frames - 1`` (loops seamlessly every 60)."""
     width, height = size
     with av.open(str(path), "w") as container:

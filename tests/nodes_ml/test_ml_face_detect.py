@@ -1,4 +1,4 @@
-"""ml.face_detect in-process (chimerapy.testing): a real photograph, blank frames, formats, errors."""
+"""ml.face_detect in-process (chimerapy.testing): a real photograph, blank frames, formats."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def frames(*images, start=100.0):
-    """Inputs for run_node: one video chunk per image, frame_index 0, 1, ... at 30 fps from ``start``."""
-    return [{"cam": {"frame": image, "timestamp": start + i / 30, "frame_index": i}}
-            for i, image in enumerate(images)]
+    """Inputs for run_node: a video chunk per image, frame_index 0, 1..., 30 fps from ``start``."""
+    return [
+        {"cam": {"frame": image, "timestamp": start + i / 30, "frame_index": i}}
+        for i, image in enumerate(images)
+    ]
 
 
 def values(chunk):
@@ -26,7 +28,9 @@ def values(chunk):
 
 def test_finds_the_astronauts_face_and_nothing_in_a_blank_frame():
     photo = astronaut()
-    found, blank = (values(c) for c in run_node(FaceDetect("faces"), frames(photo, np.zeros_like(photo))))
+    found, blank = (
+        values(c) for c in run_node(FaceDetect("faces"), frames(photo, np.zeros_like(photo)))
+    )
     assert len(found["detections"]) == 1
     (face,) = found["detections"]
     assert face["label"] == "face" and 0.5 <= face["score"] < 1.0 and face["neighbors"] >= 5
@@ -47,19 +51,27 @@ def test_boxes_are_in_the_input_frames_pixels_when_the_node_shrinks_frames():
     assert overlap(face["box"], tuple(2 * v for v in ASTRONAUT_FACE)) > 0.5, face["box"]
 
 
-@pytest.mark.parametrize("convert", [
-    lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
-    lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[:, :, None],
-    lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
-], ids=["gray", "gray-1-channel", "bgra"])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+        lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[:, :, None],
+        lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+    ],
+    ids=["gray", "gray-1-channel", "bgra"],
+)
 def test_gray_and_bgra_frames_work_too(convert):
     (result,) = run_node(FaceDetect(), frames(convert(astronaut())))
-    assert [overlap(f["box"], ASTRONAUT_FACE) > 0.5 for f in result.get("detections")["value"]] == [True]
+    assert [overlap(f["box"], ASTRONAUT_FACE) > 0.5 for f in result.get("detections")["value"]] == [
+        True
+    ]
 
 
 def test_the_first_chunk_with_a_frame_is_used_whatever_its_producer_is_called():
     with NodeHarness(FaceDetect()) as harness:
-        result = harness.step({"audio": {"level": -20.0}, "anything": {"frame": astronaut(), "timestamp": 5.0}})
+        result = harness.step(
+            {"audio": {"level": -20.0}, "anything": {"frame": astronaut(), "timestamp": 5.0}}
+        )
     assert result.get("timestamp")["value"] == 5.0 and len(result.get("detections")["value"]) == 1
     assert "frame_index" not in result  # the input had none
 
@@ -81,7 +93,9 @@ def test_a_missing_cascade_names_its_path(tmp_path):
     with pytest.raises(NodeError) as caught:
         run_node(FaceDetect(cascade=str(missing)), frames(astronaut()))
     assert caught.value.phase == "prep" and str(missing) in caught.value.remote_traceback
-    with pytest.raises(ModelFileError, match="haarcascade_nose.xml.*does not exist; OpenCV ships") as error:
+    with pytest.raises(
+        ModelFileError, match="haarcascade_nose.xml.*does not exist; OpenCV ships"
+    ) as error:
         from chimerapy_nodes_ml.face_detect import cascade_path
 
         cascade_path("haarcascade_nose.xml")
@@ -89,12 +103,25 @@ def test_a_missing_cascade_names_its_path(tmp_path):
 
 
 def test_another_shipped_cascade_by_name():
-    (result,) = run_node(FaceDetect(cascade="haarcascade_frontalface_alt2.xml"), frames(astronaut()))
-    assert [overlap(f["box"], ASTRONAUT_FACE) > 0.5 for f in result.get("detections")["value"]] == [True]
+    (result,) = run_node(
+        FaceDetect(cascade="haarcascade_frontalface_alt2.xml"), frames(astronaut())
+    )
+    assert [overlap(f["box"], ASTRONAUT_FACE) > 0.5 for f in result.get("detections")["value"]] == [
+        True
+    ]
 
 
-@pytest.mark.parametrize("option", [{"scale_factor": 1.0}, {"min_neighbors": -1}, {"min_size": 0},
-                                    {"max_width": 8}, {"threads": 0}, {"cascade": ""}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"scale_factor": 1.0},
+        {"min_neighbors": -1},
+        {"min_size": 0},
+        {"max_width": 8},
+        {"threads": 0},
+        {"cascade": ""},
+    ],
+)
 def test_bad_options_are_refused_when_the_node_is_created(option):
     with pytest.raises(ValueError, match="ml.face_detect 'face_detect'"):
         FaceDetect(**option)

@@ -1,4 +1,4 @@
-"""ml.ocr in-process: printed text is read where it is, a blank frame holds none (the ``ocr`` extra)."""
+"""ml.ocr in-process (the ``ocr`` extra): printed text read where it is, none in a blank frame."""
 
 from __future__ import annotations
 
@@ -17,18 +17,32 @@ pytestmark = pytest.mark.timeout(120)
 
 installed = importlib.util.find_spec("rapidocr_onnxruntime") is not None
 # the test extra installs it: in CI its absence is a failure, on a developer machine a skip
-needs_ocr = pytest.mark.skipif(not installed and not os.environ.get("CI"),
-                               reason="needs the ocr extra: pip install 'chimerapy-nodes-ml[ocr]'")
+needs_ocr = pytest.mark.skipif(
+    not installed and not os.environ.get("CI"),
+    reason="needs the ocr extra: pip install 'chimerapy-nodes-ml[ocr]'",
+)
 
 
 @needs_ocr
 def test_printed_text_is_read_with_its_box_and_a_blank_frame_holds_none():
     page = np.full((240, 640, 3), 255, np.uint8)
-    cv2.putText(page, "HELLO CHIMERA 42", (40, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 3, cv2.LINE_AA)
-    read, blank = run_node(TextReader(), [
-        {"cam": {"frame": page, "timestamp": 10.0, "frame_index": 4}},
-        {"cam": {"frame": np.zeros((240, 320, 3), np.uint8), "timestamp": 11.0}},
-    ])
+    cv2.putText(
+        page,
+        "HELLO CHIMERA 42",
+        (40, 140),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.6,
+        (0, 0, 0),
+        3,
+        cv2.LINE_AA,
+    )
+    read, blank = run_node(
+        TextReader(),
+        [
+            {"cam": {"frame": page, "timestamp": 10.0, "frame_index": 4}},
+            {"cam": {"frame": np.zeros((240, 320, 3), np.uint8), "timestamp": 11.0}},
+        ],
+    )
     texts = read.get("texts")["value"]
     assert " ".join(t["text"] for t in texts).replace(" ", "") == "HELLOCHIMERA42"
     for text in texts:
@@ -44,8 +58,11 @@ def test_printed_text_is_read_with_its_box_and_a_blank_frame_holds_none():
 @pytest.mark.timeout(30)
 def test_without_the_extra_the_node_says_what_to_install(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *args: None if name == "rapidocr_onnxruntime" else real(name, *args))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "rapidocr_onnxruntime" else real(name, *args),
+    )
     with pytest.raises(NodeError) as caught:
         run_node(TextReader(), [{"cam": {"frame": np.zeros((8, 8, 3), np.uint8)}}])
     assert caught.value.phase == "prep"

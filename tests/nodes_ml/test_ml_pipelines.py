@@ -22,7 +22,7 @@ PERIOD = 1 / FPS
 
 
 class ResultLog(cp.Node):
-    """Writes what it receives from ML nodes (their records, and when they were sent) as JSON at teardown."""
+    """Writes what it receives from ML nodes (records, when they were sent) as JSON at teardown."""
 
     def __init__(self, name, path):
         super().__init__(name)
@@ -62,12 +62,19 @@ class SpeechSource(cp.Node):
         if self.start is None:
             self.start, self.begun = self.now(), time.monotonic()
             Path(self.start_path).write_text(repr(self.start))
-        due = self.begun + (self.index + self.block) / self.rate  # a block leaves once it is "recorded"
+        due = (
+            self.begun + (self.index + self.block) / self.rate
+        )  # a block leaves once it is "recorded"
         time.sleep(max(0.0, due - time.monotonic()))
         part = self.samples[self.index : self.index + self.block].reshape(-1, 1)
         chunk = cp.DataChunk()
-        for name, value in (("samples", part), ("rate", self.rate), ("channels", 1),
-                            ("timestamp", self.start + self.index / self.rate), ("sample_index", self.index)):
+        for name, value in (
+            ("samples", part),
+            ("rate", self.rate),
+            ("channels", 1),
+            ("timestamp", self.start + self.index / self.rate),
+            ("sample_index", self.index),
+        ):
             chunk.add(name, value)
         self.index += self.block
         return chunk
@@ -79,7 +86,9 @@ def test_voice_activity_events_on_a_live_stream_are_in_the_manager_clock(cluster
     first, last = audible_extent(samples, rate)
     silence = np.zeros(rate, np.int16)
     manager, _ = cluster("w1")
-    source = SpeechSource("mic", np.concatenate([silence, samples, silence]), rate, tmp_path / "start.txt")
+    source = SpeechSource(
+        "mic", np.concatenate([silence, samples, silence]), rate, tmp_path / "start.txt"
+    )
     vad, log = VoiceActivity("vad"), ResultLog("log", tmp_path / "vad.json")
     graph = cp.Graph()
     graph.add_edge(source, vad)
@@ -88,7 +97,9 @@ def test_voice_activity_events_on_a_live_stream_are_in_the_manager_clock(cluster
     assert manager.start()
     duration = (len(samples) + 2 * rate) / rate
     deadline = time.monotonic() + duration + 30
-    while manager.node_stats.get("vad", {}).get("outputs", 0) < -(-(len(samples) + 2 * rate) // 1024):
+    while manager.node_stats.get("vad", {}).get("outputs", 0) < -(
+        -(len(samples) + 2 * rate) // 1024
+    ):
         assert time.monotonic() < deadline, manager.node_stats.get("vad")
         time.sleep(0.2)
     assert manager.stop()
@@ -96,10 +107,12 @@ def test_voice_activity_events_on_a_live_stream_are_in_the_manager_clock(cluster
     start = float((tmp_path / "start.txt").read_text())
     results = json.loads((tmp_path / "vad.json").read_text())
     events = [(event, r["received_at"]) for r in results for event in r["events"]]
-    assert [e["type"] for e, _ in events] == ["start", "end"] * (len(events) // 2) and events, events
+    assert [e["type"] for e, _ in events] == ["start", "end"] * (len(events) // 2) and events, (
+        events
+    )
     assert abs(events[0][0]["time"] - (start + 1 + first)) <= 0.150, (events, start + 1 + first)
     assert abs(events[-1][0]["time"] - (start + 1 + last)) <= 0.150, (events, start + 1 + last)
-    # each event was known soon after it happened: one block, min_speech or min_silence, and the wire
+    # each event was known soon after it happened (a block, min_speech or min_silence, the wire)
     assert all(known - event["time"] < 1.0 for event, known in events), events
     assert results[-1]["skipped"] == 0 and manager.final_stats["vad"]["inputs"]["mic"]["lost"] == 0
 
@@ -109,7 +122,7 @@ def test_face_detection_keeps_up_with_a_30_fps_video_by_skipping_frames(cluster,
     clip = write_face_clip(tmp_path / "face.mp4", frames=120, fps=FPS)  # 4 s, played in a loop
     manager, _ = cluster("w1")
     source = VideoFile("file", path=str(clip), loop=True)
-    # a thorough scan (scale steps of 5%): 5 to 15 frames/s on this kind of machine, slower than the source
+    # a thorough scan (scale steps of 5%): 5 to 15 frames/s here, slower than the source
     faces = FaceDetect("faces", scale_factor=1.05, report_every=2.0)
     overlay = Overlay("overlay", max_delay=0.5)
     recorder = VideoRecorder("rec", record_name="annotated", fps=FPS)
@@ -120,7 +133,9 @@ def test_face_detection_keeps_up_with_a_30_fps_video_by_skipping_frames(cluster,
     graph.add_edge(faces, overlay)
     graph.add_edge(overlay, recorder)
     graph.add_edge(faces, log)
-    assert graph.inputs(faces)[0][1]["latest_only"] and not graph.inputs(overlay)[0][1]["latest_only"]
+    assert (
+        graph.inputs(faces)[0][1]["latest_only"] and not graph.inputs(overlay)[0][1]["latest_only"]
+    )
     assert manager.commit_graph(graph, {"w1": ["file", "faces", "overlay", "rec", "log"]})
     assert manager.start()
     time.sleep(20.0)
@@ -128,14 +143,21 @@ def test_face_detection_keeps_up_with_a_30_fps_video_by_skipping_frames(cluster,
     assert manager.errors == []
 
     sent = manager.final_stats["file"]["outputs"]
-    assert abs(sent - 20 * FPS) <= 2 * FPS, sent  # the source held its rate (starting takes a moment)
+    assert abs(sent - 20 * FPS) <= 2 * FPS, (
+        sent
+    )  # the source held its rate (starting takes a moment)
     results = json.loads((tmp_path / "results.json").read_text())
     processed = len(results)
     edge = manager.final_stats["faces"]["inputs"]["file"]
     # the model is slower than the source: it skipped frames, and said so, rather than queue them
     assert edge["skipped"] > sent / 4 and processed < sent * 3 / 4, (edge, processed, sent)
-    assert processed == edge["received"] and sent - 5 <= processed + edge["skipped"] <= sent, (edge, sent)
-    assert edge["skipped"] - 5 <= results[-1]["skipped"] <= edge["skipped"] and edge["lost"] == 0, edge
+    assert processed == edge["received"] and sent - 5 <= processed + edge["skipped"] <= sent, (
+        edge,
+        sent,
+    )
+    assert edge["skipped"] - 5 <= results[-1]["skipped"] <= edge["skipped"] and edge["lost"] == 0, (
+        edge
+    )
     assert all(r["processing_fps"] >= 0 for r in results) and results[-1]["processing_fps"] > 1
 
     # every result is for a recent frame: it waited at most a few frames before the model took it
@@ -144,12 +166,13 @@ def test_face_detection_keeps_up_with_a_30_fps_video_by_skipping_frames(cluster,
     assert sorted(waits)[int(0.95 * len(waits))] <= 6 * PERIOD, sorted(waits)[-10:]
     # downstream, a result arrives a few frames after its frame plus the model's own time
     arrival = [r["received_at"] - r["timestamp"] for r in results]
-    beyond_model = [a - r["processing_time"] for a, r in zip(arrival, results)]
+    beyond_model = [a - r["processing_time"] for a, r in zip(arrival, results, strict=True)]
     assert statistics.median(beyond_model) <= 4 * PERIOD, sorted(beyond_model)[-10:]
     # and that delay does not grow over the run
     quarter = len(arrival) // 4
-    assert statistics.median(arrival[-quarter:]) <= statistics.median(arrival[:quarter]) + 3 * PERIOD, (
-        arrival[:quarter], arrival[-quarter:])
+    assert (
+        statistics.median(arrival[-quarter:]) <= statistics.median(arrival[:quarter]) + 3 * PERIOD
+    ), (arrival[:quarter], arrival[-quarter:])
     indices = [r["frame_index"] for r in results]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
 

@@ -20,7 +20,7 @@ START = 1_700_000_000.0  # the aligned time of the first sample
 
 
 def padded_speech(speech, rate_out=None):
-    """The sentence with one second of silence before and after, and the truth: (samples, rate, start, end)."""
+    """The sentence between 1 s silences, and the truth: (samples, rate, start, end)."""
     samples, rate = speech(SENTENCE)
     first, last = audible_extent(samples, rate)
     silence = np.zeros(rate, np.int16)
@@ -42,11 +42,15 @@ def test_speech_between_silences_starts_and_ends_within_150_ms_of_the_truth(spee
     assert abs(events[-1]["time"] - end) <= 0.150, (events, end)
     # the probability and the state follow the speech, chunk by chunk, in the audio's own time
     first = outputs[0]
-    assert first.get("timestamp")["value"] == START and first.get("duration")["value"] == 1024 / rate
+    assert (
+        first.get("timestamp")["value"] == START and first.get("duration")["value"] == 1024 / rate
+    )
     for chunk in outputs:
         t = chunk.get("timestamp")["value"]
         if t + 0.3 < start - 0.15 or t > end + 0.5:  # well away from the speech
-            assert not chunk.get("speech")["value"] and chunk.get("speech_probability")["value"] < 0.5
+            assert (
+                not chunk.get("speech")["value"] and chunk.get("speech_probability")["value"] < 0.5
+            )
     middle = [c for c in outputs if start + 0.5 < c.get("timestamp")["value"] < end - 0.5]
     assert np.mean([c.get("speech")["value"] for c in middle]) > 0.8
     assert max(c.get("speech_probability")["value"] for c in middle) > 0.9
@@ -68,15 +72,21 @@ def test_48_khz_stereo_int16_in_small_blocks_gives_the_same_times(speech):
     stereo = np.round(np.stack([mono, mono], axis=1) * 32767).astype(np.int16)
     outputs = run_node(VoiceActivity(), list(audio_chunks(stereo, 48000, block=480, start=START)))
     events = events_of(outputs)
-    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, events
+    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, (
+        events
+    )
 
 
 def test_one_channel_can_be_chosen(speech):
     samples, rate, start, _ = padded_speech(speech)
     quiet = np.zeros_like(samples)
     both = np.stack([quiet, samples], axis=1)
-    heard = events_of(run_node(VoiceActivity(channel=1), list(audio_chunks(both, rate, block=2048, start=START))))
-    deaf = events_of(run_node(VoiceActivity(channel=0), list(audio_chunks(both, rate, block=2048, start=START))))
+    heard = events_of(
+        run_node(VoiceActivity(channel=1), list(audio_chunks(both, rate, block=2048, start=START)))
+    )
+    deaf = events_of(
+        run_node(VoiceActivity(channel=0), list(audio_chunks(both, rate, block=2048, start=START)))
+    )
     assert heard and abs(heard[0]["time"] - start) <= 0.150
     assert deaf == []
 
@@ -87,36 +97,64 @@ def test_a_gap_in_the_stream_restarts_the_model_and_keeps_times_right(speech):
     kept = chunks[:10] + chunks[14:]  # four blocks lost in the silence before the speech
     outputs = run_node(VoiceActivity(), kept)
     events = events_of(outputs)
-    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, events
+    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, (
+        events
+    )
 
 
 def test_8_khz_audio_is_used_as_it_is(speech):
     samples, rate, start, end = padded_speech(speech)
     down = StreamResampler(rate, 8000)
-    low = np.concatenate([down.process(samples / 32768), down.process(np.zeros(64))]).astype(np.float32)
-    events = events_of(run_node(VoiceActivity(), list(audio_chunks(low, 8000, block=800, start=START))))
-    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, events
+    low = np.concatenate([down.process(samples / 32768), down.process(np.zeros(64))]).astype(
+        np.float32
+    )
+    events = events_of(
+        run_node(VoiceActivity(), list(audio_chunks(low, 8000, block=800, start=START)))
+    )
+    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, (
+        events
+    )
 
 
 def test_inputs_without_samples_produce_nothing_and_bad_audio_names_what_arrived():
     assert run_node(VoiceActivity(), [{"cam": {"frame": np.zeros((4, 4, 3), np.uint8)}}]) == []
     with pytest.raises(NodeError) as caught:
-        run_node(VoiceActivity(), [{"mic": {"samples": np.zeros((1024, 1), np.float32), "timestamp": 1.0}}])
+        run_node(
+            VoiceActivity(),
+            [{"mic": {"samples": np.zeros((1024, 1), np.float32), "timestamp": 1.0}}],
+        )
     assert "no 'rate' record" in caught.value.remote_traceback
     with pytest.raises(NodeError) as caught:
-        run_node(VoiceActivity(channel=2), [{"mic": {"samples": np.zeros((1024, 2), np.float32), "rate": 16000}}])
+        run_node(
+            VoiceActivity(channel=2),
+            [{"mic": {"samples": np.zeros((1024, 2), np.float32), "rate": 16000}}],
+        )
     assert "channel=2 was asked for" in caught.value.remote_traceback
 
 
 def test_a_missing_or_foreign_model_names_the_path(tmp_path):
     missing = tmp_path / "vad.onnx"
     with pytest.raises(NodeError) as caught:
-        run_node(VoiceActivity(model_path=str(missing)), [{"mic": {"samples": np.zeros(512, np.float32)}}])
-    assert caught.value.phase == "prep" and f"model file {str(missing)!r} does not exist" in caught.value.remote_traceback
+        run_node(
+            VoiceActivity(model_path=str(missing)),
+            [{"mic": {"samples": np.zeros(512, np.float32)}}],
+        )
+    assert (
+        caught.value.phase == "prep"
+        and f"model file {str(missing)!r} does not exist" in caught.value.remote_traceback
+    )
 
 
-@pytest.mark.parametrize("option", [{"threshold": 1.5}, {"neg_threshold": 0.9}, {"min_silence": -1},
-                                    {"channel": -1}, {"threads": 0}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"threshold": 1.5},
+        {"neg_threshold": 0.9},
+        {"min_silence": -1},
+        {"channel": -1},
+        {"threads": 0},
+    ],
+)
 def test_bad_options_are_refused_when_the_node_is_created(option):
     with pytest.raises(ValueError, match="ml.vad 'vad'"):
         VoiceActivity(**option)
@@ -132,8 +170,13 @@ def segment(probabilities, window=0.032, **options):
 
 def test_segments_begin_after_min_speech_and_end_after_min_silence():
     # 10 quiet windows, 20 speech windows, 10 quiet windows (32 ms each)
-    events = segment([0.0] * 10 + [0.9] * 20 + [0.0] * 10, min_speech=0.25, min_silence=0.1, pad=0.0)
-    assert events == [{"type": "start", "time": pytest.approx(0.32)}, {"type": "end", "time": pytest.approx(0.96)}]
+    events = segment(
+        [0.0] * 10 + [0.9] * 20 + [0.0] * 10, min_speech=0.25, min_silence=0.1, pad=0.0
+    )
+    assert events == [
+        {"type": "start", "time": pytest.approx(0.32)},
+        {"type": "end", "time": pytest.approx(0.96)},
+    ]
 
 
 def test_blips_are_dropped_and_short_pauses_do_not_split_speech():
@@ -165,7 +208,9 @@ def test_the_resampler_keeps_time_across_random_block_sizes(rate_in):
     out = np.concatenate(pieces)
     assert 16000 - 10 <= len(out) <= 16000
     expected = np.sin(2 * np.pi * 300 * np.arange(len(out)) / 16000)
-    assert np.max(np.abs(out - expected)[100:]) < 0.01  # output sample j lies at input time j / 16000
+    assert (
+        np.max(np.abs(out - expected)[100:]) < 0.01
+    )  # output sample j lies at input time j / 16000
 
 
 def test_blocks_that_arrive_too_late_are_skipped_so_the_node_catches_up(speech):
@@ -182,4 +227,6 @@ def test_blocks_that_arrive_too_late_are_skipped_so_the_node_catches_up(speech):
     assert all(on_time) and late == [None] * 5 and all(caught_up)
     assert caught_up[0].get("skipped")["value"] == 5
     events = events_of(caught_up)
-    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, events
+    assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, (
+        events
+    )

@@ -2,7 +2,7 @@
 
     ChimeraPyError
     └── ModelError                          a model that cannot be loaded or run
-        ├── ModelFileError(FileNotFoundError)   a model or cascade file that is missing (names the path)
+        ├── ModelFileError(FileNotFoundError)   a missing or unreadable model file (names the path)
         ├── ModelInputError(ValueError)         data that does not fit the model's input
         └── MissingExtraError(ImportError)      an optional dependency that is not installed
 

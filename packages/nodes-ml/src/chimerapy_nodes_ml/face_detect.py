@@ -55,7 +55,7 @@ class FaceDetect(ModelNode):
         report_every: seconds between two log lines on rate and skipped frames (0: never).
 
     Raises:
-        ModelFileError: in ``prep``, naming the path, when the cascade file is missing or unreadable.
+        ModelFileError: in ``prep``, naming the path, for a missing or unreadable cascade.
         ModelInputError: in a step, for a frame that is not a uint8 image.
     """
 
@@ -78,7 +78,9 @@ class FaceDetect(ModelNode):
         super().__init__(name)
         what = f"ml.face_detect {name!r}"
         if not isinstance(cascade, (str, os.PathLike)) or not str(cascade).strip():
-            raise ValueError(f"{what}: cascade must be a cascade file name or path, got {cascade!r}")
+            raise ValueError(
+                f"{what}: cascade must be a cascade file name or path, got {cascade!r}"
+            )
         self.cascade = os.fspath(cascade)
         self.scale_factor = check_number(scale_factor, "scale_factor", what, low=1.001, high=4.0)
         self.min_neighbors = check_int(min_neighbors, "min_neighbors", what, low=0)
@@ -95,8 +97,10 @@ class FaceDetect(ModelNode):
         path = cascade_path(self.cascade)
         self._classifier = cv2.CascadeClassifier(path)
         if self._classifier.empty():
-            raise ModelFileError(f"ml.face_detect {self.name!r}: {path!r} is not a readable OpenCV "
-                                 f"cascade file", path=path)
+            raise ModelFileError(
+                f"ml.face_detect {self.name!r}: {path!r} is not a readable OpenCV cascade file",
+                path=path,
+            )
         super().prep()
         self.logger.info("detecting faces with %s", path)
 
@@ -114,21 +118,32 @@ class FaceDetect(ModelNode):
         scale = 1.0
         if self.max_width is not None and gray.shape[1] > self.max_width:
             scale = self.max_width / gray.shape[1]
-            gray = cv2.resize(gray, (self.max_width, max(1, round(gray.shape[0] * scale))),
-                              interpolation=cv2.INTER_AREA)
+            gray = cv2.resize(
+                gray,
+                (self.max_width, max(1, round(gray.shape[0] * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
         if self.equalize:
             gray = cv2.equalizeHist(gray)
         side = max(1, round(self.min_size * scale))
         boxes, neighbors = self._classifier.detectMultiScale2(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side))
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(side, side),
+        )
         faces = []
-        for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(neighbors).reshape(-1)):
-            faces.append({
-                "box": [float(x / scale), float(y / scale), float(w / scale), float(h / scale)],
-                "score": float(n) / (float(n) + max(self.min_neighbors, 1)),
-                "label": "face",
-                "neighbors": int(n),
-            })
+        for (x, y, w, h), n in zip(
+            np.asarray(boxes).reshape(-1, 4), np.asarray(neighbors).reshape(-1), strict=True
+        ):
+            faces.append(
+                {
+                    "box": [float(x / scale), float(y / scale), float(w / scale), float(h / scale)],
+                    "score": float(n) / (float(n) + max(self.min_neighbors, 1)),
+                    "label": "face",
+                    "neighbors": int(n),
+                }
+            )
         faces.sort(key=lambda face: -face["score"])
         return faces
 
@@ -144,14 +159,18 @@ def cascade_path(cascade: str) -> str:
         return str(given)
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if given.parent != Path(".") or given.is_absolute() or folder is None:
-        hint = ("" if folder is not None else
-                f"; this OpenCV {cv2.__version__} ships no Haar cascades (install opencv-python-headless<5)")
+        hint = (
+            ""
+            if folder is not None
+            else f"; OpenCV {cv2.__version__} ships no Haar cascades (use opencv-python-headless<5)"
+        )
         raise ModelFileError(f"cascade file {str(given)!r} does not exist{hint}", path=str(given))
     path = Path(folder) / cascade
     if not path.is_file():
         shipped = sorted(p.name for p in Path(folder).glob("haarcascade_*.xml"))
-        raise ModelFileError(f"cascade file {str(path)!r} does not exist; OpenCV ships {shipped}",
-                             path=str(path))
+        raise ModelFileError(
+            f"cascade file {str(path)!r} does not exist; OpenCV ships {shipped}", path=str(path)
+        )
     return str(path)
 
 

@@ -74,7 +74,7 @@ def find_record(
 
 
 def result_chunk(found: Found, records: Mapping[str, Any]) -> cp.DataChunk:
-    """A result chunk: ``records``, then the input's ``timestamp`` and (if it had one) ``frame_index``."""
+    """A result chunk: ``records``, the input's ``timestamp`` and (if any) ``frame_index``."""
     out = cp.DataChunk()
     for name, value in records.items():
         out.add(name, value)
@@ -87,8 +87,13 @@ def result_chunk(found: Found, records: Mapping[str, Any]) -> cp.DataChunk:
 def check_frame(found: Found, what: str) -> np.ndarray:
     """The frame in ``found`` if it is a uint8 image (see :data:`FRAME`), else ModelInputError."""
     frame = found.value
-    if frame.dtype == np.uint8 and (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))):
+    if frame.dtype == np.uint8 and (
+        frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))
+    ):
         return frame
     received = f"{frame.dtype} {frame.shape}"
-    raise ModelInputError(f"{what} expects {FRAME}; record {found.record!r} from {found.producer!r} "
-                          f"holds {received}", expected=FRAME, received=received)
+    raise ModelInputError(
+        f"{what} expects {FRAME}; record {found.record!r} from {found.producer!r} holds {received}",
+        expected=FRAME,
+        received=received,
+    )

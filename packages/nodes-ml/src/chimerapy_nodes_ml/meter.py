@@ -66,12 +66,15 @@ class ProcessingMeter:
         started = time.monotonic()
         records = work()
         finished = time.monotonic()
-        records.update(self.processed_one(started=started, finished=finished,
-                                          latency=clock() - found.timestamp))
+        records.update(
+            self.processed_one(
+                started=started, finished=finished, latency=clock() - found.timestamp
+            )
+        )
         return result_chunk(found, records)
 
     def received(self, producer: str, seq: int | None) -> int:
-        """Note the input ``seq`` from ``producer`` about to be processed; returns how many were skipped.
+        """Note the input ``seq`` from ``producer``, about to be processed; returns the gap.
 
         Inputs whose sequence numbers lie between the previous processed one and ``seq`` were
         skipped. A repeated ``seq`` (the same chunk again) counts nothing.
@@ -85,12 +88,14 @@ class ProcessingMeter:
         return gap
 
     def passed_over(self, producer: str, seq: int | None) -> None:
-        """Note the input ``seq`` from ``producer`` as skipped by the node itself (e.g. too late)."""
+        """Note the input ``seq`` from ``producer`` as skipped by the node itself (too late...)."""
         self.received(producer, seq)
         self.skipped += 1
 
-    def processed_one(self, *, started: float, finished: float, latency: float) -> dict[str, float | int]:
-        """Note one processed input (monotonic ``started``/``finished``); returns the output records."""
+    def processed_one(
+        self, *, started: float, finished: float, latency: float
+    ) -> dict[str, float | int]:
+        """Note one processed input (monotonic ``started``, ``finished``); returns its records."""
         self.processed += 1
         self._done.append(finished)
         while len(self._done) > 2 and self._done[1] < finished - self.window:
@@ -111,7 +116,7 @@ class ProcessingMeter:
 
     @property
     def fps(self) -> float:
-        """Inputs processed per second over the last ``window`` seconds (0.0 before two are done)."""
+        """Inputs processed per second over the last ``window`` seconds (0.0 before two)."""
         if len(self._done) < 2 or self._done[-1] <= self._done[0]:
             return 0.0
         return (len(self._done) - 1) / (self._done[-1] - self._done[0])
@@ -122,6 +127,13 @@ class ProcessingMeter:
         share = 100.0 * self.skipped / seen if seen else 0.0
         mean = self._busy / self.processed if self.processed else 0.0
         self.logger.info(
-            "%s%d inputs processed at %.2f/s, %d skipped (%.0f%%), %.0f ms per input, latency %.0f ms",
-            "in all: " if final else "", self.processed, self.fps, self.skipped, share, 1000 * mean,
-            1000 * self._latency)
+            "%s%d inputs processed at %.2f/s, %d skipped (%.0f%%), %.0f ms per input, "
+            "latency %.0f ms",
+            "in all: " if final else "",
+            self.processed,
+            self.fps,
+            self.skipped,
+            share,
+            1000 * mean,
+            1000 * self._latency,
+        )

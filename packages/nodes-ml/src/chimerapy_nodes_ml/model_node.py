@@ -38,9 +38,12 @@ class ModelNode(cp.Node):
         if found is None:
             if not self._warned:
                 self._warned = True
-                self.logger.warning("no %r record in the inputs (records: %s); this node works on %s",
-                                    self.input_record, {p: c.keys() for p, c in data_chunks.items()},
-                                    self.input_kind)
+                self.logger.warning(
+                    "no %r record in the inputs (records: %s); this node works on %s",
+                    self.input_record,
+                    {p: c.keys() for p, c in data_chunks.items()},
+                    self.input_kind,
+                )
             return None
         if not self.accept(found):
             self._meter.passed_over(found.producer, found.chunk.seq)

@@ -80,9 +80,13 @@ class TextReader(ModelNode):
             raise MissingExtraError(f"ml.ocr {self.name!r} needs rapidocr-onnxruntime: {_INSTALL}")
         from rapidocr_onnxruntime import RapidOCR
 
-        self._engine = RapidOCR(text_score=self.min_score, max_side_len=self.max_side,
-                                use_cls=self.use_cls, intra_op_num_threads=self.threads,
-                                inter_op_num_threads=1)
+        self._engine = RapidOCR(
+            text_score=self.min_score,
+            max_side_len=self.max_side,
+            use_cls=self.use_cls,
+            intra_op_num_threads=self.threads,
+            inter_op_num_threads=1,
+        )
         _quiet_rapidocr()
         super().prep()
 
@@ -103,14 +107,20 @@ class TextReader(ModelNode):
         for points, text, score in result or []:
             quad = np.asarray(points, np.float64).reshape(4, 2)
             (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
-            texts.append({"text": str(text), "box": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                          "score": float(score), "points": quad.tolist()})
+            texts.append(
+                {
+                    "text": str(text),
+                    "box": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                    "score": float(score),
+                    "points": quad.tolist(),
+                }
+            )
         detections = [{"box": t["box"], "score": t["score"], "label": t["text"]} for t in texts]
         return {"texts": texts, "detections": detections}
 
 
 def _quiet_rapidocr() -> None:
-    """RapidOCR installs its own DEBUG stream handler on import; keep its records to our handlers."""
+    """RapidOCR installs its own DEBUG stream handler: leave its records to the app's handlers."""
     logger = logging.getLogger("RapidOCR")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

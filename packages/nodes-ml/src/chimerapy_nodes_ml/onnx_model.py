@@ -90,9 +90,13 @@ class OnnxModel(ModelNode):
         if not isinstance(record, str) or not record:
             raise ValueError(f"{what}: record must be a record name, got {record!r}")
         if color not in COLORS or layout not in LAYOUTS:
-            raise ValueError(f"{what}: color must be one of {COLORS} and layout one of {LAYOUTS}, "
-                             f"got {color!r} and {layout!r}")
-        if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
+            raise ValueError(
+                f"{what}: color must be one of {COLORS} and layout one of {LAYOUTS}, "
+                f"got {color!r} and {layout!r}"
+            )
+        if size is not None and (
+            len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)
+        ):
             raise ValueError(f"{what}: size must be [width, height] in pixels, got {size!r}")
         self.path = os.fspath(path)
         self.record = record
@@ -117,19 +121,35 @@ class OnnxModel(ModelNode):
         self._session = open_session(self.path, threads=self.threads, what=what)
         inputs = self._session.get_inputs()
         names = [arg.name for arg in inputs]
-        wanted = self.input_name if self.input_name is not None else (names[0] if len(names) == 1 else None)
+        wanted = (
+            self.input_name
+            if self.input_name is not None
+            else (names[0] if len(names) == 1 else None)
+        )
         if wanted not in names or len(names) > 1:
             described = ", ".join(describe_arg(arg) for arg in inputs)
-            asked = f"input_name={self.input_name!r}" if self.input_name is not None else "one input"
-            raise ModelInputError(f"{what}: model {self.path!r} takes {len(names)} input(s): {described}; "
-                                  f"ml.onnx feeds {asked}", expected=described, received=asked)
+            asked = (
+                f"input_name={self.input_name!r}" if self.input_name is not None else "one input"
+            )
+            raise ModelInputError(
+                f"{what}: model {self.path!r} takes {len(names)} input(s): {described}; "
+                f"ml.onnx feeds {asked}",
+                expected=described,
+                received=asked,
+            )
         self._input = inputs[names.index(wanted)]
-        self._outputs = {arg.name: (f"output:{arg.name}" if arg.name in RESERVED else arg.name)
-                         for arg in self._session.get_outputs()}
+        self._outputs = {
+            arg.name: (f"output:{arg.name}" if arg.name in RESERVED else arg.name)
+            for arg in self._session.get_outputs()
+        }
         for output, record in self._outputs.items():
             if output != record:
-                self.logger.warning("model output %r is sent as record %r (%r is a record this node adds)",
-                                    output, record, output)
+                self.logger.warning(
+                    "model output %r is sent as record %r (%r is a record this node adds)",
+                    output,
+                    record,
+                    output,
+                )
         super().prep()
         self.logger.info("running %s: input %s", self.path, describe_arg(self._input))
 
@@ -140,14 +160,27 @@ class OnnxModel(ModelNode):
 
     def work(self, found: Found) -> dict[str, Any]:
         """The model's outputs (record name -> value) for the input in ``found``."""
-        x = prepare_input(found, self._input, size=self.size, color=self.color, layout=self.layout,
-                          scale=self.scale, mean=self.mean, std=self.std, what=f"ml.onnx {self.name!r}")
+        x = prepare_input(
+            found,
+            self._input,
+            size=self.size,
+            color=self.color,
+            layout=self.layout,
+            scale=self.scale,
+            mean=self.mean,
+            std=self.std,
+            what=f"ml.onnx {self.name!r}",
+        )
         try:
             results = self._session.run(None, {self._input.name: x})
-        except Exception as error:  # ONNX Runtime's own errors: a model that fails on valid-looking data
-            raise ModelError(f"ml.onnx {self.name!r}: model {self.path!r} failed on {x.dtype} {x.shape} "
-                             f"(from {found.record!r} of {found.producer!r}): {error}") from error
-        return {record: value for record, value in zip(self._outputs.values(), results)}
+        except (
+            Exception
+        ) as error:  # ONNX Runtime's own errors: a model that fails on valid-looking data
+            raise ModelError(
+                f"ml.onnx {self.name!r}: model {self.path!r} failed on {x.dtype} {x.shape} "
+                f"(from {found.record!r} of {found.producer!r}): {error}"
+            ) from error
+        return dict(zip(self._outputs.values(), results, strict=True))
 
 
 def prepare_input(
@@ -180,32 +213,55 @@ def prepare_input(
     dtype = ORT_DTYPES.get(model_input.type)
     expected = describe_arg(model_input)
     received = f"{x.dtype} {x.shape} (prepared from {arrived}" + (
-        f" as a {layout.upper()} {color} image)" if image else ")")
+        f" as a {layout.upper()} {color} image)" if image else ")"
+    )
     hint = ""
     if image and len(shape) == 4 and x.ndim == 4:
-        hint = f"; check size= (now {list(size) if size else 'the frame size'}) and layout= (now {layout!r})"
-    if dtype is None or (np.issubdtype(dtype, np.integer) and not np.issubdtype(x.dtype, np.integer)) or (
-            dtype is np.bool_ and x.dtype != np.bool_):
-        raise ModelInputError(f"{what}: the model's input {expected} cannot take {received}",
-                              expected=expected, received=received)
-    if len(shape) != x.ndim or any(isinstance(d, int) and d != n for d, n in zip(shape, x.shape)):
-        raise ModelInputError(f"{what}: the model expects input {expected}, got {received}{hint}",
-                              expected=expected, received=received)
+        now = list(size) if size else "the frame size"
+        hint = f"; check size= (now {now}) and layout= (now {layout!r})"
+    if (
+        dtype is None
+        or (np.issubdtype(dtype, np.integer) and not np.issubdtype(x.dtype, np.integer))
+        or (dtype is np.bool_ and x.dtype != np.bool_)
+    ):
+        raise ModelInputError(
+            f"{what}: the model's input {expected} cannot take {received}",
+            expected=expected,
+            received=received,
+        )
+    fixed = (
+        [(d, n) for d, n in zip(shape, x.shape, strict=True) if isinstance(d, int)]
+        if len(shape) == x.ndim
+        else []
+    )
+    if len(shape) != x.ndim or any(d != n for d, n in fixed):
+        raise ModelInputError(
+            f"{what}: the model expects input {expected}, got {received}{hint}",
+            expected=expected,
+            received=received,
+        )
     return np.ascontiguousarray(x, dtype=dtype)
 
 
 def _is_image(found: Found, value: np.ndarray) -> bool:
     declared = found.chunk.get(found.record)["content-type"] == "image" or found.record == "frame"
-    return declared and value.dtype == np.uint8 and (
-        value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3, 4)))
+    return (
+        declared
+        and value.dtype == np.uint8
+        and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 3, 4)))
+    )
 
 
-def _prepare_image(frame: np.ndarray, size: Sequence[int] | None, color: str, layout: str) -> np.ndarray:
+def _prepare_image(
+    frame: np.ndarray, size: Sequence[int] | None, color: str, layout: str
+) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
     if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
         shrink = size[0] < frame.shape[1]
-        frame = cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        frame = cv2.resize(
+            frame, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        )
     if frame.ndim == 3 and frame.shape[2] == 4:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     if color == "gray":
@@ -218,8 +274,9 @@ def _prepare_image(frame: np.ndarray, size: Sequence[int] | None, color: str, la
     return frame.transpose(2, 0, 1) if layout == "nchw" else frame
 
 
-def _normalise(x: np.ndarray, mean: Sequence[float] | None, std: Sequence[float] | None,
-               channel_axis: int) -> np.ndarray:
+def _normalise(
+    x: np.ndarray, mean: Sequence[float] | None, std: Sequence[float] | None, channel_axis: int
+) -> np.ndarray:
     if mean is None and std is None:
         return x
     shape = [1] * x.ndim

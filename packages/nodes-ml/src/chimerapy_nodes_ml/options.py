@@ -9,10 +9,15 @@ __all__ = ["check_int", "check_number"]
 
 
 def check_number(
-    value: Any, option: str, what: str, *, low: float = 0.0, high: float = math.inf,
+    value: Any,
+    option: str,
+    what: str,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
     optional: bool = False,
 ) -> float | None:
-    """``value`` as a float in ``[low, high]`` (``None`` passes when ``optional``), else ValueError."""
+    """``value`` as a float in ``[low, high]`` (``None`` if ``optional``), else ValueError."""
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -21,7 +26,9 @@ def check_number(
     return float(value)
 
 
-def check_int(value: Any, option: str, what: str, *, low: int = 1, optional: bool = False) -> int | None:
+def check_int(
+    value: Any, option: str, what: str, *, low: int = 1, optional: bool = False
+) -> int | None:
     """``value`` as an int ``>= low`` (``None`` passes when ``optional``), else ValueError."""
     if value is None and optional:
         return None

@@ -29,7 +29,9 @@ class StreamResampler:
         self.rate_in, self.rate_out = rate_in, rate_out
         #: Input samples per output sample.
         self.step = rate_in / rate_out
-        self.taps = _lowpass(0.45 / self.step, 2 * math.ceil(4 * self.step) + 1) if self.step > 1 else None
+        self.taps = (
+            _lowpass(0.45 / self.step, 2 * math.ceil(4 * self.step) + 1) if self.step > 1 else None
+        )
         self.delay = (len(self.taps) - 1) / 2 if self.taps is not None else 0.0
         self.reset()
 
@@ -51,7 +53,7 @@ class StreamResampler:
         if self.taps is not None:
             raw = np.concatenate([self._history, samples])
             filtered = np.convolve(raw, self.taps, mode="valid").astype(np.float32)
-            self._history = raw[len(raw) - len(self._history):]
+            self._history = raw[len(raw) - len(self._history) :]
         else:
             filtered = samples
         self._buffer = np.concatenate([self._buffer, filtered])
@@ -64,14 +66,17 @@ class StreamResampler:
         frac = (positions - below).astype(np.float32)
         out = self._buffer[below] * (1 - frac) + self._buffer[below + 1] * frac
         self.produced = last + 1
-        drop = min(len(self._buffer), max(0, math.floor(self.produced * self.step + self.delay) - self._start))
+        drop = min(
+            len(self._buffer),
+            max(0, math.floor(self.produced * self.step + self.delay) - self._start),
+        )
         self._buffer = self._buffer[drop:]
         self._start += drop
         return out
 
 
 def _lowpass(cutoff: float, length: int) -> np.ndarray:
-    """A Hamming-windowed sinc low-pass of ``length`` taps at ``cutoff`` cycles per sample, gain 1."""
+    """A Hamming-windowed sinc low-pass, ``length`` taps, ``cutoff`` cycles per sample, gain 1."""
     n = np.arange(length) - (length - 1) / 2
     taps = np.sinc(2 * cutoff * n) * np.hamming(length)
     return (taps / taps.sum()).astype(np.float32)

@@ -31,8 +31,15 @@ class SpeechSegmenter:
         pad: seconds added before a start and after an end.
     """
 
-    def __init__(self, *, threshold: float = 0.5, neg_threshold: float | None = None,
-                 min_speech: float = 0.25, min_silence: float = 0.1, pad: float = 0.03) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        neg_threshold: float | None = None,
+        min_speech: float = 0.25,
+        min_silence: float = 0.1,
+        pad: float = 0.03,
+    ) -> None:
         self.threshold = threshold
         self.neg_threshold = max(0.0, threshold - 0.15) if neg_threshold is None else neg_threshold
         self.min_speech = min_speech

@@ -18,15 +18,23 @@ __all__ = ["ORT_DTYPES", "describe_arg", "open_session"]
 
 #: ONNX Runtime's tensor type names -> numpy dtypes.
 ORT_DTYPES: dict[str, Any] = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16,
-    "tensor(int16)": np.int16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
-    "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+    "tensor(uint16)": np.uint16,
+    "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
 }
 
 
 def open_session(path: str | Path, *, threads: int, what: str) -> Any:
-    """An ``onnxruntime.InferenceSession`` for the model at ``path``, on the CPU with ``threads`` threads.
+    """An ``onnxruntime.InferenceSession`` for the model at ``path``: CPU, ``threads`` threads.
 
     Raises:
         ModelFileError: naming the path, when the file is missing or is not a loadable ONNX model.
@@ -35,18 +43,22 @@ def open_session(path: str | Path, *, threads: int, what: str) -> Any:
 
     file = Path(path).expanduser().absolute()
     if not file.is_file():
-        raise ModelFileError(f"{what}: model file {str(file)!r} does not exist on host "
-                             f"{socket.gethostname()!r}", path=str(file))
+        raise ModelFileError(
+            f"{what}: model file {str(file)!r} does not exist on host {socket.gethostname()!r}",
+            path=str(file),
+        )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: the session's warnings are not the user's concern
     try:
-        return onnxruntime.InferenceSession(str(file), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(
+            str(file), sess_options=options, providers=["CPUExecutionProvider"]
+        )
     except Exception as error:  # onnxruntime raises its own untyped errors for unreadable models
-        raise ModelFileError(f"{what}: {str(file)!r} cannot be loaded as an ONNX model: {error}",
-                             path=str(file)) from error
+        raise ModelFileError(
+            f"{what}: {str(file)!r} cannot be loaded as an ONNX model: {error}", path=str(file)
+        ) from error
 
 
 def describe_arg(arg: Any) -> str:

