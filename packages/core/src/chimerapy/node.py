@@ -111,7 +111,8 @@ class Node:
 
         ``timestamp``: the frame's capture time on the Manager clock (default: now).
         """
-        self._recorder().save_video(name, frame, fps, self.now() if timestamp is None else timestamp)
+        when = self.now() if timestamp is None else timestamp
+        self._recorder().save_video(name, frame, fps, when)
 
     def save_audio(
         self, name: str, samples: Any, rate: int, channels: int, *, timestamp: float | None = None
@@ -121,25 +122,28 @@ class Node:
         ``timestamp``: the Manager-clock time of the block's first sample; by default the block
         is taken to have just ended (now minus its duration).
         """
-        if timestamp is None:
-            timestamp = self.now() - len(samples) / float(rate) if rate else self.now()
-        self._recorder().save_audio(name, samples, rate, channels, timestamp)
+        when = timestamp if timestamp is not None else self.now() - (len(samples) / float(rate) if rate else 0.0)
+        self._recorder().save_audio(name, samples, rate, channels, when)
 
     def save_tabular(self, name: str, row: Any) -> None:
         """Append ``row`` (a dict or a pandas DataFrame) to the CSV file ``name``."""
-        self._recorder().save_tabular(name, row, self.now())
+        when = self.now()
+        self._recorder().save_tabular(name, row, when)
 
     def save_image(self, name: str, image: Any) -> None:
         """Write ``image`` as the next numbered PNG of ``name``."""
-        self._recorder().save_image(name, image, self.now())
+        when = self.now()
+        self._recorder().save_image(name, image, when)
 
     def save_json(self, name: str, obj: Any) -> None:
         """Append ``obj`` as one line of the JSON Lines file ``name``."""
-        self._recorder().save_json(name, obj, self.now())
+        when = self.now()
+        self._recorder().save_json(name, obj, when)
 
     def save_text(self, name: str, text: str) -> None:
         """Append ``text`` to the text file ``name``."""
-        self._recorder().save_text(name, text, self.now())
+        when = self.now()
+        self._recorder().save_text(name, text, when)
 
     # -- debug modes -----------------------------------------------------------------------------
 

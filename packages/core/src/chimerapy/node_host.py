@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import ctypes
+import importlib
 import logging
 import os
 import queue
@@ -165,6 +166,7 @@ class NodeHost:
 
     def _load(self, envelope: Envelope) -> bool:
         spec = envelope.data["spec"]
+        sys.path[:0] = [p for p in spec.get("pythonpath", []) if p not in sys.path]  # shipped packages
         try:
             node = cloudpickle.loads(base64.b64decode(spec["code"]))
         except Exception:
@@ -193,6 +195,8 @@ class NodeHost:
             self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
         self.channel.runtime = self.runtime
+        # the recorder (PyAV) loads while prep runs, so that a first save_* call does not wait
+        threading.Thread(target=importlib.import_module, args=("chimerapy.records",), daemon=True).start()
         if not self.runtime.prep():
             phase, text = errors[-1]
             self.channel.send(envelope.fail(f"node {node.name} raised in prep", {"phase": phase, "traceback": text}))

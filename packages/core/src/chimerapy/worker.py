@@ -432,6 +432,7 @@ class Worker:
         self._session = data["session"]
         self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
+        self.supervisor.expect(len(specs))
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
         errors, created = [], {}
         for spec, result in zip(specs, results):
@@ -442,15 +443,17 @@ class Worker:
                                "traceback": result.data.get("traceback", result.error or "")})
             else:
                 created[spec["name"]] = {"addresses": result.data["addresses"], "pid": result.data.get("pid")}
+        self.supervisor.refill()
         if errors:
             await self.supervisor.end_all(grace=1.0)
             raise RequestFailed(f"{len(errors)} node(s) failed on Worker {self.name}", {"errors": errors})
         return {"nodes": created, "host_key": host_key()}
 
     async def _create_node(self, spec: dict[str, Any]) -> Envelope:
-        process = await self.supervisor.spawn(spec["id"], spec["name"], pythonpath=self._session_packages)
+        process = await self.supervisor.spawn(spec["id"], spec["name"])
         directory = self.tempdir / self._session / spec["name"]
-        full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset}
+        full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
+                "pythonpath": self._session_packages}
         return await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
 
     def _process(self, name: str) -> NodeProcess:

@@ -2,8 +2,10 @@
 
 Each node runs in ``python -m chimerapy.node_host`` (a fresh interpreter: the node travels
 with cloudpickle, so classes from ``__main__`` and notebooks work). All node processes of a
-Worker connect to one ROUTER socket on loopback. Ending a process is bounded: ask it to stop,
-wait a grace period, SIGTERM, wait, SIGKILL, reap; no process outlives the supervisor.
+Worker connect to one ROUTER socket on loopback. A few interpreters are kept started and idle
+(the pool), so that a commit hands nodes to running processes instead of waiting for Python to
+start; the pool grows to the size of the last commit. Ending a process is bounded: ask it to
+stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process outlives the supervisor.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -58,14 +61,21 @@ class NodeSupervisor:
         env: extra environment variables for the node processes (e.g. ``PYTHONPATH``).
     """
 
-    def __init__(self, on_event: EventHandler, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, on_event: EventHandler, *, env: dict[str, str] | None = None, pool: int = 2,
+                 max_pool: int = 16) -> None:
         self._on_event = on_event
         self._env = env or {}
         self._context = zmq.asyncio.Context()
         self._router: zmq.asyncio.Socket | None = None
         self.address = ""
+        #: Processes running a node, by process identity.
         self.nodes: dict[str, NodeProcess] = {}
+        #: Started, idle processes waiting for a node.
+        self.idle: dict[str, NodeProcess] = {}
+        self.pool_target = pool
+        self.max_pool = max_pool
         self._tasks: list[asyncio.Task] = []
+        self._refilling: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Bind the ROUTER socket and start listening."""
@@ -75,24 +85,46 @@ class NodeSupervisor:
         port = self._router.bind_to_random_port("tcp://127.0.0.1")
         self.address = f"tcp://127.0.0.1:{port}"
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
+        self.refill()
 
-    async def spawn(
-        self, node_id: str, name: str, *, pythonpath: list[str] = (), timeout: float = 120.0
-    ) -> NodeProcess:
-        """Start a node process (with ``pythonpath`` first on its path) and wait for its hello."""
-        env = {**os.environ, **self._env}
-        if pythonpath:
-            env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
-        command = [sys.executable, "-m", "chimerapy.node_host", "--control", self.address, "--node-id", node_id]
-        popen = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=False)
-        process = NodeProcess(node_id, name, popen)
-        self.nodes[node_id] = process
+    def _start_process(self) -> NodeProcess:
+        identity = uuid.uuid4().hex[:16]
+        command = [sys.executable, "-m", "chimerapy.node_host", "--control", self.address, "--node-id", identity]
+        popen = subprocess.Popen(command, env={**os.environ, **self._env}, stdin=subprocess.DEVNULL)
+        process = NodeProcess(identity, "(idle)", popen, state="idle")
+        self.idle[identity] = process
+        return process
+
+    def refill(self) -> None:
+        """Start idle processes in the background until the pool has ``pool_target`` of them."""
+        if self._refilling is None or self._refilling.done():
+            self._refilling = asyncio.create_task(self._refill())
+
+    async def _refill(self) -> None:
+        while len(self.idle) < self.pool_target:
+            process = self._start_process()
+            await asyncio.wait([asyncio.create_task(process.hello.wait())], timeout=120)
+
+    async def spawn(self, node_id: str, name: str, *, timeout: float = 120.0) -> NodeProcess:
+        """A process for the node ``name``: an idle one from the pool if any, else a new one."""
+        ready = [p for p in self.idle.values() if p.hello.is_set() and p.popen.poll() is None]
+        process = ready[0] if ready else next(iter(self.idle.values()), None) or self._start_process()
+        del self.idle[process.id]
+        process.name, process.state = name, "spawned"
+        self.nodes[process.id] = process
         try:
             await asyncio.wait_for(process.hello.wait(), timeout)
         except asyncio.TimeoutError:
             await self.end(process, grace=0)
             raise RuntimeError(f"node {name}: its process did not start within {timeout} s") from None
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"node {name}: its process exited with code {process.popen.returncode} at start")
         return process
+
+    def expect(self, count: int) -> None:
+        """Grow the pool towards ``count`` processes (the size of the last commit), then refill."""
+        self.pool_target = max(self.pool_target, min(count, self.max_pool))
+        self.refill()
 
     async def request(
         self, process: NodeProcess, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0
@@ -121,7 +153,8 @@ class NodeSupervisor:
         assert self._router is not None
         while True:
             identity, raw = await self._router.recv_multipart()
-            process = self.nodes.get(identity.decode(errors="replace"))
+            key = identity.decode(errors="replace")
+            process = self.nodes.get(key) or self.idle.get(key)
             if process is None:
                 continue
             try:
@@ -151,6 +184,10 @@ class NodeSupervisor:
         """Notice node processes that exit on their own (crashes)."""
         while True:
             await asyncio.sleep(0.2)
+            for process in list(self.idle.values()):
+                if process.popen.poll() is not None:  # an idle process died: just replace it
+                    self.idle.pop(process.id, None)
+                    self.refill()
             for process in list(self.nodes.values()):
                 code = process.popen.poll()
                 if code is None or process.state in ("exited", "crashed"):
@@ -191,7 +228,12 @@ class NodeSupervisor:
         await asyncio.gather(*(self.end(p, grace=grace) for p in list(self.nodes.values())))
 
     async def close(self) -> None:
-        """End every process, stop listening and close the socket."""
+        """End every process (idle ones too), stop listening and close the socket."""
+        if self._refilling is not None:
+            self._refilling.cancel()
+        self.pool_target = 0
+        for process in list(self.idle.values()):
+            self.nodes[process.id] = self.idle.pop(process.id)
         await self.end_all(grace=1.0)
         for task in self._tasks:
             task.cancel()
