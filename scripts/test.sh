@@ -8,7 +8,7 @@ ROOT=$PWD
 VENVS=${CHIMERAPY_TEST_VENVS:-$ROOT/.venvs}
 PYTHON=${PYTHON:-python3}
 
-SYSTEM_PACKAGES=(faketime xvfb x11-xserver-utils pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins espeak-ng)
+SYSTEM_PACKAGES=(faketime xvfb x11-xserver-utils pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins espeak-ng chromium iproute2)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
   for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -26,7 +26,7 @@ fi
 SUITES=(
   "core|-e packages/core[test]|tests/core"
   "nodes-video|-e packages/core[test] -e packages/nodes-video[test]|tests/nodes_video"
-  "nodes-audio|-e packages/core[test] -e packages/nodes-audio|tests/nodes_audio"
+  "nodes-audio|-e packages/core[test] -e packages/nodes-audio[test]|tests/nodes_audio"
   "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml[test]|tests/nodes_ml"
   "integration|-r requirements-dev.txt|tests/integration"
 )
