@@ -14,6 +14,7 @@ import pytest
 
 import chimerapy as cp
 from chimerapy.worker_files import FileStore
+from support.requirements import missing
 
 av = pytest.importorskip("av")
 
@@ -168,7 +169,7 @@ def test_a_damaged_transfer_is_detected_and_fetched_again(cluster, monkeypatch, 
 @pytest.mark.timeout(120)
 def test_worker_with_a_clock_off_by_30_s_records_aligned_times(make_manager, spawn_cp_worker):
     if not shutil.which("faketime"):
-        pytest.skip("needs Debian's faketime (apt-get install faketime)")
+        missing("Debian's faketime (apt-get install faketime)")
     manager = make_manager()
     spawn_cp_worker(manager, "skewed", env={"FAKETIME": "-30s",
                                            "LD_PRELOAD": _libfaketime()})
@@ -196,7 +197,7 @@ def _libfaketime():
                       "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"):
         if os.path.exists(candidate):
             return candidate
-    pytest.skip("libfaketime.so.1 not found")
+    missing("libfaketime.so.1 (apt-get install faketime)")
 
 
 class SteadyRecorder(cp.Node):

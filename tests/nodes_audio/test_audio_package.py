@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import inspect
 import pickle
 import subprocess
 import sys
 
 import pytest
+from support.packs import assert_declared, load
 
 import chimerapy as cp
-import chimerapy_nodes_audio
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,20 +23,8 @@ NODES = {
 }
 
 
-def load(target: str) -> type:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def test_every_node_has_an_entry_point():
-    entries = importlib.metadata.entry_points(group="chimerapy.nodes")
-    ours = {e.name: e.value for e in entries if e.value.startswith("chimerapy_nodes_audio.")}
-    assert ours == {name: target for name, (target, _) in NODES.items()}
-    dist = importlib.metadata.distribution("chimerapy-nodes-audio")
-    assert dist.version == chimerapy_nodes_audio.__version__
-    assert any(
-        r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires
-    )
+    assert_declared("chimerapy-nodes-audio", "chimerapy_nodes_audio", {name: target for name, (target, _) in NODES.items()})
 
 
 @pytest.mark.parametrize("registry_name", sorted(NODES))

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
 from ml_media import speak
-
-
-def missing(what: str) -> None:
-    """Skip a test that needs ``what`` on a developer machine; fail it in CI (it must be there)."""
-    message = f"this test needs {what}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI must install it)")
-    pytest.skip(message)
+from support.requirements import missing
 
 
 @pytest.fixture

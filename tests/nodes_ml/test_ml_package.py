@@ -3,8 +3,6 @@ and the meter that every ML node reports its rate and skipped inputs with."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import inspect
 import logging
 import pickle
@@ -12,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from support.packs import assert_declared, load
 
 import chimerapy as cp
 import chimerapy_nodes_ml
@@ -28,20 +27,8 @@ NODES = {
 }
 
 
-def load(target: str) -> type:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def test_every_node_has_an_entry_point_and_the_registry_lists_it_without_importing():
-    entries = importlib.metadata.entry_points(group="chimerapy.nodes")
-    ours = {e.name: e.value for e in entries if e.value.startswith("chimerapy_nodes_ml.")}
-    assert ours == {name: target for name, (target, _) in NODES.items()}
-    dist = importlib.metadata.distribution("chimerapy-nodes-ml")
-    assert dist.version == chimerapy_nodes_ml.__version__
-    assert any(
-        r.startswith("chimerapy-core") and ">=0.1" in r and "<0.2" in r for r in dist.requires
-    )
+    assert_declared("chimerapy-nodes-ml", "chimerapy_nodes_ml", {name: target for name, (target, _) in NODES.items()})
     listed = {info.name: info for info in registry.available() if info.name in NODES}
     assert set(listed) == set(NODES)
     assert all(info.kind == "step" and info.summary and not info.broken for info in listed.values())

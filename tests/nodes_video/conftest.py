@@ -12,15 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support.requirements import missing
 from video_media import write_clip
-
-
-def _missing(what: str) -> None:
-    """Skip a test that needs ``what`` on a developer machine; fail it in CI, where it must exist."""
-    message = f"this test needs {what}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI must install it)")
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -63,11 +56,11 @@ def xvfb(tmp_path):
     """A private Xvfb display (640x480, 24 bits), on a free display number; ended after the test."""
     binary = shutil.which("Xvfb")
     if binary is None:
-        _missing("Xvfb (Debian package xvfb)")
+        missing("Xvfb (Debian package xvfb)")
     try:
         import Xlib  # noqa: F401
     except ImportError:
-        _missing("python-xlib (pip install python-xlib)")
+        missing("python-xlib (pip install python-xlib)")
     read_end, write_end = os.pipe()
     with open(tmp_path / "xvfb.log", "wb") as log:
         # -displayfd: Xvfb picks a free display number and writes it once it accepts connections.
