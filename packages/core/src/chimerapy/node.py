@@ -101,8 +101,11 @@ class Node:
         return self._require_runtime("poll_inputs").poll_inputs(timeout)
 
     def publish(self, chunk: DataChunk | Any) -> None:
-        """Send ``chunk`` to the consumers now (for custom ``main`` loops)."""
-        self._require_runtime("publish").emit(chunk)
+        """Send ``chunk`` to the consumers now (for custom ``main`` loops: each counts as a step)."""
+        runtime = self._require_runtime("publish")
+        if type(self).main is not Node.main:
+            runtime.steps += 1
+        runtime.emit(chunk)
 
     # -- recording (queued to a writer thread; never waits on disk) ------------------------------
 
