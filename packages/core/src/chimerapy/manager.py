@@ -483,6 +483,8 @@ class Manager:
         data = envelope.data
         if envelope.type == "stats":
             self.node_stats.update(data["nodes"])
+            if isinstance(data.get("clock"), dict):
+                link.info["clock"] = data["clock"]  # live offset and uncertainty, for dashboards
             self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"]})
         elif envelope.type == "preview":
             self.previews[data["node"]] = data["records"]

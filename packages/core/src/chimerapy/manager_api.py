@@ -60,7 +60,9 @@ def cluster_state(manager: Manager, *, thumbnails: bool = False) -> dict[str, An
         node["worker"] = placement.get(name)
         node["stats"] = manager.final_stats.get(name) or node["stats"]
     state["graph"] = manager.graph.to_dict() if manager.graph is not None else {"nodes": [], "edges": []}
-    state["clock_offsets"] = {worker: clock.get("offset") for worker, clock in meta.get("clock_offsets", {}).items()}
+    live = {name: info["clock"].get("offset") for name, info in state["workers"].items() if "clock" in info}
+    collected = {worker: clock.get("offset") for worker, clock in meta.get("clock_offsets", {}).items()}
+    state["clock_offsets"] = {**collected, **live}  # live estimates while Workers are connected
     state["previews"] = {node: {record: value if thumbnails else {k: v for k, v in value.items() if k != "jpeg"}
                                 for record, value in records.items()}
                          for node, records in list(manager.previews.items()) if node in state["nodes"]}

@@ -384,7 +384,8 @@ class Worker:
     async def _on_node_event(self, process: NodeProcess, envelope: Envelope) -> None:
         data = envelope.data
         if envelope.type == "node_stats":
-            await self._notify("stats", {"nodes": {process.name: data.get("stats", {})}})
+            await self._notify("stats", {"nodes": {process.name: data.get("stats", {})},
+                                         "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty}})
         elif envelope.type == "stopped":
             await self._notify("node_state", {"node": process.name, "state": "stopped"})
         elif envelope.type in ("node_error", "node_state", "preview"):
