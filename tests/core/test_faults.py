@@ -125,3 +125,29 @@ def test_manager_killed_workers_stop_keep_their_files_and_exit(tmp_path):
     rows = list(csv.DictReader((folder / "beacon" / "beats.csv").open()))
     assert len(rows) >= 10  # nothing recorded was deleted
     assert all(float(row["raw"]) > 0 for row in rows)
+
+
+class CrashesAfterRecording(cp.Node):
+    """Records a few rows, then its loop dies with an exception."""
+
+    def main(self):
+        for index in range(10):
+            self.save_tabular("rows", {"index": index})
+            time.sleep(0.02)
+        raise RuntimeError("the sensor driver crashed")
+
+
+def test_node_crashing_with_an_exception_is_reported_and_its_data_collected(cluster):
+    manager, _ = cluster("w1")
+    graph = cp.Graph()
+    graph.add_nodes([CrashesAfterRecording("fragile"), Beacon("bystander")])
+    assert manager.commit_graph(graph, {"w1": ["fragile", "bystander"]})
+    manager.start()
+    wait_for(lambda: any(e.node == "fragile" for e in manager.errors), 15, "the crash was not reported")
+    error = next(e for e in manager.errors if e.node == "fragile")
+    assert error.phase == "main" and "the sensor driver crashed" in error.remote_traceback
+    before = manager.node_stats.get("bystander", {}).get("steps", 0)
+    wait_for(lambda: manager.node_stats.get("bystander", {}).get("steps", 0) > before + 5, 10, "the rest stopped")
+    assert manager.stop()
+    rows = list(csv.DictReader((manager.session.path / "w1" / "fragile" / "rows.csv").open()))
+    assert [int(row["index"]) for row in rows] == list(range(10))
