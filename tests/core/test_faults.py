@@ -151,3 +151,47 @@ def test_node_crashing_with_an_exception_is_reported_and_its_data_collected(clus
     assert manager.stop()
     rows = list(csv.DictReader((manager.session.path / "w1" / "fragile" / "rows.csv").open()))
     assert [int(row["index"]) for row in rows] == list(range(10))
+
+
+class RestartingRecorder(cp.Node):
+    restart = "on-failure"
+
+    def prep(self):
+        self.index = 0
+
+    def step(self):
+        time.sleep(0.02)
+        self.save_tabular("rows", {"index": self.index})
+        self.index += 1
+        return self.index
+
+
+class Counter(cp.Node):
+    def prep(self):
+        self.count = 0
+
+    def step(self, data_chunks):
+        self.count += 1
+
+
+def test_a_node_with_a_restart_policy_comes_back_after_a_crash(cluster):
+    manager, (worker,) = cluster("w1")
+    graph = cp.Graph()
+    graph.add_edge(RestartingRecorder("phoenix"), Counter("downstream"))
+    assert manager.commit_graph(graph, {"w1": ["phoenix", "downstream"]})
+    manager.start()
+    wait_for(lambda: manager.node_stats.get("phoenix", {}).get("steps", 0) > 20, 20, "no steps")
+    first = next(p for p in worker.supervisor.nodes.values() if p.name == "phoenix")
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: "restarted 1x" in str(manager.node_states.get("phoenix", "")), 30, "no restart")
+    assert any(e.node == "phoenix" and e.phase == "process" for e in manager.errors)  # the crash is reported
+    second = next(p for p in worker.supervisor.nodes.values() if p.name == "phoenix")
+    assert second.pid != first.pid and second.restarts == 1
+    wait_for(lambda: second.stats.get("steps", 0) > 20, 20, "the restarted node is idle")
+    assert manager.stop()
+    edge = manager.final_stats["downstream"]["inputs"]["phoenix"]
+    assert edge["restarts"] == 1 and edge["out_of_order"] == 0
+    assert edge["received"] >= manager.final_stats["phoenix"]["outputs"]  # the new run arrived whole
+    before = list(csv.DictReader((manager.session.path / "w1" / "phoenix" / "rows.csv").open()))
+    after = list(csv.DictReader((manager.session.path / "w1" / "phoenix.restart1" / "rows.csv").open()))
+    assert len(before) > 10 and len(after) > 10  # the first run's recording is kept; the second has its own

@@ -62,6 +62,8 @@ class CommitPlan:
                 "followed": followed.name if followed is not None else None,
                 "outputs": sorted({self._mode(node, dst) for dst in self.graph.G.successors(node)}),
                 "drain_timeout": self.drain_timeout,
+                "restart": getattr(node, "restart", "never"),
+                "max_restarts": int(getattr(node, "max_restarts", 3)),
             })
         return specs
 

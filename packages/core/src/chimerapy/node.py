@@ -40,6 +40,10 @@ class Node:
 
     #: Edges into this node default to latest-only (set True in nodes slower than their sources).
     latest_only_inputs: bool = False
+    #: What the Worker does when this node's process dies: ``"never"`` restart it, or restart it
+    #: ``"on-failure"`` (at most ``max_restarts`` times; it records into ``<name>.restart<N>/``).
+    restart: str = "never"
+    max_restarts: int = 3
 
     def __init__(
         self, name: str, debug: DebugMode | None = None, debug_port: int | None = None

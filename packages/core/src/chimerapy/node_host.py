@@ -190,6 +190,7 @@ class NodeHost:
                 drain_timeout=float(spec.get("drain_timeout", 5.0)),
                 on_preview=lambda records: self.channel.send(
                     Envelope("preview", {"node": node.name, "records": records})),
+                ports=spec.get("ports"),
             )
         except Exception:
             self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))

@@ -84,6 +84,7 @@ class NodeRuntime:
         drain_timeout: float = 5.0,
         port: int = 0,
         on_preview: Callable[[dict[str, Any]], None] | None = None,
+        ports: dict[str, int] | None = None,
     ) -> None:
         self.node = node
         self.clock = clock
@@ -93,7 +94,7 @@ class NodeRuntime:
         self.drain_timeout = drain_timeout
         self._report_error = report_error or _log_error(node.name)
         self.publisher = (
-            Publisher(context, node.name, host, modes=outputs, clock=clock, port=port)
+            Publisher(context, node.name, host, modes=outputs, clock=clock, port=port, ports=ports)
             if outputs
             else None
         )

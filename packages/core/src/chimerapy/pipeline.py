@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,6 +48,8 @@ class NodeSpec(_Strict):
     name: str = Field(min_length=1)
     registry: str = Field(min_length=1, description="a name from `chimerapy nodes`")
     params: dict[str, Any] = Field(default_factory=dict)
+    restart: Literal["never", "on-failure"] = "never"
+    max_restarts: int = Field(default=3, ge=0)
 
 
 class EdgeSpec(_Strict):
@@ -150,6 +152,7 @@ class Pipeline(_Strict):
         for index, spec in enumerate(self.nodes):
             try:
                 created[spec.name] = registry.create(spec.registry, spec.name, **spec.params)
+                created[spec.name].restart, created[spec.name].max_restarts = spec.restart, spec.max_restarts
             except (RegistryError, ValueError, TypeError) as error:
                 raise PipelineError([(f"nodes[{index}]", f"{spec.registry}: {error}")]) from error
         graph = Graph()

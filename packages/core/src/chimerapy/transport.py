@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -61,6 +62,8 @@ class Publisher:
             other hosts, which get ``"image"`` records as JPEG.
         clock: Manager-aligned time, stamped on every chunk.
         port: a fixed port for the lossless socket (0: any free port).
+        ports: fixed ports by mode (a restarted node takes its predecessor's, so that its
+            consumers reconnect by themselves).
     """
 
     def __init__(
@@ -72,8 +75,10 @@ class Publisher:
         modes: Iterable[str] = ("lossless",),
         clock: Callable[[], float] = time.time,
         port: int = 0,
+        ports: dict[str, int] | None = None,
     ) -> None:
         self.name = name
+        self.incarnation = uuid.uuid4().hex[:8]
         self._clock = clock
         self.seq = -1
         self.blocked_seconds = 0.0
@@ -91,7 +96,8 @@ class Publisher:
             socket.setsockopt(zmq.SNDHWM, LATEST_HWM if mode.startswith("latest") else LOSSLESS_HWM)
             socket.setsockopt(zmq.XPUB_VERBOSE, 1)
             socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
-            self.addresses[mode] = _bind(socket, host, port if mode == "lossless" else 0)
+            fixed = (ports or {}).get(mode) or (port if mode == "lossless" else 0)
+            self.addresses[mode] = _bind(socket, host, fixed)
             self._sockets[mode] = socket
         self._joined: set[str] = set()
         self._anonymous = 0
@@ -140,20 +146,22 @@ class Publisher:
         chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
         local = remote = None
         if any(not mode.endswith("-remote") for mode in self._sockets):
-            local = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at)
+            local = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
+                                      incarnation=self.incarnation)
         if any(mode.endswith("-remote") for mode in self._sockets):
             if self._jpeg is None:
                 from .jpeg import JpegEncoder
 
                 self._jpeg = JpegEncoder()
             remote = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
-                                       image_encoder=self._jpeg.encode)
+                                       image_encoder=self._jpeg.encode, incarnation=self.incarnation)
         self._send(local, abort, remote=remote)
         return self.seq
 
     def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
         """Tell every consumer that this stream is over (after the last chunk)."""
-        frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock())
+        frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock(),
+                                 incarnation=self.incarnation)
         self._send(frames, abort, remote=frames, end=True)
         self._ended = True
 
@@ -215,6 +223,8 @@ class EdgeStats:
     out_of_order: int = 0
     last_seq: int = -1
     ended: bool = False
+    restarts: int = 0
+    incarnation: str | None = None
     latencies: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -225,6 +235,7 @@ class EdgeStats:
             "skipped": self.skipped,
             "out_of_order": self.out_of_order,
             "ended": self.ended,
+            "restarts": self.restarts,
             "latency_p50_ms": _percentile(lat, 0.50) * 1000 if lat else None,
             "latency_p99_ms": _percentile(lat, 0.99) * 1000 if lat else None,
         }
@@ -338,6 +349,11 @@ class Subscriber:
         if edge is None:
             self.garbage += 1
             return None
+        if message.incarnation != edge.incarnation:
+            if edge.incarnation is not None:  # the producer was restarted: a new sequence begins
+                edge.restarts += 1
+                edge.last_seq, edge.ended = -1, False
+            edge.incarnation = message.incarnation
         if message.seq < edge.last_seq or (message.kind == "d" and message.seq == edge.last_seq):
             edge.out_of_order += message.kind == "d"
             return None

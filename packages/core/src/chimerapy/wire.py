@@ -2,7 +2,8 @@
 
 A message is one header frame followed by buffer frames::
 
-    header  = b"CPY1" + JSON {"k": kind, "seq", "p": producer, "t": produced_at, "r": [record...]}
+    header  = b"CPY1" + JSON {"k": kind, "seq", "p": producer, "i": incarnation, "t": produced_at,
+                               "r": [record...]}
     buffers = the raw bytes of numpy arrays, or a pickle (protocol 5) and its out-of-band buffers
 
 Kinds are ``"d"`` (data) and ``"e"`` (end of stream: ``seq`` is the last data sequence number sent,
@@ -47,6 +48,7 @@ class Message:
         producer: the producing node's name.
         produced_at: Manager-aligned time at which the chunk was published.
         chunk: the DataChunk (``None`` for ``"e"``).
+        incarnation: which run of the producer sent it (a restarted node starts a new sequence).
     """
 
     kind: str
@@ -54,6 +56,7 @@ class Message:
     producer: str
     produced_at: float
     chunk: DataChunk | None = None
+    incarnation: str = ""
 
 
 def encode_chunk(
@@ -63,6 +66,7 @@ def encode_chunk(
     producer: str,
     produced_at: float,
     image_encoder: Callable[[np.ndarray], bytes] | None = None,
+    incarnation: str = "",
 ) -> list[Buffer]:
     """Encode ``chunk`` as frames ready for ``send_multipart(..., copy=False)``.
 
@@ -99,14 +103,14 @@ def encode_chunk(
             frames.extend(buffer.raw() for buffer in out_of_band)
         entry["f"] = [first, len(frames)]
         records.append(entry)
-    header = {"k": "d", "seq": seq, "p": producer, "t": produced_at, "r": records}
+    header = {"k": "d", "seq": seq, "p": producer, "i": incarnation, "t": produced_at, "r": records}
     frames[0] = MAGIC + json.dumps(header, separators=(",", ":")).encode()
     return frames
 
 
-def encode_end(*, last_seq: int, producer: str, produced_at: float) -> list[bytes]:
+def encode_end(*, last_seq: int, producer: str, produced_at: float, incarnation: str = "") -> list[bytes]:
     """Encode the end-of-stream marker a producer sends after its last chunk."""
-    header = {"k": "e", "seq": last_seq, "p": producer, "t": produced_at, "r": []}
+    header = {"k": "e", "seq": last_seq, "p": producer, "i": incarnation, "t": produced_at, "r": []}
     return [MAGIC + json.dumps(header, separators=(",", ":")).encode()]
 
 
@@ -138,7 +142,7 @@ def decode(
         raise ProtocolError(f"malformed header fields: kind={kind!r} seq={seq!r}")
     if not isinstance(produced_at, (int, float)) or not isinstance(records, list):
         raise ProtocolError("malformed header: time or records of the wrong type")
-    message = Message(kind, seq, producer, float(produced_at))
+    message = Message(kind, seq, producer, float(produced_at), incarnation=str(header.get("i", "")))
     if kind == "e":
         return message
     chunk = DataChunk()

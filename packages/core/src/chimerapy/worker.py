@@ -96,6 +96,7 @@ class Worker:
         self._shut = False
         self._ended = threading.Event()
         self._token: str | None = None
+        self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
@@ -389,9 +390,43 @@ class Worker:
         elif envelope.type == "stopped":
             await self._notify("node_state", {"node": process.name, "state": "stopped"})
         elif envelope.type in ("node_error", "node_state", "preview"):
+            if envelope.type == "node_state" and process.restarts:
+                data = {**data, "state": f"{data['state']} (restarted {process.restarts}x)"}
             await self._notify(envelope.type, {**data, "node": process.name})
+            if envelope.type == "node_error" and data.get("phase") == "process" and self._may_restart(process):
+                asyncio.create_task(self._restart(process))
         elif envelope.type == "log":
             await self._notify("log", {"records": data.get("records", []), "worker": self.name})
+
+    def _may_restart(self, process: NodeProcess) -> bool:
+        spec = process.spec
+        return (self._run_mode is not None and spec.get("restart") == "on-failure"
+                and process.restarts < int(spec.get("max_restarts", 3)))
+
+    async def _restart(self, dead: NodeProcess) -> None:
+        """Bring a crashed node back: same code, ports and wiring; recordings in a new folder."""
+        attempt = dead.restarts + 1
+        base = dead.spec.get("base_directory", dead.spec["directory"])
+        ports = {mode: int(address.rsplit(":", 1)[1]) for mode, address in dead.addresses.items()}
+        spec = {**dead.spec, "base_directory": base, "directory": f"{base}.restart{attempt}", "ports": ports,
+                "offset": self.clock.offset}
+        self.supervisor.nodes.pop(dead.id, None)
+        log.warning("Worker %s restarts node %s (attempt %d)", self.name, dead.name, attempt)
+        try:
+            process = await self.supervisor.spawn(uuid.uuid4().hex[:12], dead.name)
+            process.restarts, process.connection = attempt, dead.connection
+            reply = await self.supervisor.request(process, "load", {"spec": spec}, timeout=60.0)
+            if not reply.ok:
+                raise RuntimeError(f"{reply.error}\n{reply.data.get('traceback', '')}")
+            process.spec, process.addresses = spec, reply.data.get("addresses", {})
+            if process.connection is not None:
+                await self.supervisor.request(process, "connect", process.connection, timeout=15.0)
+            if self._run_mode is not None:
+                await self.supervisor.request(process, self._run_mode, timeout=10.0)
+                process.state = "running"
+        except Exception as error:
+            await self._notify("node_error", {"node": dead.name, "phase": "restart",
+                                              "traceback": f"restart {attempt} failed: {error}"})
 
     # -- requests from the Manager ---------------------------------------------------------------
 
@@ -455,7 +490,9 @@ class Worker:
         directory = self.tempdir / self._session / spec["name"]
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
                 "pythonpath": self._session_packages}
-        return await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
+        reply = await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
+        process.spec, process.addresses = full, reply.data.get("addresses", {}) if reply.ok else {}
+        return reply
 
     def _process(self, name: str) -> NodeProcess:
         for process in self.supervisor.nodes.values():
@@ -468,12 +505,11 @@ class Worker:
         consumers: dict[str, list] = data.get("consumers", {})
         names = set(inputs) | set(consumers)
         processes = {name: self._process(name) for name in names}
+        for name in names:
+            processes[name].connection = {"inputs": inputs.get(name, []), "consumers": consumers.get(name, []),
+                                          "timeout": 10.0}
         replies = await asyncio.gather(*(
-            self.supervisor.request(
-                processes[name], "connect",
-                {"inputs": inputs.get(name, []), "consumers": consumers.get(name, []), "timeout": 10.0},
-                timeout=15.0,
-            )
+            self.supervisor.request(processes[name], "connect", processes[name].connection, timeout=15.0)
             for name in names
         ), return_exceptions=True)
         failures = [f"{name}: {r.error if isinstance(r, Envelope) else r}" for name, r in zip(names, replies)
@@ -492,9 +528,11 @@ class Worker:
             raise RequestFailed("; ".join(failures))
         for process in live:
             process.state = "running"
+        self._run_mode = kind
         return {}
 
     async def _stop_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
+        self._run_mode = None  # no restarts once stopping
         grace = float(data.get("grace", 8.0))
         processes = list(self.supervisor.nodes.values())
         await asyncio.gather(*(self._stop_one(p, grace) for p in processes))

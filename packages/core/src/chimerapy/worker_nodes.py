@@ -47,6 +47,11 @@ class NodeProcess:
     stats: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     expected_exit: bool = False
+    #: What the node was loaded and connected with, to restart it the same way.
+    spec: dict[str, Any] = field(default_factory=dict)
+    connection: dict[str, Any] | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
+    restarts: int = 0
 
     @property
     def pid(self) -> int:
