@@ -102,6 +102,8 @@ class NodeRuntime:
         self._recorder: Recorder | None = None
         self._stop = threading.Event()
         self._stop_time = 0.0
+        #: Manager-aligned time at which the node was told to stop (None while running).
+        self.stop_requested_at: float | None = None
         self._permits = threading.Semaphore(0)
         self.mode = "idle"  # "run" or "step" once started
         self._prepped = False
@@ -165,6 +167,7 @@ class NodeRuntime:
         """Ask the loop to end: sources stop now, other nodes once their inputs have ended."""
         if not self._stop.is_set():
             self._stop_time = time.monotonic()
+            self.stop_requested_at = self.clock()
             self._stop.set()
         self._permits.release()
 
@@ -278,6 +281,7 @@ class NodeRuntime:
             "garbage": self.subscriber.garbage if self.subscriber else 0,
             "blocked_s": round(self.publisher.blocked_seconds, 3) if self.publisher else 0.0,
             "records": self._recorder.stats() if self._recorder is not None else {},
+            "stop_requested_at": self.stop_requested_at,
         }
 
     # -- debug modes -----------------------------------------------------------------------------
