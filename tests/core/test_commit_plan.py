@@ -28,7 +28,7 @@ def test_placement_by_names_ids_and_objects():
         {"producer": "b", "address": "tcp://b", "latest_only": False},
         {"producer": "c", "address": "tcp://c-latest", "latest_only": True},
     ]
-    assert wiring["w1"]["consumers"]["a"] == [{"name": "b", "latest_only": False}, {"name": "c", "latest_only": False}]
+    assert wiring["w1"]["consumers"]["a"] == [{"name": "b", "latest_only": False, "mode": "lossless"}, {"name": "c", "latest_only": False, "mode": "lossless"}]
 
 
 @pytest.mark.parametrize("mapping, match", [

@@ -81,7 +81,7 @@ class CommitPlan:
                 {"producer": src.name, "address": addresses[src.name][mode], "latest_only": latest}
             )
             requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(
-                {"name": dst.name, "latest_only": latest})
+                {"name": dst.name, "latest_only": latest, "mode": mode})
         return requests
 
     def _mode(self, src: Node, dst: Node) -> str:

@@ -215,6 +215,7 @@ class NodeHost:
         missing: set[str] = set()
         if runtime.publisher is not None:
             consumers = envelope.data["consumers"]
+            runtime.publisher.use_shared_memory(c["name"] for c in consumers if c.get("mode") == "lossless")
             missing = runtime.publisher.wait_for_subscribers(
                 [c["name"] for c in consumers if not c["latest_only"]],
                 float(envelope.data.get("timeout", 10.0)),

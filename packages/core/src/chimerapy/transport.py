@@ -17,6 +17,7 @@ until every expected consumer is connected before data flows (no slow-joiner los
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -28,6 +29,7 @@ import zmq
 from . import wire
 from .data_chunk import DataChunk
 from .errors import ProtocolError
+from .shm import SlotPool, SlotReader
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]
 
@@ -101,6 +103,12 @@ class Publisher:
             self._sockets[mode] = socket
         self._joined: set[str] = set()
         self._anonymous = 0
+        self._pool: SlotPool | None = SlotPool() if "lossless" in self._sockets else None
+        self._local_consumers: list[str] = []
+
+    def use_shared_memory(self, consumers: Iterable[str]) -> None:
+        """Send large arrays to these lossless consumers on this host through shared memory."""
+        self._local_consumers = sorted(consumers)
 
     def wait_for_subscribers(self, names: Iterable[str], timeout: float, *, latest: int = 0) -> set[str]:
         """Block until the lossless consumers ``names`` and ``latest`` latest-only consumers have
@@ -144,33 +152,39 @@ class Publisher:
         self.seq += 1
         produced_at = self._clock()
         chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
-        local = remote = None
-        if any(not mode.endswith("-remote") for mode in self._sockets):
-            local = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
-                                      incarnation=self.incarnation)
+        encode = functools.partial(wire.encode_chunk, chunk, seq=self.seq, producer=self.name,
+                                   produced_at=produced_at, incarnation=self.incarnation)
+        messages: dict[str, list] = {}
+        if "lossless" in self._sockets and self._local_consumers and self._pool is not None:
+            consumers = self._local_consumers
+            messages["lossless"] = encode(shm=lambda array: self._pool.put(array, len(consumers)),
+                                          consumers=consumers)
+        if any(not mode.endswith("-remote") and mode not in messages for mode in self._sockets):
+            plain = encode()
+            messages.update({mode: plain for mode in self._sockets if not mode.endswith("-remote")
+                             and mode not in messages})
         if any(mode.endswith("-remote") for mode in self._sockets):
             if self._jpeg is None:
                 from .jpeg import JpegEncoder
 
                 self._jpeg = JpegEncoder()
-            remote = wire.encode_chunk(chunk, seq=self.seq, producer=self.name, produced_at=produced_at,
-                                       image_encoder=self._jpeg.encode, incarnation=self.incarnation)
-        self._send(local, abort, remote=remote)
+            remote = encode(image_encoder=self._jpeg.encode)
+            messages.update({mode: remote for mode in self._sockets if mode.endswith("-remote")})
+        self._send(messages, abort)
         return self.seq
 
     def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
         """Tell every consumer that this stream is over (after the last chunk)."""
         frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock(),
                                  incarnation=self.incarnation)
-        self._send(frames, abort, remote=frames, end=True)
+        self._send({mode: frames for mode in self._sockets}, abort, end=True)
         self._ended = True
 
-    def _send(self, frames: list | None, abort: Callable[[], bool], *, remote: list | None = None,
-              end: bool = False) -> None:
-        """Send on the lossless sockets (waiting for room) and the latest-only ones (skipping
-        when a consumer is behind, which it counts as skipped; the end marker always waits)."""
+    def _send(self, messages: dict[str, list], abort: Callable[[], bool], *, end: bool = False) -> None:
+        """Send each socket its message: lossless ones wait for room; latest-only ones skip when
+        a consumer is behind (it counts them as skipped); the end marker always waits."""
         for mode, socket in self._sockets.items():
-            chosen = remote if mode.endswith("-remote") else frames
+            chosen = messages[mode]
             latest = mode.startswith("latest")
             message = [wire.pack(chosen)] if latest else chosen  # one frame: conflatable
             if latest and not end:
@@ -265,6 +279,7 @@ class Subscriber:
         #: Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped.
         self.garbage = 0
         self._jpeg = None  # a JpegDecoder, made when a JPEG frame first arrives
+        self._slots = SlotReader(name)
 
     def connect(self, producer: str, address: str, *, latest_only: bool = False) -> None:
         """Connect to ``producer``'s publisher at ``address``."""
@@ -340,7 +355,8 @@ class Subscriber:
 
     def _accept(self, frames: list) -> DataChunk | None:
         try:
-            message = wire.decode(frames, image_decoder=self._decode_jpeg)
+            message = wire.decode(frames, image_decoder=self._decode_jpeg, shm_view=self._slots.view,
+                                  consumer=self.name)
         except ProtocolError as error:
             self.garbage += 1
             log.debug("%s: dropped a malformed message: %s", self.name, error)

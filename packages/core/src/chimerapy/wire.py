@@ -13,6 +13,8 @@ Kinds are ``"d"`` (data) and ``"e"`` (end of stream: ``seq`` is the last data se
 - ``"pk"``: anything else: a pickle frame plus its out-of-band buffers (numpy arrays nested in
   dicts or lists travel as raw frames, never copied into the pickle).
 - ``"jpg"``: an ``"image"`` record JPEG-encoded for a subscriber on another host.
+- ``"shm"``: a large array in a shared-memory slot of the producer (``m``: the slot reference),
+  for subscribers on the same host; the header's ``c`` lists them, in the slot's order.
 
 Decoding never copies array data: arrays are read-only views of the received frames.
 """
@@ -29,6 +31,7 @@ import numpy as np
 
 from .data_chunk import CONTENT_TYPES, DataChunk
 from .errors import ProtocolError
+from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]
 
@@ -67,11 +70,14 @@ def encode_chunk(
     produced_at: float,
     image_encoder: Callable[[np.ndarray], bytes] | None = None,
     incarnation: str = "",
+    shm: Callable[[np.ndarray], dict | None] | None = None,
+    consumers: list[str] | None = None,
 ) -> list[Buffer]:
     """Encode ``chunk`` as frames ready for ``send_multipart(..., copy=False)``.
 
     The arrays of the chunk are referenced, not copied: they must stay unchanged until sent.
-    ``image_encoder`` (e.g. JPEG for another host) is applied to ``"image"`` records.
+    ``image_encoder`` (e.g. JPEG for another host) is applied to ``"image"`` records; ``shm``
+    places large arrays in shared memory for the ``consumers`` on this host (None: send bytes).
     The producer's name is appended to each record's ownership.
     """
     records: list[dict[str, Any]] = []
@@ -86,10 +92,15 @@ def encode_chunk(
             frames.append(image_encoder(value))
         elif isinstance(value, np.ndarray) and not value.dtype.hasobject:
             array = value if value.flags.c_contiguous else value.copy(order="C")
-            entry["e"] = "nd"
             entry["d"] = np.lib.format.dtype_to_descr(array.dtype)
             entry["s"] = list(array.shape)
-            frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
+            reference = shm(array) if shm is not None and array.nbytes >= SHM_THRESHOLD else None
+            if reference is not None:
+                entry["e"], entry["m"] = "shm", reference
+                frames.append(b"")
+            else:
+                entry["e"] = "nd"
+                frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
         else:
             entry["e"] = "pk"
             out_of_band: list[pickle.PickleBuffer] = []
@@ -104,6 +115,8 @@ def encode_chunk(
         entry["f"] = [first, len(frames)]
         records.append(entry)
     header = {"k": "d", "seq": seq, "p": producer, "i": incarnation, "t": produced_at, "r": records}
+    if consumers is not None and any(entry["e"] == "shm" for entry in records):
+        header["c"] = consumers
     frames[0] = MAGIC + json.dumps(header, separators=(",", ":")).encode()
     return frames
 
@@ -118,8 +131,12 @@ def decode(
     frames: Sequence[Buffer],
     *,
     image_decoder: Callable[[memoryview], np.ndarray] | None = None,
+    shm_view: Callable[[dict, np.dtype, tuple, int], np.ndarray] | None = None,
+    consumer: str | None = None,
 ) -> Message:
     """Decode frames from :func:`encode_chunk` or :func:`encode_end`.
+
+    ``shm_view`` maps shared-memory records for the subscriber named ``consumer``.
 
     Raises:
         ProtocolError: for anything that is not a well-formed message (foreign or garbage
@@ -146,8 +163,10 @@ def decode(
     if kind == "e":
         return message
     chunk = DataChunk()
+    consumers = header.get("c") or []
+    index = consumers.index(consumer) if consumer in consumers else -1
     for entry in records:
-        name, record = _decode_record(entry, frames, image_decoder)
+        name, record = _decode_record(entry, frames, image_decoder, shm_view, index)
         chunk.update(name, record)
     chunk.producer, chunk.seq, chunk.produced_at = producer, seq, float(produced_at)
     message.chunk = chunk
@@ -155,7 +174,7 @@ def decode(
 
 
 def _decode_record(
-    entry: Any, frames: Sequence[Buffer], image_decoder: Callable | None
+    entry: Any, frames: Sequence[Buffer], image_decoder: Callable | None, shm_view: Callable | None, index: int
 ) -> tuple[str, dict[str, Any]]:
     try:
         name, ctype, ownership, encoding = entry["n"], entry["c"], entry["o"], entry["e"]
@@ -174,6 +193,8 @@ def _decode_record(
             value = pickle.loads(views[0], buffers=views[1:])
         except Exception as error:
             raise ProtocolError(f"record {name!r}: cannot unpickle: {error}") from error
+    elif encoding == "shm":
+        value = _decode_shared(name, entry, shm_view, index)
     elif encoding == "jpg":
         if image_decoder is None:
             raise ProtocolError(f"record {name!r}: JPEG image but no decoder available")
@@ -183,20 +204,39 @@ def _decode_record(
     return name, {"value": value, "content-type": ctype, "ownership": ownership}
 
 
-def _decode_array(name: str, entry: dict, view: memoryview) -> np.ndarray:
+def _decode_shared(name: str, entry: dict, shm_view: Callable | None, index: int) -> np.ndarray:
+    if shm_view is None or index < 0:
+        raise ProtocolError(f"record {name!r}: in shared memory this subscriber cannot read")
+    dtype, shape, expected = _layout(name, entry)
+    reference = entry.get("m")
+    if not isinstance(reference, dict) or reference.get("n") != expected:
+        raise ProtocolError(f"record {name!r}: bad shared-memory reference {reference!r}")
+    try:
+        return shm_view(reference, dtype, shape, index)
+    except (OSError, ValueError, TypeError) as error:
+        raise ProtocolError(f"record {name!r}: cannot map its shared memory: {error}") from error
+
+
+def _layout(name: str, entry: dict) -> tuple[np.dtype, tuple[int, ...], int]:
     try:
         dtype = np.lib.format.descr_to_dtype(_descr(entry["d"]))
         shape = tuple(int(n) for n in entry["s"])
     except (KeyError, TypeError, ValueError) as error:
         raise ProtocolError(f"record {name!r}: bad dtype or shape: {error}") from error
-    expected = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-    if any(n < 0 for n in shape) or len(view) != expected:
+    if any(n < 0 for n in shape):
+        raise ProtocolError(f"record {name!r}: negative shape {shape}")
+    return dtype, shape, dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+
+
+def _decode_array(name: str, entry: dict, view: memoryview) -> np.ndarray:
+    dtype, shape, expected = _layout(name, entry)
+    if len(view) != expected:
         raise ProtocolError(
             f"record {name!r}: {len(view)} bytes do not hold an array {shape} of {dtype}"
         )
-    if expected == 0:
-        return np.empty(shape, dtype=dtype)
-    return np.frombuffer(view, dtype=dtype).reshape(shape)
+    array = np.empty(shape, dtype=dtype) if expected == 0 else np.frombuffer(view, dtype=dtype).reshape(shape)
+    array.flags.writeable = False  # received values are read-only, whichever way they came
+    return array
 
 
 def _descr(raw: Any) -> Any:

@@ -536,6 +536,7 @@ class Worker:
         grace = float(data.get("grace", 8.0))
         processes = list(self.supervisor.nodes.values())
         await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
+        self.supervisor.remove_shared_memory()
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
 
     async def _stop_one(self, process: NodeProcess, grace: float) -> None:

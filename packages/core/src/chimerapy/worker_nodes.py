@@ -25,6 +25,7 @@ import zmq.asyncio
 
 from . import control
 from .control import Envelope, Requests
+from .shm import remove_segments
 
 __all__ = ["NodeProcess", "NodeSupervisor"]
 
@@ -81,6 +82,14 @@ class NodeSupervisor:
         self.max_pool = max_pool
         self._tasks: list[asyncio.Task] = []
         self._refilling: asyncio.Task | None = None
+        #: Processes ended since the last :meth:`remove_shared_memory`.
+        self.ended_pids: list[int] = []
+
+    def remove_shared_memory(self) -> None:
+        """Delete the shared-memory segments of ended node processes (once no node reads them)."""
+        for pid in self.ended_pids:
+            remove_segments(pid)
+        self.ended_pids.clear()
 
     async def start(self) -> None:
         """Bind the ROUTER socket and start listening."""
@@ -227,6 +236,7 @@ class NodeSupervisor:
             signal_it()
             await _wait_exit(popen, wait)
         self.nodes.pop(process.id, None)
+        self.ended_pids.append(popen.pid)
 
     async def end_all(self, *, grace: float = 3.0) -> None:
         """End every node process concurrently."""
@@ -240,6 +250,7 @@ class NodeSupervisor:
         for process in list(self.idle.values()):
             self.nodes[process.id] = self.idle.pop(process.id)
         await self.end_all(grace=1.0)
+        self.remove_shared_memory()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

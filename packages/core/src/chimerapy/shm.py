@@ -1,0 +1,173 @@
+"""Shared memory for large buffers between node processes on one host.
+
+Set ``CHIMERAPY_SHM=off`` to send every buffer through ZeroMQ instead. A publisher copies each large array once into a slot of its :class:`SlotPool` (files under
+``/dev/shm``, mapped); the message carries only a reference to the slot. A consumer maps the
+slot and gets a read-only, zero-copy view (:class:`SlotReader`). The slot is reused only when
+every consumer has let go of its view: each consumer writes the slot's generation into its own
+field of the slot header when its last view of the buffer is garbage collected, so a node that
+keeps a frame past its step never sees it change. With no free slot (consumers keep many frames)
+the buffer travels through ZeroMQ instead, so keeping frames never stalls the producer.
+
+Slot layout: a 256-byte header of uint64 words ``[generation, consumers, done_0 .. done_29]``
+followed by the payload.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import mmap
+import os
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SHM_THRESHOLD", "SlotPool", "SlotReader", "remove_segments"]
+
+#: Arrays at least this large travel through shared memory between processes of one host.
+SHM_THRESHOLD = 64 * 1024
+HEADER = 256
+MAX_CONSUMERS = (HEADER // 8) - 2
+_DIR = "/dev/shm"
+
+
+def _prefix(pid: int) -> str:
+    return os.path.join(_DIR, f"chimerapy-{pid}-")
+
+
+def remove_segments(pid: int) -> int:
+    """Delete the segments a (dead) node process left behind; returns how many."""
+    removed = 0
+    for path in glob.glob(_prefix(pid) + "*"):
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+@dataclass
+class _Slot:
+    path: str
+    capacity: int
+    memory: mmap.mmap
+    words: np.ndarray  # the header as uint64
+
+
+class SlotPool:
+    """The publisher's slots.
+
+    Args:
+        max_slots: the most slots (buffers in flight); more waits for a free one.
+    """
+
+    def __init__(self, max_slots: int = 16) -> None:
+        self.max_slots = max_slots
+        self._slots: list[_Slot] = []
+        self._next = 0
+        self._generation = 0
+        self.enabled = os.path.isdir(_DIR) and os.environ.get("CHIMERAPY_SHM", "on") != "off"
+
+    def put(self, array: np.ndarray, consumers: int) -> dict | None:
+        """Copy ``array`` into a free slot for ``consumers`` readers; returns the reference, or
+        None when no slot is free (consumers still hold them all) or shared memory is unusable:
+        the caller then sends the bytes instead, so a consumer keeping frames never stalls it."""
+        if not self.enabled or not 0 < consumers <= MAX_CONSUMERS:
+            return None
+        size = array.nbytes
+        slot = self._free_slot(size)
+        if slot is None:
+            return None
+        self._generation += 1
+        np.frombuffer(slot.memory, np.uint8, size, HEADER)[:] = array.reshape(-1).view(np.uint8)
+        slot.words[1] = consumers
+        slot.words[2 : 2 + consumers] = 0
+        slot.words[0] = self._generation
+        return {"m": slot.path, "g": self._generation, "n": size}
+
+    def _free_slot(self, size: int) -> _Slot | None:
+        """The next free slot in ring order (the oldest is the likeliest to be free), a new one
+        while the pool may grow, else None."""
+        count = len(self._slots)
+        for step in range(count):
+            slot = self._slots[(self._next + step) % count]
+            header = slot.words[: 2 + MAX_CONSUMERS].tolist()
+            generation, consumers = header[0], header[1]
+            if slot.capacity >= size and (generation == 0 or all(done == generation for done in header[2 : 2 + consumers])):
+                self._next = (self._next + step + 1) % count
+                return slot
+        return self._create(size) if count < self.max_slots else None
+
+    def _create(self, size: int) -> _Slot | None:
+        capacity = max(size, 1 << 20)
+        path = f"{_prefix(os.getpid())}{len(self._slots)}-{os.urandom(3).hex()}"
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            try:
+                os.ftruncate(descriptor, HEADER + capacity)
+                memory = mmap.mmap(descriptor, HEADER + capacity)
+            finally:
+                os.close(descriptor)
+        except OSError:
+            self.enabled = False  # no room in /dev/shm: send bytes from now on
+            return None
+        slot = _Slot(path, capacity, memory, np.frombuffer(memory, np.uint64, HEADER // 8, 0))
+        self._slots.append(slot)
+        return slot
+
+    def close(self) -> None:
+        """Delete the slots' files (consumers that still map them keep their views)."""
+        for slot in self._slots:
+            try:
+                os.unlink(slot.path)
+            except OSError:
+                pass
+        self._slots.clear()
+
+
+class SlotReader:
+    """A consumer's side: views of slots, released when the last view is gone.
+
+    Args:
+        name: the consumer's name (its index among a slot's consumers comes with each message).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._maps: dict[str, tuple[mmap.mmap, np.ndarray]] = {}
+
+    def view(self, reference: dict, dtype: np.dtype, shape: tuple[int, ...], index: int) -> np.ndarray:
+        """A read-only array over the slot ``reference`` (consumer ``index`` of the slot)."""
+        memory, words = self._map(str(reference["m"]))
+        generation, size = int(reference["g"]), int(reference["n"])
+        exporter = (ctypes.c_char * size).from_buffer(memory, HEADER)
+        weakref.finalize(exporter, _release, words, index, generation)
+        array = np.frombuffer(exporter, dtype=dtype).reshape(shape)
+        array.flags.writeable = False
+        return array
+
+    def release(self, reference: dict, index: int) -> None:
+        """Let go of a slot without viewing it (a message that was dropped)."""
+        _, words = self._map(str(reference["m"]))
+        _release(words, index, int(reference["g"]))
+
+    def _map(self, path: str) -> tuple[mmap.mmap, np.ndarray]:
+        if not path.startswith(_DIR + "/chimerapy-") or ".." in path:
+            raise ValueError(f"not a ChimeraPy shared-memory segment: {path!r}")
+        mapped = self._maps.get(path)
+        if mapped is None:
+            descriptor = os.open(path, os.O_RDWR)
+            try:
+                memory = mmap.mmap(descriptor, 0)
+            finally:
+                os.close(descriptor)
+            mapped = (memory, np.frombuffer(memory, np.uint64, HEADER // 8, 0))
+            self._maps[path] = mapped
+        return mapped
+
+
+def _release(words: np.ndarray, index: int, generation: int) -> None:
+    if 0 <= index < MAX_CONSUMERS:
+        words[2 + index] = generation
