@@ -111,11 +111,18 @@ def test_subscriber_counts_and_drops_garbage_frames():
     subscriber = Subscriber(context, "victim")
     subscriber.connect("cam", f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.3)  # the slow-joiner window of a plain PUB socket in this test harness
         chunk = cp.DataChunk()
         chunk.add("x", 1)
-        good = [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f
-                for f in wire.encode_chunk(chunk, seq=0, producer="cam", produced_at=time.time())]
+
+        def frames_of(producer, seq):
+            return [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f
+                    for f in wire.encode_chunk(chunk, seq=seq, producer=producer, produced_at=time.time())]
+
+        deadline = time.monotonic() + 10
+        while not subscriber.receive(0.05):  # until the connection is up: probes with seq 0
+            assert time.monotonic() < deadline, "the subscriber never connected"
+            publisher.send_multipart(frames_of("cam", 0))
+        good = frames_of("cam", 1)
         foreign = [bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f
                    for f in wire.encode_chunk(chunk, seq=0, producer="stranger", produced_at=time.time())]
         for frames in ([b"garbage"], [b"CPY1{broken"], foreign, good, [b"\x00" * 1000, b"x"]):
@@ -124,7 +131,8 @@ def test_subscriber_counts_and_drops_garbage_frames():
         deadline = time.monotonic() + 5
         while subscriber.garbage < 4 and time.monotonic() < deadline:
             received += subscriber.receive(0.2)
-        assert [c.get("x")["value"] for c in received] == [1]
+        received += subscriber.receive(0.2)
+        assert [(c.seq, c.get("x")["value"]) for c in received if c.seq == 1] == [(1, 1)]
         assert subscriber.garbage == 4  # 2 malformed, 1 from a producer it never subscribed to, 1 binary noise
     finally:
         subscriber.close()
