@@ -79,8 +79,9 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_archive(tmp_path):
 def test_validate_names_json_paths_and_fixes(tmp_path):
     assert chimerapy("validate", str(EXAMPLES / "demo.json"), timeout=60).returncode == 0
     broken = json.loads((EXAMPLES / "demo.json").read_text())
-    broken["nodes"][0]["registry"] = "video.test_patern"
-    broken["nodes"][2]["params"]["samplerat"] = 8000
+    index = {node["name"]: i for i, node in enumerate(broken["nodes"])}
+    broken["nodes"][index["camera"]]["registry"] = "video.test_patern"
+    broken["nodes"][index["microphone"]]["params"]["samplerat"] = 8000
     broken["edges"][0]["target"] = "vidoe"
     broken["mapping"]["camera-laptop"].append("ghost")
     del broken["workers"]
@@ -93,10 +94,13 @@ def test_validate_names_json_paths_and_fixes(tmp_path):
     path.write_text(json.dumps(broken))
     result = chimerapy("validate", str(path), timeout=60)
     assert result.returncode == 2
-    for expected in ["nodes[0].registry: no node is registered as 'video.test_patern'; did you mean 'video.test_pattern'",
-                     "nodes[2].params.samplerat: audio.tone has no option 'samplerat' (did you mean 'samplerate'?)",
+    ghost = len(broken["mapping"]["camera-laptop"]) - 1
+    for expected in [f"nodes[{index['camera']}].registry: no node is registered as 'video.test_patern'; "
+                     f"did you mean 'video.test_pattern'",
+                     f"nodes[{index['microphone']}].params.samplerat: audio.tone has no option 'samplerat' "
+                     f"(did you mean 'samplerate'?)",
                      "edges[0].target: unknown node 'vidoe' (did you mean 'video'?)",
-                     "mapping.camera-laptop[2]: unknown node 'ghost'"]:
+                     f"mapping.camera-laptop[{ghost}]: unknown node 'ghost'"]:
         assert expected in result.stderr, result.stderr
     (tmp_path / "bad.json").write_text("{ not json")
     result = chimerapy("validate", str(tmp_path / "bad.json"), timeout=60)
