@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 import chimerapy as cp
+from support.processes import end_process
 
 
 @pytest.fixture(autouse=True)
@@ -104,10 +105,4 @@ def spawn_cp_worker():
 
     yield spawn
     for process in processes:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        end_process(process)

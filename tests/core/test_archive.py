@@ -9,7 +9,6 @@ import signal
 import time
 
 import numpy as np
-import psutil
 import pytest
 
 import chimerapy as cp

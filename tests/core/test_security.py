@@ -8,7 +8,6 @@ import sys
 import aiohttp
 import pytest
 
-import chimerapy as cp
 from chimerapy import auth
 
 pytestmark = pytest.mark.timeout(60)

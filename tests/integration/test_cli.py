@@ -1,7 +1,6 @@
 """The chimerapy command line: run a pipeline file to an archive, Ctrl-C included; validate."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

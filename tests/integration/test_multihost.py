@@ -13,7 +13,7 @@ import pytest
 import chimerapy as cp
 from support import netns
 from support.nodes import Collector, ValuesSource, collected
-from support.processes import new_marker, wait_until_gone
+from support.processes import end_process, new_marker, wait_until_gone
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
 
@@ -44,12 +44,7 @@ def remote_workers(make_manager):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        end_process(process, grace=30)
     assert wait_until_gone(marker) == []
 
 

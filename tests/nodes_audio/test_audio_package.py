@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-import pickle
 import subprocess
 import sys
 
 import pytest
-from support.packs import assert_declared, load
+from support.packs import assert_declared, assert_node_conventions, load
 
-import chimerapy as cp
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,21 +27,7 @@ def test_every_node_has_an_entry_point():
 @pytest.mark.parametrize("registry_name", sorted(NODES))
 def test_node_classes_follow_the_pack_conventions(registry_name):
     target, kind = NODES[registry_name]
-    cls = load(target)
-    assert issubclass(cls, cp.Node) and cls.__dict__["kind"] == kind
-    summary = inspect.getdoc(cls).splitlines()[0]
-    assert summary.endswith(".") and len(summary) < 100
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    assert parameters[0].name == "name" and isinstance(parameters[0].default, str)
-    for option in parameters[1:]:
-        assert option.kind is option.KEYWORD_ONLY, option
-        assert option.annotation is not option.empty and option.default is not option.empty, option
-    node = cls(**({"path": "x.wav"} if registry_name == "audio.file" else {}))
-    assert node.name == parameters[0].default
-    clone = pickle.loads(pickle.dumps(node))  # only plain options until prep opens anything
-    assert {k: v for k, v in vars(clone).items() if k != "_runtime"} == {
-        k: v for k, v in vars(node).items() if k != "_runtime"
-    }
+    assert_node_conventions(load(target), kind, **({"path": "x.wav"} if registry_name == "audio.file" else {}))
 
 
 def test_importing_the_pack_does_not_load_portaudio():

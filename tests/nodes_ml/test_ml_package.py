@@ -3,14 +3,12 @@ and the meter that every ML node reports its rate and skipped inputs with."""
 
 from __future__ import annotations
 
-import inspect
 import logging
-import pickle
 import subprocess
 import sys
 
 import pytest
-from support.packs import assert_declared, load
+from support.packs import assert_declared, assert_node_conventions, load
 
 import chimerapy as cp
 import chimerapy_nodes_ml
@@ -37,21 +35,7 @@ def test_every_node_has_an_entry_point_and_the_registry_lists_it_without_importi
 @pytest.mark.parametrize("registry_name", sorted(NODES))
 def test_node_classes_follow_the_pack_conventions(registry_name):
     target, required = NODES[registry_name]
-    cls = load(target)
-    assert issubclass(cls, cp.Node) and cls.__dict__["kind"] == "step"
-    summary = inspect.getdoc(cls).splitlines()[0]
-    assert summary.endswith(".") and len(summary) < 100
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    assert parameters[0].name == "name" and isinstance(parameters[0].default, str)
-    for option in parameters[1:]:
-        assert option.kind is option.KEYWORD_ONLY, option
-        assert option.annotation is not option.empty and option.default is not option.empty, option
-    node = cls(**required)
-    assert node.name == parameters[0].default
-    clone = pickle.loads(pickle.dumps(node))  # only plain options until prep loads a model
-    assert {k: v for k, v in vars(clone).items() if k != "_runtime"} == {
-        k: v for k, v in vars(node).items() if k != "_runtime"
-    }
+    assert_node_conventions(load(target), "step", **required)
 
 
 def test_image_models_take_the_newest_input_and_vad_keeps_every_audio_block():

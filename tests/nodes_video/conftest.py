@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from support.processes import end_process
 from support.requirements import missing
 from video_media import write_clip
 
@@ -74,12 +75,7 @@ def xvfb(tmp_path):
         yield XDisplay(f":{number}", 640, 480)
     finally:
         os.close(read_end)
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        end_process(process, grace=5)
 
 
 def _read_display_number(fd: int, process: subprocess.Popen, timeout: float) -> int:

@@ -1,14 +1,13 @@
 """The pack as the core's registry and the Workers see it: entry points, node conventions, public API."""
 
-import inspect
 import subprocess
 import sys
 from pathlib import Path
 
 import cloudpickle
 import pytest
+from support.packs import assert_node_conventions
 
-import chimerapy as cp
 import chimerapy_nodes_video
 from chimerapy import registry
 
@@ -41,17 +40,10 @@ def test_the_registry_lists_every_node_of_the_pack_without_error():
 @pytest.mark.parametrize("name", sorted(NODES))
 def test_each_node_follows_the_pack_conventions(name):
     cls = registry.load(name)
-    assert issubclass(cls, cp.Node) and cls.kind == NODES[name][1]
-    signature = inspect.signature(cls.__init__)
-    first, *options = list(signature.parameters.values())[1:]
-    assert first.name == "name" and isinstance(first.default, str) and first.default
-    assert all(p.kind is p.KEYWORD_ONLY for p in options)
-    node = cls(**REQUIRED.get(name, {}))
-    assert node.name == first.default
-    # what a Worker gets: the node shipped with cloudpickle, its options intact, nothing opened yet
-    copy = cloudpickle.loads(cloudpickle.dumps(node))
+    assert_node_conventions(cls, NODES[name][1], **REQUIRED.get(name, {}))
+    # what a Worker gets: the node shipped with cloudpickle, intact
+    copy = cloudpickle.loads(cloudpickle.dumps(cls(**REQUIRED.get(name, {}))))
     assert type(copy).__name__ == cls.__name__
-    assert {p.name: getattr(copy, p.name) for p in options} == {p.name: getattr(node, p.name) for p in options}
 
 
 def test_registry_create_builds_a_node_with_options():

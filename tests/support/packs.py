@@ -21,3 +21,27 @@ def load(target: str) -> type:
     """The class a "module:Class" target names."""
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def assert_node_conventions(cls: type, kind: str, **options) -> None:
+    """``cls`` follows the pack conventions: a Node declaring ``kind``, a one-line summary, a
+    named default ``name`` then typed keyword-only options with defaults, and instances that a
+    Worker receives intact (plain options only, nothing opened before prep)."""
+    import inspect
+    import pickle
+
+    import chimerapy as cp
+
+    assert issubclass(cls, cp.Node) and cls.__dict__["kind"] == kind
+    summary = inspect.getdoc(cls).splitlines()[0]
+    assert summary.endswith(".") and len(summary) < 100, summary
+    first, *rest = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert first.name == "name" and isinstance(first.default, str) and first.default
+    for option in rest:
+        assert option.kind is option.KEYWORD_ONLY, option
+        assert option.annotation is not option.empty and option.default is not option.empty, option
+    node = cls(**options)
+    assert node.name == first.default
+    clone = pickle.loads(pickle.dumps(node))
+    assert {k: v for k, v in vars(clone).items() if k != "_runtime"} == {
+        k: v for k, v in vars(node).items() if k != "_runtime"}

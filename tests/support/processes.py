@@ -38,3 +38,16 @@ def wait_until_gone(marker: str, timeout: float = 15.0) -> list[psutil.Process]:
     for process in left:
         process.kill()
     return left
+
+
+def end_process(process, grace: float = 15.0) -> None:
+    """Ask a subprocess to terminate, wait ``grace`` seconds, then kill it; always reaped."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

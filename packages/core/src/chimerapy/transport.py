@@ -84,7 +84,6 @@ class Publisher:
         self._clock = clock
         self.seq = -1
         self.blocked_seconds = 0.0
-        self._stopping = False
         self._ended = False
         self._sockets: dict[str, zmq.Socket] = {}
         self.addresses: dict[str, str] = {}
