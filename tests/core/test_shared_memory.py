@@ -2,6 +2,7 @@
 changed under a node that keeps them, and the segments are removed afterwards."""
 
 import glob
+import threading
 import time
 
 import numpy as np
@@ -80,5 +81,40 @@ def test_slots_are_reused_only_after_every_consumer_let_go():
         views.clear()
         third = pool.put(frame * 0, consumers=2)
         assert third is not None and third["m"] == first["m"]
+    finally:
+        pool.close()
+
+
+def test_a_full_pool_waits_only_for_slots_still_on_their_way():
+    pool, reader = SlotPool(max_slots=1, patience=30), SlotReader("a")
+    frame = np.arange(70_000, dtype=np.uint8)
+
+    def view(reference):
+        return reader.view(reference, np.dtype(np.uint8), frame.shape, 0)
+
+    try:
+        first = pool.put(frame, consumers=1)
+
+        def behind():  # a consumer that reads the slot late, then lets go of it
+            time.sleep(0.2)
+            view(first)
+
+        thread = threading.Thread(target=behind)
+        thread.start()
+        second = pool.put(frame, consumers=1)  # waits for the slot instead of sending bytes
+        thread.join()
+        assert second is not None and second["m"] == first["m"]
+
+        kept = view(second)  # a consumer that keeps its frame: waiting would be pointless
+        polls = []
+        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or False) is None
+        assert polls == []
+        del kept
+
+        assert pool.put(frame, consumers=1) is not None  # never read: its consumer died
+        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or len(polls) > 3) is None
+        assert len(polls) == 4
+        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or True) is None
+        assert len(polls) == 4  # after a wait in vain, bytes go at once until a slot is free
     finally:
         pool.close()

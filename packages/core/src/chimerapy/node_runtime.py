@@ -194,7 +194,7 @@ class NodeRuntime:
                 self.emit(self._call_step(None))
             return
         complete = len(self.inputs)
-        for chunk in self.subscriber.receive(timeout):
+        for chunk in self.subscriber.stream(timeout):
             self.node.in_bound_data[chunk.producer] = chunk
             self.node.new_data_available = True
             if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:

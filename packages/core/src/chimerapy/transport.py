@@ -22,7 +22,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import zmq
 
@@ -39,9 +39,30 @@ log = logging.getLogger(__name__)
 MODES = ("lossless", "latest", "lossless-remote", "latest-remote")
 LOSSLESS_HWM = 64
 LATEST_HWM = 2
+#: Frames smaller than this are copied into ZeroMQ; larger ones are sent without a copy.
+COPY_BELOW = 64 * 1024
+_NOBLOCK, _SNDMORE, _RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)  # plain ints: cheaper
 #: Seconds that chunks still queued when an ended Publisher closes get to reach their consumers.
 CLOSE_LINGER = 2.0
 _JOIN = b"join:"
+
+
+def _send_frames(socket: zmq.Socket, frames: list) -> None:
+    """Send one message without blocking (raises ``zmq.Again`` when a queue is full): small frames
+    are copied (cheaper than tracking them), large ones go without a copy."""
+    last = len(frames) - 1
+    for index, frame in enumerate(frames):
+        flags = _NOBLOCK | _SNDMORE if index < last else _NOBLOCK
+        socket.send(frame, flags, copy=memoryview(frame).nbytes < COPY_BELOW)
+
+
+def _receive_frames(socket: zmq.Socket) -> list:
+    """Receive one message without blocking (raises ``zmq.Again`` when none is queued): the header
+    as bytes, the frames after it as zero-copy ``zmq.Frame`` s."""
+    frames = [socket.recv(_NOBLOCK)]
+    while socket.getsockopt(_RCVMORE):
+        frames.append(socket.recv(copy=False))
+    return frames
 
 
 def _bind(socket: zmq.Socket, host: str, port: int = 0) -> str:
@@ -156,7 +177,7 @@ class Publisher:
         messages: dict[str, list] = {}
         if "lossless" in self._sockets and self._local_consumers and self._pool is not None:
             consumers = self._local_consumers
-            messages["lossless"] = encode(shm=lambda array: self._pool.put(array, len(consumers)),
+            messages["lossless"] = encode(shm=lambda array: self._pool.put(array, len(consumers), abort),
                                           consumers=consumers)
         if any(not mode.endswith("-remote") and mode not in messages for mode in self._sockets):
             plain = encode()
@@ -188,7 +209,7 @@ class Publisher:
             message = [wire.pack(chosen)] if latest else chosen  # one frame: conflatable
             if latest and not end:
                 try:
-                    socket.send_multipart(message, copy=False, flags=zmq.NOBLOCK)
+                    _send_frames(socket, message)
                 except zmq.Again:
                     pass
                 continue
@@ -201,7 +222,7 @@ class Publisher:
         pause, started = 0.00005, None
         while True:
             try:
-                socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                _send_frames(socket, frames)
                 break
             except zmq.Again:
                 if started is None:
@@ -312,15 +333,19 @@ class Subscriber:
 
         On latest-only edges only the newest chunk of each burst is kept.
         """
-        chunks: list[DataChunk] = []
+        return list(self.stream(timeout))
+
+    def stream(self, timeout: float) -> Iterator[DataChunk]:
+        """Like :meth:`receive`, but yields each chunk as soon as it is decoded, so that a node
+        stepping on it lets go of its shared-memory buffers before the next one is mapped."""
         events = dict(self._poller.poll(int(timeout * 1000)))
         for mode, socket in self._sockets.items():
             if socket not in events:
                 continue
             newest: dict[str, DataChunk] = {}
-            while True:
+            for _ in range(LOSSLESS_HWM):  # a bounded batch; the rest stays queued
                 try:
-                    frames = socket.recv_multipart(copy=False, flags=zmq.NOBLOCK)
+                    frames = _receive_frames(socket)
                 except zmq.Again:
                     break
                 if mode == "latest":
@@ -332,18 +357,15 @@ class Subscriber:
                 chunk = self._accept(frames)
                 if chunk is None:
                     continue
-                if mode == "latest":
-                    replaced = newest.get(chunk.producer)
-                    if replaced is not None:  # an older chunk of this burst: skipped by design
-                        self.edges[chunk.producer].received -= 1
-                        self.edges[chunk.producer].skipped += 1
-                    newest[chunk.producer] = chunk
-                else:
-                    chunks.append(chunk)
-                if mode == "lossless" and len(chunks) >= LOSSLESS_HWM:
-                    break  # hand a bounded batch to the node; the rest stays queued
-            chunks.extend(newest.values())
-        return chunks
+                if mode == "lossless":
+                    yield chunk
+                    continue
+                replaced = newest.get(chunk.producer)
+                if replaced is not None:  # an older chunk of this burst: skipped by design
+                    self.edges[chunk.producer].received -= 1
+                    self.edges[chunk.producer].skipped += 1
+                newest[chunk.producer] = chunk
+            yield from newest.values()
 
     def _decode_jpeg(self, data: memoryview):
         if self._jpeg is None:

@@ -7,14 +7,17 @@ A message is one header frame followed by buffer frames::
     buffers = the raw bytes of numpy arrays, or a pickle (protocol 5) and its out-of-band buffers
 
 Kinds are ``"d"`` (data) and ``"e"`` (end of stream: ``seq`` is the last data sequence number sent,
--1 for none). Each record names its encoding and the frames it owns:
+-1 for none). Each record names its encoding and the frames it owns (``f``: first and end index):
 
+- ``"v"``: a plain scalar (``int``, ``float``, ``str``, ``bool``, ``None``) held in the header
+  itself (``v``); it owns no frame.
 - ``"nd"``: a numpy array (not of object dtype): ``dtype`` descr, ``shape``, one raw frame.
 - ``"pk"``: anything else: a pickle frame plus its out-of-band buffers (numpy arrays nested in
   dicts or lists travel as raw frames, never copied into the pickle).
 - ``"jpg"``: an ``"image"`` record JPEG-encoded for a subscriber on another host.
 - ``"shm"``: a large array in a shared-memory slot of the producer (``m``: the slot reference),
-  for subscribers on the same host; the header's ``c`` lists them, in the slot's order.
+  for subscribers on the same host; the header's ``c`` lists them, in the slot's order. It owns
+  no frame.
 
 Decoding never copies array data: arrays are read-only views of the received frames.
 """
@@ -22,6 +25,7 @@ Decoding never copies array data: arrays are read-only views of the received fra
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import struct
 from dataclasses import dataclass
@@ -37,6 +41,12 @@ __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "
 
 MAGIC = b"CPY1"
 _MAX_HEADER = 1 << 20
+#: Values of these exact types (not subclasses such as numpy scalars) travel inside the header.
+_INLINE_TYPES = frozenset({int, float, str, bool, type(None)})
+_INLINE_MAX_STR = 1024
+_DTYPES: dict[str, np.dtype] = {}  # descr string -> dtype, for the common simple dtypes
+_encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_decode_json = json.JSONDecoder().decode
 
 Buffer = Any  # bytes, memoryview, numpy array, or zmq.Frame: anything with the buffer protocol
 
@@ -87,6 +97,11 @@ def encode_chunk(
         ctype = record["content-type"]
         entry: dict[str, Any] = {"n": name, "c": ctype, "o": [*record["ownership"], producer]}
         first = len(frames)
+        kind = type(value)
+        if kind in _INLINE_TYPES and (kind is not str or len(value) <= _INLINE_MAX_STR):
+            entry["e"], entry["v"] = "v", value
+            records.append(entry)
+            continue
         if image_encoder is not None and ctype == "image" and _is_image(value):
             entry["e"] = "jpg"
             frames.append(image_encoder(value))
@@ -97,10 +112,10 @@ def encode_chunk(
             reference = shm(array) if shm is not None and array.nbytes >= SHM_THRESHOLD else None
             if reference is not None:
                 entry["e"], entry["m"] = "shm", reference
-                frames.append(b"")
-            else:
-                entry["e"] = "nd"
-                frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
+                records.append(entry)
+                continue
+            entry["e"] = "nd"
+            frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
         else:
             entry["e"] = "pk"
             out_of_band: list[pickle.PickleBuffer] = []
@@ -117,14 +132,14 @@ def encode_chunk(
     header = {"k": "d", "seq": seq, "p": producer, "i": incarnation, "t": produced_at, "r": records}
     if consumers is not None and any(entry["e"] == "shm" for entry in records):
         header["c"] = consumers
-    frames[0] = MAGIC + json.dumps(header, separators=(",", ":")).encode()
+    frames[0] = MAGIC + _encode_json(header).encode()
     return frames
 
 
 def encode_end(*, last_seq: int, producer: str, produced_at: float, incarnation: str = "") -> list[bytes]:
     """Encode the end-of-stream marker a producer sends after its last chunk."""
     header = {"k": "e", "seq": last_seq, "p": producer, "i": incarnation, "t": produced_at, "r": []}
-    return [MAGIC + json.dumps(header, separators=(",", ":")).encode()]
+    return [MAGIC + _encode_json(header).encode()]
 
 
 def decode(
@@ -144,13 +159,13 @@ def decode(
     """
     if not frames:
         raise ProtocolError("empty message")
-    head = _view(frames[0])
-    if len(head) < len(MAGIC) or bytes(head[: len(MAGIC)]) != MAGIC:
+    head = frames[0] if isinstance(frames[0], bytes) else bytes(_view(frames[0])[:_MAX_HEADER + 1])
+    if not head.startswith(MAGIC):
         raise ProtocolError("not a ChimeraPy data message (bad magic)")
     if len(head) > _MAX_HEADER:
         raise ProtocolError(f"header of {len(head)} bytes exceeds {_MAX_HEADER}")
     try:
-        header = json.loads(bytes(head[len(MAGIC) :]))
+        header = _decode_json(head[len(MAGIC) :].decode())
         kind, seq, producer, produced_at = header["k"], header["seq"], header["p"], header["t"]
         records = header["r"]
     except (ValueError, KeyError, TypeError) as error:
@@ -167,7 +182,7 @@ def decode(
     index = consumers.index(consumer) if consumer in consumers else -1
     for entry in records:
         name, record = _decode_record(entry, frames, image_decoder, shm_view, index)
-        chunk.update(name, record)
+        chunk._records[name] = record  # built and checked here: no need for update()'s copy
     chunk.producer, chunk.seq, chunk.produced_at = producer, seq, float(produced_at)
     message.chunk = chunk
     return message
@@ -178,13 +193,23 @@ def _decode_record(
 ) -> tuple[str, dict[str, Any]]:
     try:
         name, ctype, ownership, encoding = entry["n"], entry["c"], entry["o"], entry["e"]
-        first, end = entry["f"]
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError) as error:
         raise ProtocolError(f"malformed record entry: {error}") from error
-    if not (isinstance(first, int) and isinstance(end, int) and 1 <= first < end <= len(frames)):
-        raise ProtocolError(f"record {name!r}: frame range {first}..{end} out of bounds")
     if ctype not in CONTENT_TYPES or not isinstance(ownership, list):
         raise ProtocolError(f"record {name!r}: bad content type or ownership")
+    if encoding == "v":
+        if "v" not in entry or type(entry["v"]) not in _INLINE_TYPES:
+            raise ProtocolError(f"record {name!r}: inline value missing or not a scalar")
+        return name, {"value": entry["v"], "content-type": ctype, "ownership": ownership}
+    if encoding == "shm":
+        value = _decode_shared(name, entry, shm_view, index)
+        return name, {"value": value, "content-type": ctype, "ownership": ownership}
+    try:
+        first, end = entry["f"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProtocolError(f"record {name!r}: malformed frame range: {error}") from error
+    if not (isinstance(first, int) and isinstance(end, int) and 1 <= first < end <= len(frames)):
+        raise ProtocolError(f"record {name!r}: frame range {first}..{end} out of bounds")
     views = [_view(frame) for frame in frames[first:end]]
     if encoding == "nd":
         value = _decode_array(name, entry, views[0])
@@ -193,8 +218,6 @@ def _decode_record(
             value = pickle.loads(views[0], buffers=views[1:])
         except Exception as error:
             raise ProtocolError(f"record {name!r}: cannot unpickle: {error}") from error
-    elif encoding == "shm":
-        value = _decode_shared(name, entry, shm_view, index)
     elif encoding == "jpg":
         if image_decoder is None:
             raise ProtocolError(f"record {name!r}: JPEG image but no decoder available")
@@ -219,13 +242,25 @@ def _decode_shared(name: str, entry: dict, shm_view: Callable | None, index: int
 
 def _layout(name: str, entry: dict) -> tuple[np.dtype, tuple[int, ...], int]:
     try:
-        dtype = np.lib.format.descr_to_dtype(_descr(entry["d"]))
+        dtype = _dtype(entry["d"])
         shape = tuple(int(n) for n in entry["s"])
     except (KeyError, TypeError, ValueError) as error:
         raise ProtocolError(f"record {name!r}: bad dtype or shape: {error}") from error
     if any(n < 0 for n in shape):
         raise ProtocolError(f"record {name!r}: negative shape {shape}")
-    return dtype, shape, dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    return dtype, shape, dtype.itemsize * math.prod(shape)
+
+
+def _dtype(descr: Any) -> np.dtype:
+    """The dtype of a descr from the header (simple ones are looked up, not parsed again)."""
+    if not isinstance(descr, str):
+        return np.lib.format.descr_to_dtype(_descr(descr))
+    dtype = _DTYPES.get(descr)
+    if dtype is None:
+        dtype = np.lib.format.descr_to_dtype(descr)
+        if len(_DTYPES) < 256:
+            _DTYPES[descr] = dtype
+    return dtype
 
 
 def _decode_array(name: str, entry: dict, view: memoryview) -> np.ndarray:
