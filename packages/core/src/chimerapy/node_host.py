@@ -1,6 +1,7 @@
 """The node process: ``python -m chimerapy.node_host --control ADDR --node-id ID``.
 
-A Worker spawns one such process per node. It connects back to the Worker over a ZeroMQ DEALER
+A Worker has one such process per node, forked with these arguments by its launcher
+(:mod:`chimerapy.node_launcher`). It connects back to the Worker over a ZeroMQ DEALER
 socket and then follows the Worker's requests::
 
     hello -> load (prep) -> loaded -> connect -> connected -> start|step -> ... stop -> stopped
@@ -251,7 +252,7 @@ class NodeHost:
         self.channel.send(Envelope("node_error", {"node": self.name, "phase": phase, "traceback": text}))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to send SIGTERM to this process when its parent (the Worker) dies."""
     if sys.platform.startswith("linux"):
         try:
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", required=True)
     parser.add_argument("--node-id", required=True)
     args = parser.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()
     logging.getLogger().setLevel(logging.INFO)
     context = zmq.Context()
     channel = ControlThread(context, args.control, args.node_id)
@@ -290,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     """Entry point: run, then leave at once (files are closed and flushed by now; the
     interpreter's module teardown would only add seconds under load)."""
-    code = main()
+    code = main(argv)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -214,13 +214,13 @@ class NodeRuntime:
         if chunk is None:
             return None
         self.outputs += 1
-        if self._previews is not None and self._previews.due():
+        if self.publisher is not None:
+            self.publisher.send(chunk, abort=self._give_up_sending)
+        if self._previews is not None and self._previews.due():  # after sending: no added latency
             try:
                 self._on_preview(self._previews.make(chunk))
             except Exception:  # a preview must never break the node
                 log.debug("preview of %s failed", self.node.name, exc_info=True)
-        if self.publisher is not None:
-            self.publisher.send(chunk, abort=self._give_up_sending)
         return chunk
 
     def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:

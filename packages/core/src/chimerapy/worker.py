@@ -141,9 +141,9 @@ class Worker:
             log.error("Worker %s: shutdown timed out; killing node processes", self.name)
         finally:
             for process in list(self.supervisor.nodes.values()):
-                if process.popen.poll() is None:
-                    process.popen.kill()
-                    process.popen.wait(5)
+                if process.handle.poll() is None:
+                    process.handle.kill()
+                    process.handle.wait(5)
             self._loop.stop()
             self._remove_tempdir()
             self._ended.set()
@@ -468,7 +468,6 @@ class Worker:
         self._session = data["session"]
         self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
-        self.supervisor.expect(len(specs))
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
         errors, created = [], {}
         for spec, result in zip(specs, results):
@@ -479,7 +478,6 @@ class Worker:
                                "traceback": result.data.get("traceback", result.error or "")})
             else:
                 created[spec["name"]] = {"addresses": result.data["addresses"], "pid": result.data.get("pid")}
-        self.supervisor.refill()
         if errors:
             await self.supervisor.end_all(grace=1.0)
             raise RequestFailed(f"{len(errors)} node(s) failed on Worker {self.name}", {"errors": errors})
@@ -540,7 +538,7 @@ class Worker:
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
 
     async def _stop_one(self, process: NodeProcess, grace: float) -> None:
-        if process.popen.poll() is None:
+        if process.handle.poll() is None:
             try:
                 await self.supervisor.request(process, "stop", timeout=2.0)
             except (TimeoutError, ConnectionError):

@@ -1,11 +1,11 @@
 """NodeSupervisor: a Worker's node processes: spawn, talk to, watch, and end them (bounded).
 
-Each node runs in ``python -m chimerapy.node_host`` (a fresh interpreter: the node travels
-with cloudpickle, so classes from ``__main__`` and notebooks work). All node processes of a
-Worker connect to one ROUTER socket on loopback. A few interpreters are kept started and idle
-(the pool), so that a commit hands nodes to running processes instead of waiting for Python to
-start; the pool grows to the size of the last commit. Ending a process is bounded: ask it to
-stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process outlives the supervisor.
+Each node runs in its own process running :mod:`chimerapy.node_host` (the node travels with
+cloudpickle, so classes from ``__main__`` and notebooks work), forked in milliseconds by the
+Worker's launcher (:mod:`chimerapy.node_launcher`), which has made the imports every node needs
+once. All node processes of a Worker connect to one ROUTER socket on loopback. Ending a process
+is bounded: ask it to stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process
+outlives the supervisor.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import zmq.asyncio
 
 from . import control
 from .control import Envelope, Requests
+from .node_launcher import LaunchedProcess, Launcher
 from .shm import remove_segments
 
 __all__ = ["NodeProcess", "NodeSupervisor"]
@@ -40,7 +39,7 @@ class NodeProcess:
 
     id: str
     name: str
-    popen: subprocess.Popen
+    handle: LaunchedProcess
     hello: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     requests: Requests = field(default_factory=Requests)
@@ -56,7 +55,7 @@ class NodeProcess:
 
     @property
     def pid(self) -> int:
-        return self.popen.pid
+        return self.handle.pid
 
 
 class NodeSupervisor:
@@ -67,21 +66,16 @@ class NodeSupervisor:
         env: extra environment variables for the node processes (e.g. ``PYTHONPATH``).
     """
 
-    def __init__(self, on_event: EventHandler, *, env: dict[str, str] | None = None, pool: int = 2,
-                 max_pool: int = 16) -> None:
+    def __init__(self, on_event: EventHandler, *, env: dict[str, str] | None = None) -> None:
         self._on_event = on_event
         self._env = env or {}
         self._context = zmq.asyncio.Context()
         self._router: zmq.asyncio.Socket | None = None
+        self._launcher: Launcher | None = None
         self.address = ""
         #: Processes running a node, by process identity.
         self.nodes: dict[str, NodeProcess] = {}
-        #: Started, idle processes waiting for a node.
-        self.idle: dict[str, NodeProcess] = {}
-        self.pool_target = pool
-        self.max_pool = max_pool
         self._tasks: list[asyncio.Task] = []
-        self._refilling: asyncio.Task | None = None
         #: Processes ended since the last :meth:`remove_shared_memory`.
         self.ended_pids: list[int] = []
 
@@ -92,53 +86,37 @@ class NodeSupervisor:
         self.ended_pids.clear()
 
     async def start(self) -> None:
-        """Bind the ROUTER socket and start listening."""
+        """Bind the ROUTER socket, start listening and start the launcher."""
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         port = self._router.bind_to_random_port("tcp://127.0.0.1")
         self.address = f"tcp://127.0.0.1:{port}"
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
-        self.refill()
+        self._live_launcher()
 
-    def _start_process(self) -> NodeProcess:
-        identity = uuid.uuid4().hex[:16]
-        command = [sys.executable, "-m", "chimerapy.node_host", "--control", self.address, "--node-id", identity]
-        popen = subprocess.Popen(command, env={**os.environ, **self._env}, stdin=subprocess.DEVNULL)
-        process = NodeProcess(identity, "(idle)", popen, state="idle")
-        self.idle[identity] = process
-        return process
-
-    def refill(self) -> None:
-        """Start idle processes in the background until the pool has ``pool_target`` of them."""
-        if self._refilling is None or self._refilling.done():
-            self._refilling = asyncio.create_task(self._refill())
-
-    async def _refill(self) -> None:
-        while len(self.idle) < self.pool_target:
-            process = self._start_process()
-            await asyncio.wait([asyncio.create_task(process.hello.wait())], timeout=120)
+    def _live_launcher(self) -> Launcher:
+        """The launcher, started again if it has died."""
+        if self._launcher is None or not self._launcher.alive:
+            if self._launcher is not None:
+                log.warning("the node launcher (pid %d) died; starting a new one", self._launcher.pid)
+            self._launcher = Launcher({**os.environ, **self._env})
+        return self._launcher
 
     async def spawn(self, node_id: str, name: str, *, timeout: float = 120.0) -> NodeProcess:
-        """A process for the node ``name``: an idle one from the pool if any, else a new one."""
-        ready = [p for p in self.idle.values() if p.hello.is_set() and p.popen.poll() is None]
-        process = ready[0] if ready else next(iter(self.idle.values()), None) or self._start_process()
-        del self.idle[process.id]
-        process.name, process.state = name, "spawned"
+        """A new process for the node ``name``, once it has said hello."""
+        identity = uuid.uuid4().hex[:16]
+        handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
+        process = NodeProcess(identity, name, handle)
         self.nodes[process.id] = process
         try:
             await asyncio.wait_for(process.hello.wait(), timeout)
         except asyncio.TimeoutError:
             await self.end(process, grace=0)
             raise RuntimeError(f"node {name}: its process did not start within {timeout} s") from None
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"node {name}: its process exited with code {process.popen.returncode} at start")
+        if handle.poll() is not None:
+            raise RuntimeError(f"node {name}: its process exited with code {handle.returncode} at start")
         return process
-
-    def expect(self, count: int) -> None:
-        """Grow the pool towards ``count`` processes (the size of the last commit), then refill."""
-        self.pool_target = max(self.pool_target, min(count, self.max_pool))
-        self.refill()
 
     async def request(
         self, process: NodeProcess, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0
@@ -168,7 +146,7 @@ class NodeSupervisor:
         while True:
             identity, raw = await self._router.recv_multipart()
             key = identity.decode(errors="replace")
-            process = self.nodes.get(key) or self.idle.get(key)
+            process = self.nodes.get(key)
             if process is None:
                 continue
             try:
@@ -198,12 +176,8 @@ class NodeSupervisor:
         """Notice node processes that exit on their own (crashes)."""
         while True:
             await asyncio.sleep(0.2)
-            for process in list(self.idle.values()):
-                if process.popen.poll() is not None:  # an idle process died: just replace it
-                    self.idle.pop(process.id, None)
-                    self.refill()
             for process in list(self.nodes.values()):
-                code = process.popen.poll()
+                code = process.handle.poll()
                 if code is None or process.state in ("exited", "crashed"):
                     continue
                 crashed = not process.expected_exit
@@ -222,34 +196,31 @@ class NodeSupervisor:
     async def end(self, process: NodeProcess, *, grace: float = 3.0) -> None:
         """End ``process``: ask it to exit, wait ``grace``, then SIGTERM, then SIGKILL, and reap."""
         process.expected_exit = True
-        popen = process.popen
-        if popen.poll() is None and grace > 0:
+        handle = process.handle
+        if handle.poll() is None and grace > 0:
             try:
                 await self.notify(process, "exit")
             except ConnectionError:
                 pass
-            await _wait_exit(popen, grace)
-        for signal_it, wait in ((popen.terminate, 1.0), (popen.kill, 2.0)):
-            if popen.poll() is not None:
+            await _wait_exit(handle, grace)
+        for signal_it, wait in ((handle.terminate, 1.0), (handle.kill, 2.0)):
+            if handle.poll() is not None:
                 break
-            log.warning("node %s (pid %d) did not exit; %s", process.name, popen.pid, signal_it.__name__)
+            log.warning("node %s (pid %d) did not exit; %s", process.name, handle.pid, signal_it.__name__)
             signal_it()
-            await _wait_exit(popen, wait)
+            await _wait_exit(handle, wait)
         self.nodes.pop(process.id, None)
-        self.ended_pids.append(popen.pid)
+        self.ended_pids.append(handle.pid)
 
     async def end_all(self, *, grace: float = 3.0) -> None:
         """End every node process concurrently."""
         await asyncio.gather(*(self.end(p, grace=grace) for p in list(self.nodes.values())))
 
     async def close(self) -> None:
-        """End every process (idle ones too), stop listening and close the socket."""
-        if self._refilling is not None:
-            self._refilling.cancel()
-        self.pool_target = 0
-        for process in list(self.idle.values()):
-            self.nodes[process.id] = self.idle.pop(process.id)
+        """End every process and the launcher, stop listening and close the socket."""
         await self.end_all(grace=1.0)
+        if self._launcher is not None:
+            self._launcher.close()
         self.remove_shared_memory()
         for task in self._tasks:
             task.cancel()
@@ -259,7 +230,7 @@ class NodeSupervisor:
         self._context.term()
 
 
-async def _wait_exit(popen: subprocess.Popen, timeout: float) -> None:
+async def _wait_exit(handle: LaunchedProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while popen.poll() is None and time.monotonic() < deadline:
+    while handle.poll() is None and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
