@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.spec import SOURCE, RunSpec
+from benchmarks.spec import RunSpec
 
 
 def summarize(
@@ -44,8 +44,9 @@ def summarize(
     sinks = [reports[name] for name in spec.sinks if name in reports]
     if not sinks:
         return {}
-    source = reports.get(SOURCE, {})
-    sent = int(source.get("count", 0))
+    sent_by_sink = [int(reports.get(spec.source_of(name), {}).get("count", 0))
+                    for name in spec.sinks if name in reports]
+    sent = sum(sent_by_sink)
     received = statistics.mean(s["count"] for s in sinks)
     latencies = [s["latency_ms"] for s in sinks if s["latency_ms"].get("n")]
     first = [s["first_frame_t"] for s in sinks if s["first_frame_t"]]
@@ -57,7 +58,7 @@ def summarize(
         "sent": sent,
         "received": received,
         "lost": sum(s["lost"] for s in sinks),
-        "undelivered": sum(max(0, sent - s["unique"]) for s in sinks) if sent else None,
+        "undelivered": sum(max(0, n - s["unique"]) for n, s in zip(sent_by_sink, sinks)) if sent else None,
         "out_of_order": sum(s["out_of_order"] for s in sinks),
         "duplicates": sum(s["duplicates"] for s in sinks),
         "latency_p50_ms": statistics.median(l["p50"] for l in latencies) if latencies else None,

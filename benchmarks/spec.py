@@ -24,7 +24,8 @@ class Shape:
 
     Attributes:
         payload: Payload kind: ``dict1k``, ``vga`` or ``hd``.
-        topology: ``pair``, ``chain`` or ``fanout``.
+        topology: ``pair``, ``chain``, ``fanout`` or ``crosshost`` (two sources on two
+            hosts of their own, each with a sink on a third host).
         n_nodes: Total node count, source and sinks included.
         n_workers: Workers the nodes are spread over (ChimeraPy family only).
         rate_hz: Source rate; ``None`` means as fast as possible.
@@ -44,6 +45,8 @@ class Shape:
         """Node names in topological order: the source first, sinks last."""
         if self.topology == "fanout":
             return [SOURCE] + [f"sink{i}" for i in range(1, self.n_nodes)]
+        if self.topology == "crosshost":
+            return [f"{SOURCE}1", f"{SOURCE}2", "sink1", "sink2"]
         relays = [f"relay{i:02d}" for i in range(1, self.n_nodes - 1)]
         return [SOURCE, *relays, "sink"]
 
@@ -53,6 +56,8 @@ class Shape:
         names = self.node_names
         if self.topology == "fanout":
             return [(SOURCE, sink) for sink in names[1:]]
+        if self.topology == "crosshost":
+            return [(f"{SOURCE}1", "sink1"), (f"{SOURCE}2", "sink2")]
         return list(pairwise(names))
 
     @property
@@ -62,17 +67,31 @@ class Shape:
         return [name for name in self.node_names if name not in downstream]
 
     def upstream_of(self, name: str) -> str | None:
-        """The single input of ``name`` (``None`` for the source)."""
+        """The single input of ``name`` (``None`` for a source)."""
         return next((src for src, dst in self.edges if dst == name), None)
+
+    def source_of(self, name: str) -> str:
+        """The source at the head of the path that leads to ``name``."""
+        while (upstream := self.upstream_of(name)) is not None:
+            name = upstream
+        return name
 
     def role_of(self, name: str) -> str:
         """``source``, ``relay`` or ``sink``."""
-        if name == SOURCE:
+        if self.upstream_of(name) is None:
             return "source"
         return "sink" if name in self.sinks else "relay"
 
+    @property
+    def remote_workers(self) -> list[str]:
+        """Workers that run on hosts of their own (network namespaces), not in the runner."""
+        return ["host1", "host2"] if self.topology == "crosshost" else []
+
     def worker_assignment(self) -> dict[str, list[str]]:
-        """Contiguous blocks of nodes per Worker (``worker0``...), in graph order."""
+        """Contiguous blocks of nodes per Worker (``worker0``...), in graph order; for
+        ``crosshost``, each source on its own remote Worker and the sinks on ``worker0``."""
+        if self.topology == "crosshost":
+            return {"host1": [f"{SOURCE}1"], "host2": [f"{SOURCE}2"], "worker0": ["sink1", "sink2"]}
         names = self.node_names
         count = max(1, min(self.n_workers, len(names)))
         size, extra = divmod(len(names), count)

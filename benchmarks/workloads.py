@@ -9,6 +9,9 @@ chain          10-node chain over 3 Workers, 640x480, max   fps and latency over
 fanout         source -> 4 sinks, 640x480, max              fps per sink, lost, latency
 graph2         2 nodes, 1 KB dict at 30 fps, short          commit, start, stop+shutdown
 graph20        20-node chain over 3 Workers, short          commit, start, stop+shutdown
+crosshost      2 sources on 2 hosts -> 2 sinks on a third   one-way latency p50 / p99
+               (network namespaces), 640x480 ``image``
+               at 30 fps: JPEG on the wire
 =============  ==========================================  ============================
 
 ``throughput`` and ``latency`` run once per payload (``dict1k``, ``vga``, ``hd``).
@@ -22,7 +25,7 @@ from benchmarks.spec import Shape
 
 PAYLOADS = ("dict1k", "vga", "hd")
 PAYLOAD_TITLES = {"dict1k": "1 KB dict", "vga": "640x480x3", "hd": "1920x1080x3"}
-KINDS = ("throughput", "latency", "chain", "fanout", "graph2", "graph20")
+KINDS = ("throughput", "latency", "chain", "fanout", "graph2", "graph20", "crosshost")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ FIGURES = {
     "fanout": STREAM_FIGURES,
     "graph2": (SETUP, START, FIRST, STOP, RSS_MEAN),
     "graph20": (SETUP, START, FIRST, STOP, RSS_MEAN),
+    "crosshost": (P50, P99, FPS, LOST, OUT_OF_ORDER, CPU_ALL),
 }
 
 
@@ -86,6 +90,8 @@ class Workload(Shape):
             return f"{self.n_nodes}-node chain, {self.n_workers} Workers, {rate}, {payload}"
         if self.kind == "fanout":
             return f"fan-out 1 -> {self.n_nodes - 1}, {rate}, {payload}"
+        if self.kind == "crosshost":
+            return f"2 hosts -> a third (JPEG), {rate}, {payload}"
         workers = f" over {self.n_workers} Workers" if self.n_workers > 1 else ""
         return f"{self.n_nodes}-node graph{workers}: set-up, tear-down"
 
@@ -118,6 +124,8 @@ def catalogue(
             workloads.append(Workload("dict1k", "pair", 2, 1, 30.0, 1.0, kind))
         elif kind == "graph20":
             workloads.append(Workload("dict1k", "chain", 20, 3, 30.0, 1.0, kind))
+        elif kind == "crosshost":
+            workloads.append(Workload("vga", "crosshost", 4, 3, 30.0, paced, kind))
         else:
             raise ValueError(f"unknown workload kind {kind!r}; choose from {', '.join(KINDS)}")
     return workloads

@@ -86,8 +86,13 @@ class System(ABC):
         self.version = lines[-1]
         return None
 
+    #: Whether the suite can put this system's Workers on other hosts (``crosshost``).
+    multi_host = False
+
     def unsupported(self, workload: Workload) -> str | None:
-        """Why this system cannot run ``workload``, or ``None`` (default: runs all)."""
+        """Why this system cannot run ``workload``, or ``None`` (default: all but cross-host)."""
+        if workload.topology == "crosshost" and not self.multi_host:
+            return "cross-host runs start this project's cp-worker on network namespaces; no such adapter here"
         return None
 
     def spec_for(self, workload: Workload, run_dir: Path, content_type: str) -> RunSpec:

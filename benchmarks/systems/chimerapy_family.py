@@ -25,6 +25,7 @@ class ChimeraPy(System):
     runner = "benchmarks.workers.cp_runner"
     import_check = "import chimerapy; chimerapy.Manager; chimerapy.Worker; chimerapy.Graph"
     distribution = "chimerapy-core"
+    multi_host = True
 
     @property
     def python(self) -> Path:

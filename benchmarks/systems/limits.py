@@ -37,6 +37,8 @@ class Limit(System):
         return Path(sys.executable)
 
     def unsupported(self, workload: Workload) -> str | None:
+        if workload.topology == "crosshost":
+            return super().unsupported(workload)
         if workload.kind in ("graph2", "graph20"):
             return "no framework: there is no graph to commit or shut down"
         if self.transport == "shm" and workload.topology != "pair":

@@ -12,6 +12,9 @@ Usage: ``python -m benchmarks.workers.cp_runner SPEC.json``
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -50,6 +53,46 @@ def quiet_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class RemoteHosts:
+    """Workers on hosts of their own: one network namespace each, joined to this one by a
+    virtual cable (``tests/support/netns.py``), running ``cp-worker`` (this project only)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        self._hosts = None
+        self._processes: list[subprocess.Popen] = []
+
+    def start_workers(self, manager: Any) -> None:
+        """Make the hosts, start a ``cp-worker`` on each and wait until all have joined."""
+        if not self.names:
+            return
+        from tests.support import netns
+
+        reason = netns.available()
+        if reason:
+            raise RuntimeError(f"cross-host workloads need network namespaces: {reason}")
+        self._hosts = netns.Hosts(len(self.names))
+        for name, host in zip(self.names, self._hosts.hosts):
+            self._processes.append(subprocess.Popen(host.command(
+                sys.executable, "-m", "chimerapy.cli.worker", "--ip", host.gateway, "--port",
+                str(manager.port), "--name", name, "--token", manager.token)))
+        if not manager.wait_for_workers(self.names, timeout=60):
+            raise RuntimeError(f"the Workers on {self.names} did not join within 60 s")
+
+    def close(self) -> None:
+        """End the remote Workers (they end their nodes), then remove the hosts."""
+        for process in self._processes:
+            process.send_signal(signal.SIGINT)
+        for process in self._processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._hosts is not None:
+            self._hosts.close()
+
+
 def body(run: Run) -> None:
     """Build the spec's graph over its Workers, then time each lifecycle step."""
     spec = run.spec
@@ -59,23 +102,29 @@ def body(run: Run) -> None:
     logdir = tempfile.mkdtemp(prefix="logs-", dir=spec.run_dir)
     run.note(f"package: {cp.__name__} (engine API: {cp_nodes.ENGINE})")
 
+    hosts = RemoteHosts(spec.remote_workers)
     with run.phase("cluster"):
         port = free_port()
-        manager = cp.Manager(logdir=logdir, port=port)
+        manager = (cp.Manager(logdir=logdir, port=port, host="0.0.0.0") if hosts.names
+                   else cp.Manager(logdir=logdir, port=port))
         host = getattr(manager, "host", "127.0.0.1")
         port = getattr(manager, "port", port)
         workers = {
             name: cp.Worker(name=name, port=0, delete_temp=True)
-            for name in spec.worker_assignment()
+            for name in spec.worker_assignment() if name not in hosts.names
         }
         for worker in workers.values():
             if resolve(worker.connect(host=host, port=port)) is False:
                 raise RuntimeError(f"{worker} could not connect to the Manager")
+        hosts.start_workers(manager)
 
     def shutdown_all() -> None:
-        resolve(manager.shutdown())
-        for worker in workers.values():
-            resolve(worker.shutdown())
+        try:
+            resolve(manager.shutdown())
+            for worker in workers.values():
+                resolve(worker.shutdown())
+        finally:
+            hosts.close()
 
     shut_down = False
     try:
@@ -88,7 +137,8 @@ def body(run: Run) -> None:
         for src, dst in spec.edges:
             graph.add_edge(nodes[src], nodes[dst])
         mapping = {  # Workers and Nodes by name (this project) or by id (0.0.10, engine)
-            (name if by_name else workers[name].id): [n if by_name else nodes[n].id for n in names]
+            (name if by_name or name in hosts.names else workers[name].id):
+                [n if by_name else nodes[n].id for n in names]
             for name, names in spec.worker_assignment().items()
         }
         run.setup_began_t = time.time()

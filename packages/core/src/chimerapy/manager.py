@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import functools
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -555,16 +557,24 @@ class Manager:
             raise StateError(f"cannot {call}() while the cluster is {self.state}: {fixes.get(self.state, '')}")
 
 
+@functools.lru_cache(maxsize=1)
 def _installed_versions() -> dict[str, str]:
-    """Versions of Python, the core and every installed ChimeraPy package, for meta.json."""
+    """Versions of Python, the core and every installed ChimeraPy package, for meta.json (read
+    once, from the ``chimerapy*`` metadata folders only: reading every installed one is slow)."""
     import importlib.metadata
     import platform
 
     versions = {"python": platform.python_version(), "chimerapy-core": __version__}
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata.get("Name") or ""
-        if name.lower().startswith("chimerapy"):
-            versions[name] = dist.version
+    for entry in dict.fromkeys(sys.path):
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.lower().startswith("chimerapy") and folder.endswith((".dist-info", ".egg-info")):
+                dist = importlib.metadata.Distribution.at(os.path.join(entry or ".", folder))
+                name = dist.metadata.get("Name") or ""
+                versions.setdefault(name, dist.version)
     return versions
 
 

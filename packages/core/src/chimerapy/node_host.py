@@ -51,6 +51,11 @@ class ControlThread(threading.Thread):
         self.socket.connect(address)
         self.requests: queue.Queue[Envelope] = queue.Queue()
         self.outbox: queue.Queue[Envelope] = queue.Queue()
+        self._wake_read, self._wake_write = os.pipe()  # send() wakes the poll below at once
+        os.set_blocking(self._wake_write, False)
+        self._poller = zmq.Poller()
+        self._poller.register(self.socket, zmq.POLLIN)
+        self._poller.register(self._wake_read, zmq.POLLIN)
         self.runtime: NodeRuntime | None = None
         self.offset = 0.0
         self.closing = threading.Event()
@@ -59,11 +64,26 @@ class ControlThread(threading.Thread):
     def send(self, envelope: Envelope) -> None:
         """Queue ``envelope`` for the Worker (thread-safe)."""
         self.outbox.put(envelope)
+        self._wake()
+
+    def close(self) -> None:
+        """Send what is queued, then end the thread (thread-safe)."""
+        self.closing.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"!")
+        except (BlockingIOError, OSError):  # the pipe is full (a wake-up is pending) or closed
+            pass
 
     def run(self) -> None:
         next_stats = time.monotonic() + STATS_INTERVAL
         while not self.closing.is_set():
-            if self.socket.poll(50, zmq.POLLIN):
+            events = dict(self._poller.poll(STATS_INTERVAL * 1000 / 4))
+            if self._wake_read in events:
+                os.read(self._wake_read, 4096)
+            while self.socket.poll(0, zmq.POLLIN):
                 self._dispatch(self.socket.recv())
             self._flush()
             now = time.monotonic()
@@ -74,7 +94,7 @@ class ControlThread(threading.Thread):
                 if os.getppid() != self._parent:  # the Worker is gone
                     self._orphaned()
         self._flush()
-        self.socket.close()
+        self.socket.close()  # the wake-up pipe stays open: other threads may still send
 
     def _dispatch(self, raw: bytes) -> None:
         try:
@@ -157,6 +177,8 @@ class NodeHost:
                     self.channel.send(envelope.reply())
                 if self.runtime is not None:
                     self.runtime.finish()
+                    if envelope.type == "stop":  # stopped before it started: an orderly end too
+                        self._report_stopped(self.runtime)
                 return 0
             handler = handlers.get(envelope.type)
             if handler is None:
@@ -238,10 +260,13 @@ class NodeHost:
             runtime.allow_step()
         self.channel.send(Envelope("node_state", {"node": self.name, "state": "running"}))
         runtime.run(mode)
-        stats = runtime.stats()
-        files = runtime._recorder.files() if runtime._recorder is not None else []
-        self.channel.send(Envelope("stopped", {"node": self.name, "stats": stats, "files": [str(f) for f in files]}))
+        self._report_stopped(runtime)
         return True
+
+    def _report_stopped(self, runtime: NodeRuntime) -> None:
+        files = runtime._recorder.files() if runtime._recorder is not None else []
+        self.channel.send(Envelope("stopped", {"node": self.name, "stats": runtime.stats(),
+                                               "files": [str(f) for f in files]}))
 
     def _require(self, envelope: Envelope) -> NodeRuntime | None:
         if self.runtime is None:
@@ -285,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     code = host.serve()
     if host.runtime is not None:
         host.runtime.close(timeout=1.0)
-    channel.closing.set()
+    channel.close()
     channel.join(timeout=5.0)
     context.term()
     return code

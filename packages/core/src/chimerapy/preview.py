@@ -49,7 +49,7 @@ class PreviewMaker:
                 if self._encoder is None:
                     from .jpeg import JpegEncoder
 
-                    self._encoder = JpegEncoder(quality=6)
+                    self._encoder = JpegEncoder(quality=75)
                 jpeg = self._encoder.encode(value[..., :3] if value.ndim == 3 else value, self.width, height)
                 preview[name] = {"jpeg": base64.b64encode(jpeg).decode(), "width": self.width, "height": height}
             elif isinstance(value, numbers.Real) and not isinstance(value, bool):

@@ -42,6 +42,8 @@ LATEST_HWM = 2
 #: Frames smaller than this are copied into ZeroMQ; larger ones are sent without a copy.
 COPY_BELOW = 64 * 1024
 _NOBLOCK, _SNDMORE, _RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)  # plain ints: cheaper
+#: Seconds a fixed port may stay busy before binding to it fails.
+REBIND_PATIENCE = 5.0
 #: Seconds that chunks still queued when an ended Publisher closes get to reach their consumers.
 CLOSE_LINGER = 2.0
 _JOIN = b"join:"
@@ -66,11 +68,19 @@ def _receive_frames(socket: zmq.Socket) -> list:
 
 
 def _bind(socket: zmq.Socket, host: str, port: int = 0) -> str:
-    if port:
-        socket.bind(f"tcp://{host}:{port}")
-    else:
-        port = socket.bind_to_random_port(f"tcp://{host}")
-    return f"tcp://{host}:{port}"
+    """Bind to ``port``, or to any free port for 0. A fixed port (a restarted node takes its
+    predecessor's) may stay busy a moment: a consumer's reconnect attempts can hold it."""
+    if not port:
+        return f"tcp://{host}:{socket.bind_to_random_port(f'tcp://{host}')}"
+    deadline = time.monotonic() + REBIND_PATIENCE
+    while True:
+        try:
+            socket.bind(f"tcp://{host}:{port}")
+            return f"tcp://{host}:{port}"
+        except zmq.ZMQError as error:
+            if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Publisher:

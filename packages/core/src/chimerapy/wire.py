@@ -103,7 +103,7 @@ def encode_chunk(
             records.append(entry)
             continue
         if image_encoder is not None and ctype == "image" and _is_image(value):
-            entry["e"] = "jpg"
+            entry["e"], entry["s"] = "jpg", list(value.shape)
             frames.append(image_encoder(value))
         elif isinstance(value, np.ndarray) and not value.dtype.hasobject:
             array = value if value.flags.c_contiguous else value.copy(order="C")
@@ -221,7 +221,7 @@ def _decode_record(
     elif encoding == "jpg":
         if image_decoder is None:
             raise ProtocolError(f"record {name!r}: JPEG image but no decoder available")
-        value = image_decoder(views[0])
+        value = _decode_image(name, entry, views[0], image_decoder)
     else:
         raise ProtocolError(f"record {name!r}: unknown encoding {encoding!r}")
     return name, {"value": value, "content-type": ctype, "ownership": ownership}
@@ -238,6 +238,17 @@ def _decode_shared(name: str, entry: dict, shm_view: Callable | None, index: int
         return shm_view(reference, dtype, shape, index)
     except (OSError, ValueError, TypeError) as error:
         raise ProtocolError(f"record {name!r}: cannot map its shared memory: {error}") from error
+
+
+def _decode_image(name: str, entry: dict, view: memoryview, image_decoder: Callable) -> np.ndarray:
+    try:
+        image = image_decoder(view)
+        shape = tuple(int(n) for n in entry.get("s", image.shape))
+        image = image.reshape(shape)
+    except (ValueError, TypeError) as error:
+        raise ProtocolError(f"record {name!r}: bad JPEG image: {error}") from error
+    image.flags.writeable = False
+    return image
 
 
 def _layout(name: str, entry: dict) -> tuple[np.dtype, tuple[int, ...], int]:
