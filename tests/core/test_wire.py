@@ -48,6 +48,25 @@ def test_arrays_travel_outside_the_header_and_pickle():
     assert np.shares_memory(np.asarray(frames[1]), frame)  # sent without a copy
 
 
+@pytest.mark.parametrize("value", [7, -2**70, 0.1, float("inf"), "é", True, None])
+def test_plain_scalars_travel_inside_the_header_with_their_exact_type(value):
+    chunk = DataChunk()
+    chunk.add("v", value)
+    frames = wire.encode_chunk(chunk, seq=0, producer="cam", produced_at=0.0)
+    assert len(frames) == 1  # no pickle, no buffer
+    got = roundtrip(chunk).chunk.get("v")["value"]
+    assert type(got) is type(value) and got == value
+
+
+def test_scalar_subclasses_and_long_strings_are_pickled_as_before():
+    for value in (np.float64(0.5), np.int32(3), "x" * 5000):
+        chunk = DataChunk()
+        chunk.add("v", value)
+        assert len(wire.encode_chunk(chunk, seq=0, producer="cam", produced_at=0.0)) == 2
+        got = roundtrip(chunk).chunk.get("v")["value"]
+        assert type(got) is type(value) and got == value
+
+
 def test_nested_python_objects_and_nested_arrays():
     value = {"a": [1, 2.5, "x", None, (1, 2)], "arr": np.arange(5), "deep": {"b": {1, 2}}}
     chunk = DataChunk()

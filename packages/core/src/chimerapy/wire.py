@@ -14,7 +14,7 @@ Kinds are ``"d"`` (data) and ``"e"`` (end of stream: ``seq`` is the last data se
 - ``"nd"``: a numpy array (not of object dtype): ``dtype`` descr, ``shape``, one raw frame.
 - ``"pk"``: anything else: a pickle frame plus its out-of-band buffers (numpy arrays nested in
   dicts or lists travel as raw frames, never copied into the pickle).
-- ``"jpg"``: an ``"image"`` record JPEG-encoded for a subscriber on another host.
+- ``"jpg"``: an ``"image"`` record JPEG-encoded for a subscriber on another host (``s``: its shape).
 - ``"shm"``: a large array in a shared-memory slot of the producer (``m``: the slot reference),
   for subscribers on the same host; the header's ``c`` lists them, in the slot's order. It owns
   no frame.
