@@ -132,9 +132,14 @@ class Launcher:
         except subprocess.TimeoutExpired:
             self._popen.kill()
             self._popen.wait()
-        os.close(self._replies)
+        with self._lock:
+            self._read()  # the last exit reports
+            os.close(self._replies)
+            self._replies = -1
 
     def _read(self) -> None:
+        if self._replies < 0:
+            return
         try:
             while chunk := os.read(self._replies, 65536):
                 self._buffer += chunk
