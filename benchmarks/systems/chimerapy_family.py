@@ -15,6 +15,7 @@ from pathlib import Path
 
 from benchmarks import venvs
 from benchmarks.systems.base import System
+from benchmarks.workloads import Workload
 
 
 class ChimeraPy(System):
@@ -30,6 +31,14 @@ class ChimeraPy(System):
     @property
     def python(self) -> Path:
         return Path(sys.executable)
+
+    def unsupported(self, workload: Workload) -> str | None:
+        if workload.topology == "crosshost":
+            from tests.support import netns
+
+            reason = netns.available()
+            return f"cross-host runs need network namespaces: {reason}" if reason else None
+        return super().unsupported(workload)
 
 
 class VenvPeer(System):

@@ -36,6 +36,8 @@ def test_forked_nodes_are_separate_processes_with_their_own_random_numbers(clust
     graph = cp.Graph()
     graph.add_nodes([Dice("d1"), Dice("d2"), Dice("d3")])
     assert manager.commit_graph(graph, {"w1": ["d1", "d2", "d3"]})
+    names = {psutil.Process(p.pid).name() for p in worker.supervisor.nodes.values()}
+    assert names == {"cp-d1", "cp-d2", "cp-d3"}  # what top and htop show
     manager.start()
     time.sleep(0.3)
     assert manager.stop()

@@ -196,6 +196,7 @@ class NodeHost:
             self.channel.send(envelope.fail(f"node {spec.get('name')}: cannot load its code", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
         self.name = node.name
+        _name_process(f"cp-{node.name}")
         self.channel.offset = float(spec.get("offset", 0.0))
         logging.getLogger().addHandler(ForwardingHandler(self.channel, node.name))
         errors: list[tuple[str, str]] = []
@@ -277,13 +278,23 @@ class NodeHost:
         self.channel.send(Envelope("node_error", {"node": self.name, "phase": phase, "traceback": text}))
 
 
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent (the Worker) dies."""
+def _prctl(option: int, argument: int | bytes) -> None:
+    """Linux's ``prctl``; nothing elsewhere."""
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, argument)
         except OSError:
             pass
+
+
+def _name_process(name: str) -> None:
+    """Show ``name`` for this process in top, htop and ``ps -o comm`` (Linux keeps 15 bytes)."""
+    _prctl(15, name.encode()[:15])  # PR_SET_NAME
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent (the Worker) dies."""
+    _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def main(argv: list[str] | None = None) -> int:
