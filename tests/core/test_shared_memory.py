@@ -49,14 +49,16 @@ class Hoarder(cp.Node):
 
 
 def test_frames_kept_past_their_step_never_change_and_segments_are_removed(cluster):
-    manager, _ = cluster("w1")
+    manager, (worker,) = cluster("w1")
     graph = cp.Graph()
     graph.add_edge(Frames("frames"), Hoarder("hoarder"))
     assert manager.commit_graph(graph, {"w1": ["frames", "hoarder"]})
+    pids = [process.pid for process in worker.supervisor.nodes.values()]
     manager.start()
     deadline = time.monotonic() + 60
     while manager.node_stats.get("hoarder", {}).get("steps", 0) < 300 and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert any(glob.glob(f"/dev/shm/chimerapy-{pid}-*") for pid in pids)  # the frames went this way
     assert manager.stop()
     edge = manager.final_stats["hoarder"]["inputs"]["frames"]
     assert edge["received"] == 300 and edge["lost"] == 0
@@ -64,7 +66,7 @@ def test_frames_kept_past_their_step_never_change_and_segments_are_removed(clust
 
     check = json.loads((manager.session.path / "w1" / "hoarder" / "check.jsonl").read_text())["data"]
     assert check == {"kept": 300, "changed": []}, [e.remote_traceback for e in manager.errors][:1]
-    assert glob.glob("/dev/shm/chimerapy-*") == []
+    assert [path for pid in pids for path in glob.glob(f"/dev/shm/chimerapy-{pid}-*")] == []
 
 
 def test_slots_are_reused_only_after_every_consumer_let_go():
