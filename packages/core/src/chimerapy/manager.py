@@ -298,6 +298,8 @@ class Manager:
                 except Exception:
                     log.exception("Manager: stop during shutdown failed")
             names = list(self._server.workers)
+            for link in self._server.workers.values():
+                link.leaving = True
             self._loop.run(self._broadcast(names, "shutdown", timeout=10, strict=False), timeout=20)
             self._loop.run(self._wait_workers_gone(timeout=10), timeout=15)
         except Exception:

@@ -42,6 +42,7 @@ class WorkerLink:
     last_seen: float = field(default_factory=time.monotonic)
     connected: bool = True
     silent: bool = False  # marked lost by the heartbeat watchdog
+    leaving: bool = False  # told to shut down: its silence is expected, not a loss
 
     async def request(self, kind: str, data: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Envelope:
         """Send a request and await the reply (raises WorkerLostError, TimeoutError)."""
@@ -107,7 +108,7 @@ class ManagerServer:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             for link in list(self.workers.values()):
-                if link.connected and now - link.last_seen > LOST_AFTER:
+                if link.connected and not link.leaving and now - link.last_seen > LOST_AFTER:
                     log.error("Worker %s is lost: silent for %.1f s", link.name, now - link.last_seen)
                     link.connected, link.silent = False, True
                     asyncio.create_task(link.ws.close())

@@ -220,7 +220,7 @@ class NodeSupervisor:
         """End every process and the launcher, stop listening and close the socket."""
         await self.end_all(grace=1.0)
         if self._launcher is not None:
-            self._launcher.close()
+            await asyncio.to_thread(self._launcher.close)  # waits for it to exit: not on the loop
         self.remove_shared_memory()
         for task in self._tasks:
             task.cancel()
