@@ -39,7 +39,6 @@ def test_forked_nodes_are_separate_processes_with_their_own_random_numbers(clust
     names = {psutil.Process(p.pid).name() for p in worker.supervisor.nodes.values()}
     assert names == {"cp-d1", "cp-d2", "cp-d3"}  # what top and htop show
     manager.start()
-    time.sleep(0.3)
     assert manager.stop()
     found = draws(manager, "w1", ["d1", "d2", "d3"])
     assert len({item["pid"] for item in found}) == 3
@@ -59,7 +58,10 @@ def test_a_dead_launcher_is_replaced_and_leaves_no_process_behind(cluster):
     graph.add_edge(CountingSource("numbers", count=5), Summer("sum"))
     assert manager.commit_graph(graph, {"w1": ["numbers", "sum"]})  # with a new launcher
     manager.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while manager.node_stats.get("sum", {}).get("steps", 0) < 5:
+        assert time.monotonic() < deadline, "the new graph never streamed"
+        time.sleep(0.05)
     assert manager.stop()
     assert manager.final_stats["sum"]["inputs"]["numbers"]["received"] == 5
 

@@ -184,24 +184,29 @@ class Publisher:
         chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
         encode = functools.partial(wire.encode_chunk, chunk, seq=self.seq, producer=self.name,
                                    produced_at=produced_at, incarnation=self.incarnation)
+        consumers = self._local_consumers
         messages: dict[str, list] = {}
-        if "lossless" in self._sockets and self._local_consumers and self._pool is not None:
-            consumers = self._local_consumers
-            messages["lossless"] = encode(shm=lambda array: self._pool.put(array, len(consumers), abort),
-                                          consumers=consumers)
-        if any(not mode.endswith("-remote") and mode not in messages for mode in self._sockets):
-            plain = encode()
-            messages.update({mode: plain for mode in self._sockets if not mode.endswith("-remote")
-                             and mode not in messages})
-        if any(mode.endswith("-remote") for mode in self._sockets):
-            if self._jpeg is None:
-                from .jpeg import JpegEncoder
-
-                self._jpeg = JpegEncoder()
-            remote = encode(image_encoder=self._jpeg.encode)
-            messages.update({mode: remote for mode in self._sockets if mode.endswith("-remote")})
+        plain = remote = None  # one encoding serves every socket that needs it
+        for mode in self._sockets:
+            if mode == "lossless" and consumers:
+                messages[mode] = encode(shm=lambda array: self._pool.put(array, len(consumers), abort),
+                                        consumers=consumers)
+            elif mode.endswith("-remote"):
+                remote = remote or encode(image_encoder=self._jpeg_encoder().encode)
+                messages[mode] = remote
+            else:
+                plain = plain or encode()
+                messages[mode] = plain
         self._send(messages, abort)
         return self.seq
+
+    def _jpeg_encoder(self):
+        """The JPEG encoder for consumers on other hosts, made on first use."""
+        if self._jpeg is None:
+            from .jpeg import JpegEncoder
+
+            self._jpeg = JpegEncoder()
+        return self._jpeg
 
     def end(self, *, abort: Callable[[], bool] = lambda: False) -> None:
         """Tell every consumer that this stream is over (after the last chunk)."""

@@ -200,31 +200,40 @@ def _decode_record(
     if encoding == "v":
         if "v" not in entry or type(entry["v"]) not in _INLINE_TYPES:
             raise ProtocolError(f"record {name!r}: inline value missing or not a scalar")
-        return name, {"value": entry["v"], "content-type": ctype, "ownership": ownership}
-    if encoding == "shm":
+        value = entry["v"]
+    elif encoding == "shm":
         value = _decode_shared(name, entry, shm_view, index)
-        return name, {"value": value, "content-type": ctype, "ownership": ownership}
+    else:
+        value = _decode_framed(name, entry, encoding, _owned_views(name, entry, frames), image_decoder)
+    return name, {"value": value, "content-type": ctype, "ownership": ownership}
+
+
+def _owned_views(name: str, entry: dict, frames: Sequence[Buffer]) -> list[memoryview]:
+    """Views of the frames the record owns (its ``f`` range)."""
     try:
         first, end = entry["f"]
     except (KeyError, TypeError, ValueError) as error:
         raise ProtocolError(f"record {name!r}: malformed frame range: {error}") from error
     if not (isinstance(first, int) and isinstance(end, int) and 1 <= first < end <= len(frames)):
         raise ProtocolError(f"record {name!r}: frame range {first}..{end} out of bounds")
-    views = [_view(frame) for frame in frames[first:end]]
+    return [_view(frame) for frame in frames[first:end]]
+
+
+def _decode_framed(name: str, entry: dict, encoding: Any, views: list[memoryview],
+                   image_decoder: Callable | None) -> Any:
+    """The value of a record carried in frames: an array, a pickle or a JPEG image."""
     if encoding == "nd":
-        value = _decode_array(name, entry, views[0])
-    elif encoding == "pk":
+        return _decode_array(name, entry, views[0])
+    if encoding == "pk":
         try:
-            value = pickle.loads(views[0], buffers=views[1:])
+            return pickle.loads(views[0], buffers=views[1:])
         except Exception as error:
             raise ProtocolError(f"record {name!r}: cannot unpickle: {error}") from error
-    elif encoding == "jpg":
+    if encoding == "jpg":
         if image_decoder is None:
             raise ProtocolError(f"record {name!r}: JPEG image but no decoder available")
-        value = _decode_image(name, entry, views[0], image_decoder)
-    else:
-        raise ProtocolError(f"record {name!r}: unknown encoding {encoding!r}")
-    return name, {"value": value, "content-type": ctype, "ownership": ownership}
+        return _decode_image(name, entry, views[0], image_decoder)
+    raise ProtocolError(f"record {name!r}: unknown encoding {encoding!r}")
 
 
 def _decode_shared(name: str, entry: dict, shm_view: Callable | None, index: int) -> np.ndarray:

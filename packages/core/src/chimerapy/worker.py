@@ -413,7 +413,7 @@ class Worker:
         self.supervisor.nodes.pop(dead.id, None)
         log.warning("Worker %s restarts node %s (attempt %d)", self.name, dead.name, attempt)
         try:
-            process = await self.supervisor.spawn(uuid.uuid4().hex[:12], dead.name)
+            process = await self.supervisor.spawn(dead.name)
             process.restarts, process.connection = attempt, dead.connection
             reply = await self.supervisor.request(process, "load", {"spec": spec}, timeout=60.0)
             if not reply.ok:
@@ -484,7 +484,7 @@ class Worker:
         return {"nodes": created, "host_key": host_key()}
 
     async def _create_node(self, spec: dict[str, Any]) -> Envelope:
-        process = await self.supervisor.spawn(spec["id"], spec["name"])
+        process = await self.supervisor.spawn(spec["name"])
         directory = self.tempdir / self._session / spec["name"]
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
                 "pythonpath": self._session_packages}

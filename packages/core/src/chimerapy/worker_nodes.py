@@ -103,7 +103,7 @@ class NodeSupervisor:
             self._launcher = Launcher({**os.environ, **self._env})
         return self._launcher
 
-    async def spawn(self, node_id: str, name: str, *, timeout: float = 120.0) -> NodeProcess:
+    async def spawn(self, name: str, *, timeout: float = 120.0) -> NodeProcess:
         """A new process for the node ``name``, once it has said hello."""
         identity = uuid.uuid4().hex[:16]
         handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
