@@ -30,7 +30,7 @@ from .node import Node
 
 # Graph (networkx), Manager and Worker (aiohttp) load on first use, so that a node's process,
 # which needs none of them, starts fast.
-_LAZY = {"Graph": ".graph", "Manager": ".manager", "Worker": ".worker"}
+_LAZY = {"Graph": ".graph", "Manager": ".manager.manager", "Worker": ".worker.worker"}
 
 
 def __getattr__(name: str):

@@ -9,7 +9,7 @@ import networkx as nx
 from .errors import GraphError
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .node.node import Node
 
 __all__ = ["Graph"]
 
@@ -38,7 +38,7 @@ class Graph:
 
     def add_node(self, node: Node) -> None:
         """Add ``node``; a second node with the same name raises :class:`GraphError`."""
-        from .node import Node
+        from .node.node import Node
 
         if not isinstance(node, Node):
             raise GraphError(f"graph nodes must be chimerapy.Node instances, got {node!r}")

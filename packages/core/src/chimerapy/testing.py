@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import wire
 from .data_chunk import DataChunk
 from .errors import NodeError
-from .node import Node
-from .node_runtime import NodeRuntime, as_chunk, local_runtime
+from .net import wire
+from .node.node import Node
+from .node.runtime import NodeRuntime, as_chunk, local_runtime
 
 __all__ = ["NodeHarness", "run_node"]
 

@@ -33,8 +33,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .data_chunk import CONTENT_TYPES, DataChunk
-from .errors import ProtocolError
+from ..data_chunk import CONTENT_TYPES, DataChunk
+from ..errors import ProtocolError
 from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]

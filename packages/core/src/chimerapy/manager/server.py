@@ -15,9 +15,9 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from . import auth, control
-from .control import Envelope, Requests
-from .errors import ProtocolError, WorkerLostError
+from ..errors import ProtocolError, WorkerLostError
+from ..net import auth, control
+from ..net.control import Envelope, Requests
 
 __all__ = ["ManagerServer", "WorkerLink"]
 

@@ -26,9 +26,9 @@ from typing import Callable, Iterable, Iterator
 
 import zmq
 
+from ..data_chunk import DataChunk
+from ..errors import ProtocolError
 from . import wire
-from .data_chunk import DataChunk
-from .errors import ProtocolError
 from .shm import SlotPool, SlotReader
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]

@@ -22,14 +22,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import auth, control, shipping
-from .__about__ import __version__
-from .clock import ClockEstimator, ClockSample
-from .control import Envelope, Requests
-from .errors import ProtocolError
-from .loop_thread import LoopThread
-from .worker_files import FileStore
-from .worker_nodes import NodeProcess, NodeSupervisor
+from .. import shipping
+from ..__about__ import __version__
+from ..clock import ClockEstimator, ClockSample
+from ..errors import ProtocolError
+from ..loop_thread import LoopThread
+from ..net import auth, control
+from ..net.control import Envelope, Requests
+from .files import FileStore
+from .supervisor import NodeProcess, NodeSupervisor
 
 __all__ = ["Worker"]
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from .manager_server import WorkerLink
+from .server import WorkerLink
 
 __all__ = ["ProgressCallback", "WorkerCollection", "collect_from"]
 

@@ -17,9 +17,9 @@ from typing import Any, Mapping, Sequence
 
 import cloudpickle
 
-from .errors import GraphError, MappingError
-from .graph import Graph
-from .node import Node
+from ..errors import GraphError, MappingError
+from ..graph import Graph
+from ..node.node import Node
 
 __all__ = ["CommitPlan", "WorkerRef", "plan_commit"]
 
