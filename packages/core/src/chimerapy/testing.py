@@ -17,8 +17,9 @@ cluster (read-only arrays, producer and sequence numbers set). An exception in `
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .data_chunk import DataChunk
 from .errors import NodeError

@@ -11,9 +11,10 @@ import base64
 import difflib
 import importlib.metadata
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import cloudpickle
 

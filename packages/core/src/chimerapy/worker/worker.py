@@ -110,7 +110,7 @@ class Worker:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def connect(self, host: str, port: int, timeout: int | float = 10.0, *, token: str | None = None) -> bool:
+    def connect(self, host: str, port: int, timeout: float = 10.0, *, token: str | None = None) -> bool:
         """Connect to the Manager at ``host:port`` and register.
 
         ``token`` is the cluster's secret; by default that of a Manager in this process, else
