@@ -169,25 +169,32 @@ class Node:
         when = timestamp if timestamp is not None else self.now() - (len(samples) / float(rate) if rate else 0.0)
         self._recorder().save_audio(name, samples, rate, channels, when)
 
-    def save_tabular(self, name: str, row: Any) -> None:
-        """Append ``row`` (a dict or a pandas DataFrame) to the CSV file ``name``."""
-        when = self.now()
-        self._recorder().save_tabular(name, row, when)
+    def save_tabular(self, name: str, row: Any, *, timestamp: float | None = None) -> None:
+        """Append ``row`` (a dict or a pandas DataFrame) to the CSV file ``name``.
 
-    def save_image(self, name: str, image: Any) -> None:
-        """Write ``image`` as the next numbered PNG of ``name``."""
-        when = self.now()
-        self._recorder().save_image(name, image, when)
+        ``timestamp``: the Manager-clock time the row describes (default: now), e.g. the
+        ``timestamp`` of the input chunk it was computed from.
+        """
+        self._recorder().save_tabular(name, row, self._when(timestamp))
 
-    def save_json(self, name: str, obj: Any) -> None:
-        """Append ``obj`` as one line of the JSON Lines file ``name``."""
-        when = self.now()
-        self._recorder().save_json(name, obj, when)
+    def save_image(self, name: str, image: Any, *, timestamp: float | None = None) -> None:
+        """Write ``image`` as the next numbered PNG of ``name`` (``timestamp``: default now)."""
+        self._recorder().save_image(name, image, self._when(timestamp))
 
-    def save_text(self, name: str, text: str) -> None:
-        """Append ``text`` to the text file ``name``."""
-        when = self.now()
-        self._recorder().save_text(name, text, when)
+    def save_json(self, name: str, obj: Any, *, timestamp: float | None = None) -> None:
+        """Append ``obj`` as one line of the JSON Lines file ``name`` (``timestamp``: default now)."""
+        self._recorder().save_json(name, obj, self._when(timestamp))
+
+    def save_text(self, name: str, text: str, *, timestamp: float | None = None) -> None:
+        """Append ``text`` to the text file ``name`` (``timestamp``: default now)."""
+        self._recorder().save_text(name, text, self._when(timestamp))
+
+    def save_array(self, name: str, array: Any, *, timestamp: float | None = None) -> None:
+        """Append the numpy ``array`` to the ``.npy`` stack ``name`` (``timestamp``: default now)."""
+        self._recorder().save_array(name, array, self._when(timestamp))
+
+    def _when(self, timestamp: float | None) -> float:
+        return self.now() if timestamp is None else timestamp
 
     # -- debug modes -----------------------------------------------------------------------------
 

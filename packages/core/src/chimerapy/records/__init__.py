@@ -13,6 +13,7 @@ tabular     ``name.csv`` (first column ``timestamp``)
 image       ``name/000000.png`` ..., ``name/timestamps.csv``
 json        ``name.jsonl`` (``{"timestamp": t, "data": obj}`` per line)
 text        ``name.txt``, ``name.timestamps.csv`` (``byte_offset,timestamp``)
+array       ``name.000000.npy`` ... (arrays stacked), ``name.arrays.csv`` (``file,row,timestamp``)
 ==========  =====================================================================
 """
 

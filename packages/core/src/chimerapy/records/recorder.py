@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from chimerapy.errors import RecordError, StateError
+from chimerapy.records.array import ArrayFormat
 from chimerapy.records.audio import AudioFormat
 from chimerapy.records.image import ImageFormat
 from chimerapy.records.json_lines import JsonFormat
@@ -178,6 +179,17 @@ class Recorder:
         :mod:`chimerapy.records.text`).
         """
         self._submit(TextFormat, name, timestamp, text)
+
+    def save_array(self, name: str, array: np.ndarray, timestamp: float | None = None) -> None:
+        """Queue one numpy array (any shape; not ``object`` dtype); copied.
+
+        Writes ``name.000000.npy`` ... (arrays of one dtype and shape stacked) and
+        ``name.arrays.csv`` (see :mod:`chimerapy.records.array`).
+
+        Raises:
+            RecordError: for something that is not a numpy array, or an ``object`` array.
+        """
+        self._submit(ArrayFormat, name, timestamp, array)
 
     def _submit(
         self, kind: type[RecordFormat], name: str, timestamp: float | None, *args: Any
