@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
-
 from chimerapy import NodeError
 from chimerapy.testing import NodeHarness, run_node
 from chimerapy_nodes_ml import FaceDetect, ModelFileError
@@ -125,3 +126,24 @@ def test_another_shipped_cascade_by_name():
 def test_bad_options_are_refused_when_the_node_is_created(option):
     with pytest.raises(ValueError, match="ml.face_detect 'face_detect'"):
         FaceDetect(**option)
+
+
+def test_detections_are_recorded_with_the_frames_times_unless_record_is_off(tmp_path):
+    photo = astronaut()
+    inputs = frames(photo, np.zeros_like(photo), start=1_700_000_000.0)
+    outputs = run_node(FaceDetect("faces"), inputs, directory=tmp_path / "on")
+    lines = [json.loads(line) for line in (tmp_path / "on" / "detections.jsonl").read_text().splitlines()]
+    # one line per processed frame, stamped with the frame's capture time, not the time of detection
+    assert [line["timestamp"] for line in lines] == [1_700_000_000.0, 1_700_000_000.0 + 1 / 30]
+    assert [line["data"]["frame_index"] for line in lines] == [0, 1]
+    assert [line["data"]["detections"] for line in lines] == [
+        chunk.get("detections")["value"] for chunk in outputs
+    ]
+    assert len(lines[0]["data"]["detections"]) == 1 and lines[1]["data"]["detections"] == []
+    run_node(FaceDetect("faces", record=False), inputs, directory=tmp_path / "off")
+    assert not (tmp_path / "off").exists() or list((tmp_path / "off").iterdir()) == []
+
+
+def test_record_must_be_a_bool():
+    with pytest.raises(TypeError, match="record must be True or False"):
+        FaceDetect(record="yes")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import cv2
 import numpy as np
 import pytest
-
 from chimerapy import NodeError
 from chimerapy.testing import run_node
 from chimerapy_nodes_ml import TextReader
@@ -67,3 +67,16 @@ def test_without_the_extra_the_node_says_what_to_install(monkeypatch):
         run_node(TextReader(), [{"cam": {"frame": np.zeros((8, 8, 3), np.uint8)}}])
     assert caught.value.phase == "prep"
     assert "pip install 'chimerapy-nodes-ml[ocr]'" in caught.value.remote_traceback
+
+
+@needs_ocr
+def test_texts_are_recorded_with_the_frames_time(tmp_path):
+    page = np.full((240, 640, 3), 255, np.uint8)
+    cv2.putText(page, "RECORD 7", (40, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 3, cv2.LINE_AA)
+    (result,) = run_node(
+        TextReader(), [{"cam": {"frame": page, "timestamp": 42.25, "frame_index": 9}}], directory=tmp_path
+    )
+    (line,) = [json.loads(text) for text in (tmp_path / "texts.jsonl").read_text().splitlines()]
+    assert line["timestamp"] == 42.25 and line["data"]["frame_index"] == 9
+    assert line["data"]["texts"] == result.get("texts")["value"]
+    assert "".join(t["text"] for t in line["data"]["texts"]).replace(" ", "") == "RECORD7"

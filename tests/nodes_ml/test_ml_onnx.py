@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the ONNX tests build their models with the onnx package")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-from chimerapy import NodeError  # noqa: E402
-from chimerapy.testing import run_node  # noqa: E402
-from chimerapy_nodes_ml import OnnxModel  # noqa: E402
+from chimerapy import NodeError
+from chimerapy.testing import run_node
+from chimerapy_nodes_ml import OnnxModel
+from onnx import TensorProto, helper, numpy_helper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,13 +67,13 @@ def one(node, records, producer="src"):
 
 def test_a_linear_model_gives_the_expected_numbers_for_an_array_record(linear):
     x = np.array([1.0, -2.0, 0.5])  # float64, no batch axis: cast and batched as the model wants
-    out = one(OnnxModel(path=linear, record="x"), {"x": x, "timestamp": 12.5})
+    out = one(OnnxModel(path=linear, input_record="x"), {"x": x, "timestamp": 12.5})
     np.testing.assert_allclose(out["y"], [x @ W + B], rtol=1e-6)
     assert out["y"].dtype == np.float32 and out["y"].shape == (1, 2)
     assert out["timestamp"] == 12.5 and out["skipped"] == 0 and "processing_fps" in out
     batch = np.arange(12, dtype=np.float32).reshape(4, 3)  # a whole batch passes as it is
     np.testing.assert_allclose(
-        one(OnnxModel(path=linear, record="x"), {"x": batch})["y"], batch @ W + B
+        one(OnnxModel(path=linear, input_record="x"), {"x": batch})["y"], batch @ W + B
     )
 
 
@@ -145,7 +144,7 @@ def test_a_layout_mismatch_and_a_rank_mismatch_are_named(channel_means, linear):
         and "NHWC" in caught.value.remote_traceback
     )
     with pytest.raises(NodeError) as caught:
-        one(OnnxModel(path=linear, record="x"), {"x": np.zeros((2, 2, 3), np.float32)})
+        one(OnnxModel(path=linear, input_record="x"), {"x": np.zeros((2, 2, 3), np.float32)})
     assert (
         "expects input 'x' float32 ['batch', 3], got float32 (2, 2, 3)"
         in caught.value.remote_traceback
@@ -159,11 +158,11 @@ def test_floats_are_never_cast_silently_to_an_integer_input(tmp_path):
         [tensor("ids", TensorProto.INT64, [3])],
         [tensor("same", TensorProto.INT64, [3])],
     )
-    assert one(OnnxModel(path=ints, record="ids"), {"ids": np.array([1, 2, 3], np.int32)})[
+    assert one(OnnxModel(path=ints, input_record="ids"), {"ids": np.array([1, 2, 3], np.int32)})[
         "same"
     ].tolist() == [1, 2, 3]
     with pytest.raises(NodeError) as caught:
-        one(OnnxModel(path=ints, record="ids"), {"ids": np.array([1.5, 2.0, 3.0])})
+        one(OnnxModel(path=ints, input_record="ids"), {"ids": np.array([1.5, 2.0, 3.0])})
     assert "input 'ids' int64 [3] cannot take float64 (3,)" in caught.value.remote_traceback
 
 
@@ -175,14 +174,14 @@ def test_input_names_are_checked_when_the_model_loads(tmp_path, linear):
         [tensor("sum", TensorProto.FLOAT, [2])],
     )
     with pytest.raises(NodeError) as caught:
-        one(OnnxModel(path=two, record="x"), {"x": np.zeros(2, np.float32)})
+        one(OnnxModel(path=two, input_record="x"), {"x": np.zeros(2, np.float32)})
     assert caught.value.phase == "prep"
     assert (
         "takes 2 input(s): 'a' float32 [2], 'b' float32 [2]; ml.onnx feeds one input"
         in caught.value.remote_traceback
     )
     with pytest.raises(NodeError) as caught:
-        one(OnnxModel(path=linear, record="x", input_name="input"), {"x": np.zeros(3, np.float32)})
+        one(OnnxModel(path=linear, input_record="x", input_name="input"), {"x": np.zeros(3, np.float32)})
     assert (
         "takes 1 input(s): 'x' float32 ['batch', 3]; ml.onnx feeds input_name='input'"
         in caught.value.remote_traceback
@@ -210,13 +209,13 @@ def test_an_output_named_like_a_node_record_is_renamed(tmp_path):
         [tensor("timestamp", TensorProto.FLOAT, [1])],
     )
     out = one(
-        OnnxModel(path=clash, record="x"), {"x": np.array([42.0], np.float32), "timestamp": 7.0}
+        OnnxModel(path=clash, input_record="x"), {"x": np.array([42.0], np.float32), "timestamp": 7.0}
     )
     assert out["timestamp"] == 7.0 and out["output:timestamp"].tolist() == [42.0]
 
 
 def test_inputs_without_the_record_produce_nothing(linear):
-    assert run_node(OnnxModel(path=linear, record="x"), [{"src": {"y": np.zeros(3)}}]) == []
+    assert run_node(OnnxModel(path=linear, input_record="x"), [{"src": {"y": np.zeros(3)}}]) == []
 
 
 @pytest.mark.parametrize(
@@ -233,3 +232,20 @@ def test_inputs_without_the_record_produce_nothing(linear):
 def test_bad_options_are_refused_when_the_node_is_created(option):
     with pytest.raises(ValueError, match="ml.onnx 'onnx'"):
         OnnxModel(**option)
+
+
+def test_outputs_are_recorded_as_arrays_with_their_inputs_times_unless_record_is_off(linear, tmp_path):
+    inputs = [{"src": {"x": np.array([i, 1.0, -i], np.float32), "timestamp": 500.0 + i}} for i in range(4)]
+    outputs = run_node(OnnxModel(path=linear, input_record="x"), inputs, directory=tmp_path / "on")
+    stacked = np.load(tmp_path / "on" / "y.000000.npy")
+    np.testing.assert_array_equal(stacked, np.stack([chunk.get("y")["value"] for chunk in outputs]))
+    assert stacked.shape == (4, 1, 2) and stacked.dtype == np.float32
+    index = (tmp_path / "on" / "y.arrays.csv").read_text().splitlines()
+    assert index == ["file,row,timestamp"] + [f"y.000000.npy,{i},{500.0 + i}" for i in range(4)]
+    run_node(OnnxModel(path=linear, input_record="x", record=False), inputs, directory=tmp_path / "off")
+    assert not (tmp_path / "off").exists() or list((tmp_path / "off").iterdir()) == []
+
+
+def test_a_record_name_given_to_record_points_to_input_record(linear):
+    with pytest.raises(TypeError, match=r"record must be True or False.*input_record='x'"):
+        OnnxModel(path=linear, record="x")

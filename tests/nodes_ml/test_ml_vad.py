@@ -3,9 +3,10 @@ and its parts: the speech segmenter and the streaming resampler."""
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
-
 from chimerapy import NodeError
 from chimerapy.testing import NodeHarness, run_node
 from chimerapy_nodes_ml import VoiceActivity
@@ -230,3 +231,40 @@ def test_blocks_that_arrive_too_late_are_skipped_so_the_node_catches_up(speech):
     assert abs(events[0]["time"] - start) <= 0.150 and abs(events[-1]["time"] - end) <= 0.150, (
         events
     )
+
+
+def read_rows(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_speech_and_segments_are_recorded_in_the_audios_time_unless_record_is_off(speech, tmp_path):
+    samples, rate, start, _ = padded_speech(speech)
+    chunks = list(audio_chunks(samples, rate, block=1024, start=START))
+    outputs = run_node(VoiceActivity("vad"), chunks, directory=tmp_path / "on")
+    rows = read_rows(tmp_path / "on" / "speech.csv")
+    # one row per audio chunk, stamped with the time of its first sample
+    assert [float(row["timestamp"]) for row in rows] == [START + i * 1024 / rate for i in range(len(outputs))]
+    assert [row["speech"] == "True" for row in rows] == [c.get("speech")["value"] for c in outputs]
+    assert [float(row["speech_probability"]) for row in rows] == [
+        c.get("speech_probability")["value"] for c in outputs
+    ]
+    # one row per speech segment, stamped with its start: the events' own times
+    events = events_of(outputs)
+    segments = read_rows(tmp_path / "on" / "segments.csv")
+    assert [(float(s["start"]), float(s["end"])) for s in segments] == list(
+        zip([e["time"] for e in events[::2]], [e["time"] for e in events[1::2]], strict=True)
+    )
+    assert [float(s["timestamp"]) for s in segments] == [float(s["start"]) for s in segments]
+    assert abs(float(segments[0]["start"]) - start) <= 0.150
+    run_node(VoiceActivity("vad", record=False), chunks, directory=tmp_path / "off")
+    assert not (tmp_path / "off").exists() or list((tmp_path / "off").iterdir()) == []
+
+
+def test_a_segment_cut_short_by_the_end_of_the_audio_is_recorded_without_an_end(speech, tmp_path):
+    samples, rate, start, _ = padded_speech(speech)
+    cut = samples[: int((start - START + 0.8) * rate)]  # stops while the sentence goes on
+    run_node(VoiceActivity("vad"), list(audio_chunks(cut, rate, block=1024, start=START)), directory=tmp_path)
+    (segment,) = read_rows(tmp_path / "segments.csv")
+    assert abs(float(segment["start"]) - start) <= 0.150
+    assert segment["end"] == "" and segment["duration"] == ""

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import ModelFileError
 from .inputs import Found, check_frame
 from .model_node import ModelNode
-from .options import check_int, check_number
+from .options import check_bool, check_int, check_number
 
 __all__ = ["FaceDetect", "cascade_path", "to_gray"]
 
@@ -53,6 +53,9 @@ class FaceDetect(ModelNode):
         equalize: equalise the gray frame's histogram first (helps in poor light).
         threads: OpenCV worker threads for this node's process.
         report_every: seconds between two log lines on rate and skipped frames (0: never).
+        record: also write each frame's ``detections`` into the session archive, as a line of
+            ``detections.jsonl`` (``{"frame_index", "detections"}``) stamped with the frame's
+            capture time; ``False``: send them only.
 
     Raises:
         ModelFileError: in ``prep``, naming the path, for a missing or unreadable cascade.
@@ -74,9 +77,11 @@ class FaceDetect(ModelNode):
         equalize: bool = True,
         threads: int = 1,
         report_every: float = 5.0,
+        record: bool = True,
     ) -> None:
         super().__init__(name)
         what = f"ml.face_detect {name!r}"
+        self.record = check_bool(record, "record", what)
         if not isinstance(cascade, (str, os.PathLike)) or not str(cascade).strip():
             raise ValueError(
                 f"{what}: cascade must be a cascade file name or path, got {cascade!r}"
@@ -106,6 +111,9 @@ class FaceDetect(ModelNode):
 
     def work(self, found: Found) -> dict[str, Any]:
         return {"detections": self.detect(found)}
+
+    def keep(self, found: Found, result: dict[str, Any]) -> None:
+        self.keep_json("detections", found, result, "detections")
 
     def release(self) -> None:
         self._classifier = None

@@ -16,9 +16,13 @@ class ModelNode(cp.Node):
     """Base of the pack's nodes: one result chunk per input, measured (see :mod:`.meter`).
 
     A subclass names the record it works on (:attr:`input_record`), loads its model in
-    :meth:`prep` (calling ``super().prep()``), computes its records in :meth:`work`, and frees
-    the model in :meth:`release`. Each step takes the first input chunk holding
-    :attr:`input_record`, whatever its producer is called.
+    :meth:`prep` (calling ``super().prep()``), computes its records in :meth:`work`, saves what
+    is worth keeping in :meth:`keep`, and frees the model in :meth:`release`. Each step takes
+    the first input chunk holding :attr:`input_record`, whatever its producer is called.
+
+    With :attr:`record` on (the nodes' ``record=True`` option, the default) every result is
+    also written into the session archive by :meth:`keep`, stamped with the time of the frame or
+    audio it was computed from, not the time it was computed.
     """
 
     #: Inputs arrive on latest-only edges: a model slower than its source skips, never lags.
@@ -28,10 +32,13 @@ class ModelNode(cp.Node):
     input_kind = "video frames"
     #: Seconds between two log lines on rate and skipped inputs (set by the subclass's options).
     report_every = 5.0
+    #: Write each result into the session archive (see :meth:`keep`).
+    record = True
 
     def prep(self) -> None:
         self._meter = ProcessingMeter(self.logger, every=self.report_every)
         self._warned = False
+        self._record_warned = False
 
     def step(self, data_chunks: dict[str, cp.DataChunk]) -> cp.DataChunk | None:
         found = find_record(data_chunks, self.input_record)
@@ -48,7 +55,10 @@ class ModelNode(cp.Node):
         if not self.accept(found):
             self._meter.passed_over(found.producer, found.chunk.seq)
             return None
-        return self._meter.process(found, lambda: self.work(found), self.now)
+        result = self._meter.process(found, lambda: self.work(found), self.now)
+        if self.record:
+            self._keep(found, result)
+        return result
 
     def teardown(self) -> None:
         meter = getattr(self, "_meter", None)
@@ -66,5 +76,29 @@ class ModelNode(cp.Node):
         """The records of the result for the input in ``found``."""
         raise NotImplementedError
 
+    def keep(self, found: Found, result: dict[str, Any]) -> None:
+        """Save the records of ``result`` (name -> value) for the input in ``found``.
+
+        Called after each result when :attr:`record` is on; save with ``timestamp=
+        found.timestamp`` (the input's capture time). Saves nothing by default.
+        """
+
     def release(self) -> None:
         """Free what :meth:`prep` loaded (runs in ``teardown``, also after a failed ``prep``)."""
+
+    def keep_json(self, name: str, found: Found, result: dict[str, Any], *records: str) -> None:
+        """Save ``records`` of ``result`` (and its ``frame_index``, if any) as a line of ``name``."""
+        line = {"frame_index": result["frame_index"]} if "frame_index" in result else {}
+        line.update((record, result[record]) for record in records)
+        self.save_json(name, line, timestamp=found.timestamp)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _keep(self, found: Found, chunk: cp.DataChunk) -> None:
+        """:meth:`keep`, where a recording problem is logged once and never costs the result."""
+        try:
+            self.keep(found, {name: record["value"] for name, record in chunk.items()})
+        except cp.RecordError as error:
+            if not self._record_warned:
+                self._record_warned = True
+                self.logger.warning("a result could not be recorded (%s); the results still flow", error)

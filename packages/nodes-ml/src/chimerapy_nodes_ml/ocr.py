@@ -12,7 +12,7 @@ import numpy as np
 from .errors import MissingExtraError
 from .inputs import Found, check_frame
 from .model_node import ModelNode
-from .options import check_int, check_number
+from .options import check_bool, check_int, check_number
 
 __all__ = ["TextReader"]
 
@@ -47,6 +47,9 @@ class TextReader(ModelNode):
         use_cls: run the orientation classifier (for text turned upside down).
         threads: ONNX Runtime threads for each of the models.
         report_every: seconds between two log lines on rate and skipped frames (0: never).
+        record: also write each frame's ``texts`` into the session archive, as a line of
+            ``texts.jsonl`` (``{"frame_index", "texts"}``) stamped with the frame's capture time;
+            ``False``: send them only.
 
     Raises:
         MissingExtraError: in ``prep``, when rapidocr-onnxruntime is not installed.
@@ -64,9 +67,11 @@ class TextReader(ModelNode):
         use_cls: bool = False,
         threads: int = 1,
         report_every: float = 5.0,
+        record: bool = True,
     ) -> None:
         super().__init__(name)
         what = f"ml.ocr {name!r}"
+        self.record = check_bool(record, "record", what)
         self.min_score = check_number(min_score, "min_score", what, high=1.0)
         self.max_side = check_int(max_side, "max_side", what, low=32)
         self.use_cls = bool(use_cls)
@@ -89,6 +94,9 @@ class TextReader(ModelNode):
         )
         _quiet_rapidocr()
         super().prep()
+
+    def keep(self, found: Found, result: dict[str, Any]) -> None:
+        self.keep_json("texts", found, result, "texts")
 
     def release(self) -> None:
         self._engine = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,10 +13,10 @@ import numpy as np
 from .errors import ModelError, ModelInputError
 from .inputs import Found
 from .model_node import ModelNode
-from .options import check_int, check_number
+from .options import check_bool, check_int, check_number
 from .sessions import ORT_DTYPES, describe_arg, open_session
 
-__all__ = ["OnnxModel", "prepare_input"]
+__all__ = ["OnnxModel", "archive_name", "prepare_input"]
 
 COLORS = ("rgb", "bgr", "gray")
 LAYOUTS = ("nchw", "nhwc")
@@ -27,7 +28,7 @@ RESERVED = ("timestamp", "frame_index", "processing_fps", "skipped", "processing
 class OnnxModel(ModelNode):
     """Runs an ONNX model with ONNX Runtime on image or array inputs; outputs the model's outputs.
 
-    Input: the record ``record`` (``"frame"`` by default) of the first input chunk that has one,
+    Input: the record ``input_record`` (``"frame"`` by default) of the first input chunk that has one,
     fed to the model's input ``input_name``. An image (a uint8 array of shape ``(H, W)`` or
     ``(H, W, 3)`` BGR, as video sources send) is prepared the usual way: resized to ``size``,
     converted to ``color``, scaled by ``scale`` (default ``1/255``), normalised with ``mean`` and
@@ -46,7 +47,7 @@ class OnnxModel(ModelNode):
     Args:
         name: the node's name.
         path: the ``.onnx`` file, on the Worker that runs the node.
-        record: the input record to feed.
+        input_record: the input record to feed.
         input_name: the model input to feed; ``None``: the model's only input.
         size: ``[width, height]`` to resize images to; ``None``: as they come.
         color: ``"rgb"``, ``"bgr"`` or ``"gray"``: the channel order the model expects (images).
@@ -56,6 +57,11 @@ class OnnxModel(ModelNode):
         std: divided by per channel after subtracting the mean.
         threads: ONNX Runtime threads.
         report_every: seconds between two log lines on rate and skipped inputs (0: never).
+        record: also write each model output into the session archive, as an array record of
+            the same name (``<output>.000000.npy`` stacks and ``<output>.arrays.csv``, see
+            :mod:`chimerapy.records.array`; sequence and map outputs as ``<output>.jsonl``;
+            characters a file name cannot hold become ``_``), each stamped with the capture time
+            of its input; ``False``: send them only.
 
     Raises:
         ValueError: when the node is created without a path or with invalid options.
@@ -72,7 +78,7 @@ class OnnxModel(ModelNode):
         name: str = "onnx",
         *,
         path: str = "",
-        record: str = "frame",
+        input_record: str = "frame",
         input_name: str | None = None,
         size: Sequence[int] | None = None,
         color: str = "rgb",
@@ -82,13 +88,16 @@ class OnnxModel(ModelNode):
         std: Sequence[float] | float | None = None,
         threads: int = 1,
         report_every: float = 5.0,
+        record: bool = True,
     ) -> None:
         super().__init__(name)
         what = f"ml.onnx {name!r}"
         if not path or not str(path).strip():
             raise ValueError(f"{what}: no model given; pass path='/path/to/model.onnx'")
-        if not isinstance(record, str) or not record:
-            raise ValueError(f"{what}: record must be a record name, got {record!r}")
+        hint = f" (the record to feed is input_record={record!r})" if isinstance(record, str) else ""
+        self.record = check_bool(record, "record", what, hint=hint)
+        if not isinstance(input_record, str) or not input_record:
+            raise ValueError(f"{what}: input_record must be a record name, got {input_record!r}")
         if color not in COLORS or layout not in LAYOUTS:
             raise ValueError(
                 f"{what}: color must be one of {COLORS} and layout one of {LAYOUTS}, "
@@ -99,9 +108,8 @@ class OnnxModel(ModelNode):
         ):
             raise ValueError(f"{what}: size must be [width, height] in pixels, got {size!r}")
         self.path = os.fspath(path)
-        self.record = record
-        self.input_record = record
-        self.input_kind = f"arrays in {record!r} records (set record= to the one to feed)"
+        self.input_record = input_record
+        self.input_kind = f"arrays in {input_record!r} records (set input_record= to the one to feed)"
         self.input_name = input_name
         self.size = None if size is None else [int(v) for v in size]
         self.color = color
@@ -150,8 +158,22 @@ class OnnxModel(ModelNode):
                     record,
                     output,
                 )
+        self._archive_names: dict[str, str] = {}
+        for record in self._outputs.values():
+            name = archive_name(record)
+            while name in self._archive_names.values():  # two outputs alike once cleaned
+                name += "_"
+            self._archive_names[record] = name
         super().prep()
         self.logger.info("running %s: input %s", self.path, describe_arg(self._input))
+
+    def keep(self, found: Found, result: dict[str, Any]) -> None:
+        for output, name in self._archive_names.items():
+            value = result[output]
+            if isinstance(value, np.ndarray):
+                self.save_array(name, value, timestamp=found.timestamp)
+            else:  # sequence and map outputs (e.g. a classifier's list of label -> probability)
+                self.save_json(name, value, timestamp=found.timestamp)
 
     def release(self) -> None:
         self._session = None
@@ -296,3 +318,8 @@ def _floats(values: Sequence[float] | float | None, option: str, what: str) -> l
     if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
         raise ValueError(f"{what}: {option} must be a number or a list of numbers, got {values!r}")
     return [float(v) for v in items]
+
+
+def archive_name(output: str) -> str:
+    """The record name an output is archived under: characters file names cannot hold become ``_``."""
+    return re.sub(r"[^\w.-]", "_", output).strip(". ") or "output"

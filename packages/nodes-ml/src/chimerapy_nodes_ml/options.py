@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["check_int", "check_number"]
+__all__ = ["check_bool", "check_int", "check_number"]
 
 
 def check_number(
@@ -34,4 +34,11 @@ def check_int(
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{what}: {option} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def check_bool(value: Any, option: str, what: str, *, hint: str = "") -> bool:
+    """``value`` if it is a bool, else TypeError (``hint`` is added to the message)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what}: {option} must be True or False, got {value!r}{hint}")
     return value

