@@ -19,13 +19,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data_chunk import DataChunk
 from .errors import NodeError
 from .net import wire
 from .node.node import Node
 from .node.runtime import NodeRuntime, as_chunk, local_runtime
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["NodeHarness", "run_node"]
 
@@ -53,7 +56,7 @@ class NodeHarness:
         """Where the node's recordings are written."""
         return self.runtime.directory
 
-    def __enter__(self) -> NodeHarness:
+    def __enter__(self) -> Self:
         self.runtime.prep()
         self._raise_errors()
         return self

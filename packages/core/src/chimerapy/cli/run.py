@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,9 @@ from ..manager.manager import Manager
 from ..pipeline import Pipeline
 from ..worker.worker import Worker
 from .status import StatusView, node_rows
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class Interrupts:
@@ -28,7 +32,7 @@ class Interrupts:
         self.stop = threading.Event()
         self.count = 0
 
-    def __enter__(self) -> Interrupts:
+    def __enter__(self) -> Self:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         self._previous_term = signal.signal(signal.SIGTERM, self._on_sigint)
         return self

@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import zmq
@@ -33,6 +33,9 @@ from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .events import EventHub
 from .server import ManagerServer, WorkerLink
 from .session import Session
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Manager"]
 
@@ -339,7 +342,7 @@ class Manager:
                        for e in self.errors],
         }
 
-    def __enter__(self) -> Manager:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -591,5 +594,5 @@ def _shutdown_live_managers() -> None:
     for manager in list(_live_managers):
         try:
             manager.shutdown()
-        except Exception:  # pragma: no cover - best effort at interpreter exit
+        except Exception:  # noqa: BLE001, S110 - best effort at interpreter exit
             pass
