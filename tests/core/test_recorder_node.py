@@ -8,10 +8,9 @@ import json
 import wave
 
 import av
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from chimerapy import registry
 from chimerapy.nodes.recorder import StreamRecorder
 from chimerapy.testing import NodeHarness
@@ -159,17 +158,17 @@ class Counter(cp.Node):
 
 @pytest.mark.timeout(120)
 def test_in_a_cluster_every_chunk_of_every_input_is_recorded(cluster, tmp_path):
-    manager, _ = cluster("w1")
+    manager, _ = cluster("recorder-w1")
     graph = cp.Graph()
     recorder = StreamRecorder("rec")
     a, b = Counter("a", 200), Counter("b", 150)
     graph.add_edge(a, recorder)
     graph.add_edge(b, recorder)
-    manager.commit_graph(graph, {"w1": ["a", "b", "rec"]})
+    manager.commit_graph(graph, {"recorder-w1": ["a", "b", "rec"]})
     manager.start()
     wait_for(lambda: _outputs(manager, "a") >= 200 and _outputs(manager, "b") >= 150)
     assert manager.stop()
-    folder = manager.session.path / "w1" / "rec"
+    folder = manager.session.path / "recorder-w1" / "rec"
     for name, count in (("a", 200), ("b", 150)):
         table = rows(folder / f"{name}.csv")
         assert [int(r["count"]) for r in table] == list(range(count))

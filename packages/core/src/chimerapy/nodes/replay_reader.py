@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["RecordedStream", "find_streams", "parse_cell"]
 
-_WAV_DTYPES = {(1, 16): np.dtype("<i2"), (3, 32): np.dtype("<f4")}
+_WAV_DTYPES: dict[tuple[int, int], np.dtype] = {(1, 16): np.dtype("<i2"), (3, 32): np.dtype("<f4")}
 _PNG_LAYOUTS = {"gray": "gray", "gray16be": "gray16le", "rgba": "bgra", "ya8": "gray"}
 
 
