@@ -190,7 +190,7 @@ def _json_path(location: tuple) -> str:
     return path
 
 
-def _explain(error: dict) -> str:
+def _explain(error: Any) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "this field is required"

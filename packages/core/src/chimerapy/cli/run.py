@@ -104,7 +104,8 @@ def _watch(manager: Manager, placement: dict[str, str], duration: float | None, 
     while not interrupts.stop.wait(1.0):
         elapsed = time.monotonic() - started
         limit = f"/{duration:.0f}" if duration else ""
-        view.update(f"session {manager.session.id}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
+        session = manager.session.id if manager.session else "-"
+        view.update(f"session {session}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
                     node_rows(manager.status(), placement))
         if duration is not None and elapsed >= duration:
             return
@@ -132,4 +133,5 @@ def _summary(manager: Manager, report: dict) -> None:
         click.echo(f"  {worker}: {item['files']} files, {item['bytes'] / 1e6:.1f} MB, {state}")
     for error in manager.errors:
         click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
-    click.echo(f"archive: {manager.session.path}")
+    if manager.session is not None:
+        click.echo(f"archive: {manager.session.path}")

@@ -193,7 +193,7 @@ class Worker:
             except OSError as error:
                 log.info("Worker %s: port %s unavailable (%s); using a free port", self.name, candidate, error)
                 continue
-            self.port = site._server.sockets[0].getsockname()[1]
+            self.port = self._runner.addresses[-1][1]
             return
         raise OSError(f"Worker {self.name}: no port available for its HTTP server")
 
