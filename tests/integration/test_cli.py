@@ -109,3 +109,110 @@ def test_validate_names_json_paths_and_fixes(tmp_path):
 def test_run_reports_a_missing_file(tmp_path):
     result = chimerapy("run", str(tmp_path / "nope.json"), timeout=60)
     assert result.returncode == 2 and "no such file" in result.stderr
+
+
+RERUN_PIPELINE = {
+    "name": "rerun-me", "runtime": 2,
+    "manager": {"host": "127.0.0.1", "port": 0},
+    "workers": [{"name": "rerun-local"}],
+    "nodes": [{"name": "camera", "registry": "video.test_pattern", "params": {"width": 64, "height": 48, "fps": 20}},
+              {"name": "everything", "registry": "core.recorder", "params": {"fps": 20}}],
+    "edges": [{"source": "camera", "target": "everything"}],
+    "mapping": {"rerun-local": ["camera", "everything"]},
+}
+
+
+def frames_in(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.timeout(240)
+def test_a_session_of_a_pipeline_file_runs_again_from_its_meta_json(tmp_path):
+    path = tmp_path / "rerun.json"
+    path.write_text(json.dumps(RERUN_PIPELINE))
+    first = chimerapy("run", str(path), "--logdir", str(tmp_path / "runs"), timeout=150)
+    assert first.returncode == 0, first.stdout + first.stderr
+    session = archive_of(first.stdout)
+    meta = json.loads((session / "meta.json").read_text())
+    assert meta["pipeline"]["name"] == "rerun-me" and meta["pipeline"]["runtime"] == 2
+
+    second = chimerapy("run", str(session / "meta.json"), timeout=150, cwd=str(tmp_path))
+    assert second.returncode == 0, second.stdout + second.stderr
+    again = archive_of(second.stdout)
+    assert again != session and again.parent == session.parent  # a new session, beside the first
+    rerun = json.loads((again / "meta.json").read_text())
+    for key in ("name", "runtime", "nodes", "edges", "mapping", "workers"):
+        assert rerun["pipeline"][key] == meta["pipeline"][key], key
+    assert 1.5 < rerun["stop_time"] - rerun["start_time"] < 30
+    assert frames_in(again / "rerun-local" / "everything" / "camera.frame.mp4") > 10
+
+
+SCRIPT = '''
+import sys
+import time
+
+import chimerapy as cp
+
+
+class Count(cp.Node):
+    def __init__(self, name, step=1, *, pause=0.05):
+        super().__init__(name)
+        self.step_size, self.pause = step, pause
+
+    def prep(self):
+        self.value = 0
+
+    def step(self):
+        time.sleep(self.pause)
+        self.value += self.step_size
+        self.save_tabular("values", {"value": self.value})
+
+
+if __name__ == "__main__":
+    manager = cp.Manager(logdir=sys.argv[1], port=0)
+    worker = cp.Worker("script-local", port=0)
+    worker.connect(manager.host, manager.port)
+    graph = cp.Graph()
+    graph.add_node(Count("count", 3, pause=0.02))
+    manager.commit_graph(graph, {"script-local": ["count"]})
+    manager.start()
+    time.sleep(1.5)
+    manager.stop()
+    print("archive:", manager.session.path)
+    manager.shutdown()
+    worker.shutdown()
+'''
+
+
+@pytest.mark.timeout(240)
+def test_a_session_of_a_python_script_runs_again_with_the_scripts_own_node_class(tmp_path):
+    script = tmp_path / "lab" / "count_experiment.py"
+    script.parent.mkdir()
+    script.write_text(SCRIPT)
+    first = subprocess.run([sys.executable, str(script), str(tmp_path / "runs")], capture_output=True, text=True,
+                           timeout=150, cwd=str(script.parent))
+    assert first.returncode == 0, first.stdout + first.stderr
+    session = archive_of(first.stdout)
+    node = json.loads((session / "meta.json").read_text())["pipeline"]["nodes"][0]
+    assert node["class"] == "count_experiment:Count" and node["file"] == str(script.resolve())
+    assert node["params"] == {"step": 3, "pause": 0.02}
+
+    second = chimerapy("run", str(session), timeout=150, cwd=str(tmp_path))  # elsewhere: found by its file
+    assert second.returncode == 0, second.stdout + second.stderr
+    values = (archive_of(second.stdout) / "script-local" / "count" / "values.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in values[1:4]] == ["3", "6", "9"]  # the recorded parameters
+
+
+def test_run_names_a_node_class_that_cannot_be_imported(tmp_path):
+    session = tmp_path / "runs" / "20260101-000000-abcdef"
+    session.mkdir(parents=True)
+    pipeline = {"name": "p", "workers": [{"name": "w"}], "edges": [], "mapping": {"w": ["ghost"]},
+                "nodes": [{"name": "ghost", "class": "lab_script_gone:Ghost", "file": str(tmp_path / "gone.py")}]}
+    (session / "meta.json").write_text(json.dumps({"session": session.name, "pipeline": pipeline}))
+    result = chimerapy("run", str(session / "meta.json"), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nodes[0].class: node class 'lab_script_gone:Ghost' cannot be imported" in result.stderr
+    assert "gone.py, does not exist any more" in result.stderr

@@ -10,6 +10,9 @@
       "mapping": {"laptop": ["camera", "video"]}
     }
 
+A node is named by ``registry`` (a registered node) or by ``class`` (``"module:Class"``, with
+``file``, the file defining it, when its module is not importable from where the pipeline runs).
+A session's ``meta.json`` holds such a file (``pipeline``), so :func:`load` takes one too.
 Local Workers (``remote`` false) are started by ``chimerapy run``; remote ones are waited for.
 :func:`load` and :meth:`Pipeline.check` raise :class:`PipelineError` listing every problem with
 its JSON path and the fix.
@@ -18,6 +21,7 @@ its JSON path and the fix.
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import registry
 from .errors import ChimeraPyError, RegistryError
 from .graph import Graph
+from .node.locate import import_class
 
 __all__ = ["Pipeline", "PipelineError", "load"]
 
@@ -45,9 +50,15 @@ class _Strict(BaseModel):
 
 
 class NodeSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     name: str = Field(min_length=1)
-    registry: str = Field(min_length=1, description="a name from `chimerapy nodes`")
+    registry: str | None = Field(default=None, min_length=1, description="a name from `chimerapy nodes`")
+    class_path: str | None = Field(default=None, alias="class", min_length=3,
+                                   description="'module:Class', for a node that is not registered")
+    file: str | None = Field(default=None, description="the file defining `class`, if not importable")
     params: dict[str, Any] = Field(default_factory=dict)
+    unrecorded: list[str] = Field(default_factory=list, description="parameters a session could not keep")
     restart: Literal["never", "on-failure"] = "never"
     max_restarts: int = Field(default=3, ge=0)
 
@@ -95,6 +106,10 @@ class Pipeline(_Strict):
         """Check names and references (and registry names and options); raise PipelineError."""
         problems: list[tuple[str, str]] = []
         nodes = [n.name for n in self.nodes]
+        for index, spec in enumerate(self.nodes):
+            if spec.registry is None and spec.class_path is None:
+                problems.append((f"nodes[{index}]",
+                                 "give 'registry' (a name from `chimerapy nodes`) or 'class' ('module:Class')"))
         workers = [w.name for w in self.workers]
         for kind, names in (("node", nodes), ("worker", workers)):
             for index, name in enumerate(names):
@@ -128,6 +143,13 @@ class Pipeline(_Strict):
     def _registry_problems(self) -> list[tuple[str, str]]:
         problems = []
         for index, spec in enumerate(self.nodes):
+            if spec.unrecorded:
+                names = ", ".join(spec.unrecorded)
+                problems.append((f"nodes[{index}].params",
+                                 f"{names} could not be recorded (not JSON data); give their values in params"))
+            if spec.registry is None:
+                problems += _class_problems(index, spec)
+                continue
             try:
                 info = registry.find(spec.registry)
             except RegistryError as error:
@@ -151,7 +173,8 @@ class Pipeline(_Strict):
         created = {}
         for index, spec in enumerate(self.nodes):
             try:
-                created[spec.name] = registry.create(spec.registry, spec.name, **spec.params)
+                created[spec.name] = (registry.create(spec.registry, spec.name, **spec.params) if spec.registry
+                                      else _create(spec))
                 created[spec.name].restart, created[spec.name].max_restarts = spec.restart, spec.max_restarts
             except (RegistryError, ValueError, TypeError) as error:
                 raise PipelineError([(f"nodes[{index}]", f"{spec.registry}: {error}")]) from error
@@ -171,16 +194,59 @@ class Pipeline(_Strict):
 
 
 def load(path: str | Path) -> Pipeline:
-    """Read and fully validate the pipeline file at ``path``."""
+    """Read and fully validate the pipeline file at ``path``.
+
+    ``path`` may also be a session's ``meta.json``, or its session folder: the pipeline that
+    recorded it is run again (see :func:`chimerapy.manager.pipeline_record.pipeline_of_session`).
+    """
     path = Path(path)
+    if path.is_dir():
+        path = path / "meta.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if path.name == "meta.json" or (isinstance(data, dict) and "session" in data):
+            from .manager.pipeline_record import pipeline_of_session
+
+            data = pipeline_of_session(data, path)
     except FileNotFoundError:
         raise PipelineError([("", f"no such file: {path}")], str(path)) from None
     except json.JSONDecodeError as error:
         raise PipelineError([("", f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}")],
                             str(path)) from None
+    except (ValueError, TypeError) as error:  # a meta.json without a pipeline
+        raise PipelineError([("pipeline", str(error))], str(path)) from None
     return Pipeline.parse(data, str(path))
+
+
+def _class_problems(index: int, spec: NodeSpec) -> list[tuple[str, str]]:
+    """Whether the class of a node given by ``class`` imports and takes its params."""
+    assert spec.class_path is not None
+    try:
+        cls = import_class(spec.class_path, spec.file)
+    except RegistryError as error:
+        return [(f"nodes[{index}].class", str(error))]
+    try:
+        _signature_of(cls, spec)
+    except TypeError as error:
+        return [(f"nodes[{index}].params", f"{spec.class_path}: {error}")]
+    return []
+
+
+def _signature_of(cls: type, spec: NodeSpec) -> dict[str, Any]:
+    """The keyword arguments that create ``spec``'s node (``name`` if the class takes one)."""
+    parameters = inspect.signature(cls).parameters
+    arguments = {**({"name": spec.name} if "name" in parameters else {}), **spec.params}
+    inspect.signature(cls).bind(**arguments)
+    return arguments
+
+
+def _create(spec: NodeSpec) -> Any:
+    """The node of a spec given by ``class``."""
+    assert spec.class_path is not None
+    cls = import_class(spec.class_path, spec.file)
+    node = cls(**_signature_of(cls, spec))
+    node.name = spec.name
+    return node
 
 
 def _json_path(location: tuple) -> str:

@@ -22,7 +22,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("pipeline_file", type=click.Path(path_type=Path))
 @click.option("--runtime", type=float, default=None, help="Seconds to run (default: the file's runtime, else until Ctrl-C).")
 @click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the archive goes.")
 @click.option("--host", default=None, help="Interface the Manager listens on (default: the file's, else loopback).")
@@ -30,7 +30,11 @@ def main() -> None:
 @click.option("-v", "--verbose", count=True, help="Log to the terminal (-v info, -vv debug).")
 def run(pipeline_file: Path, runtime: float | None, logdir: Path | None, host: str | None, port: int | None,
         verbose: int) -> None:
-    """Run the pipeline in PIPELINE_FILE end to end and print where its archive is."""
+    """Run the pipeline in PIPELINE_FILE end to end and print where its archive is.
+
+    PIPELINE_FILE may be a session's meta.json (or its folder): the pipeline that recorded the
+    session runs again, into a new session beside it.
+    """
     from .run import run_pipeline
 
     _configure_logging(verbose)

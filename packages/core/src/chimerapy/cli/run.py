@@ -67,9 +67,8 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
                     raise click.ClickException(f"local Worker {name} could not connect")
             if pipeline.remote_workers and not _wait_for_remote(manager, pipeline.remote_workers, interrupts):
                 return 1
-            graph, mapping = pipeline.build()
-            manager.commit_graph(graph, mapping)
-            placement = {node: worker for worker, nodes in mapping.items() for node in nodes}
+            manager.commit_pipeline(pipeline)
+            placement = {node: worker for worker, nodes in pipeline.mapping.items() for node in nodes}
             duration = runtime if runtime is not None else pipeline.runtime
             manager.start()
             _watch(manager, placement, duration, interrupts)

@@ -31,6 +31,7 @@ from ..node.node import Node
 from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .events import EventHub
+from .pipeline_record import describe_pipeline, edge_statistics, with_pipeline_file
 from .server import ManagerServer, WorkerLink
 from .session import Session
 
@@ -211,7 +212,10 @@ class Manager:
         elif not isinstance(pipeline, Pipeline):
             pipeline = Pipeline.parse(pipeline)
         graph, mapping = pipeline.build()
-        return self.commit_graph(graph, mapping)
+        committed = self.commit_graph(graph, mapping)
+        meta = self._active_session.meta
+        self._active_session.update_meta(pipeline=with_pipeline_file(meta["pipeline"], pipeline))
+        return committed
 
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
@@ -251,7 +255,8 @@ class Manager:
                     self.final_stats[name] = info.get("stats", {})
                     self.node_states[name] = info.get("state", "stopped")
         self._set_state("stopped")
-        self._active_session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+        self._active_session.update_meta(stop_time=time.time(), node_stats=self.final_stats,
+                                          edge_stats=edge_statistics(self.final_stats))
         stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
             report = self.collect()
@@ -395,6 +400,8 @@ class Manager:
             workers={name: self._server.workers[name].info for name in plan.workers()},
             versions={"manager": _installed_versions(),
                       "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
+            pipeline=describe_pipeline(plan, {n: self._server.workers[n].info for n in plan.workers()},
+                                       logdir=self.logdir, manager_host=self.host, manager_port=self.port),
         )
         names = plan.workers()
         created = await self._broadcast(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..data_chunk import DataChunk
 from ..errors import StateError
+from .params import capture_init
 
 if TYPE_CHECKING:
     from ..records import Recorder
@@ -81,6 +82,10 @@ class Node:
     #: ``"on-failure"`` (at most ``max_restarts`` times; it records into ``<name>.restart<N>/``).
     restart: str = "never"
     max_restarts: int = 3
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        capture_init(cls)  # a node keeps its constructor's arguments, for meta.json
 
     def __init__(
         self, name: str, debug: DebugMode | None = None, debug_port: int | None = None
