@@ -16,6 +16,8 @@ from chimerapy.pipeline import PipelineError, load
 
 pytestmark = pytest.mark.timeout(120)
 
+SMALL, LARGE = np.zeros(3), np.zeros(20_000)  # arrays kept in meta.json, and one too large to keep
+
 
 class Ticker(cp.Node):
     """Sends ``count`` ``limit`` times, ``period`` seconds apart."""
@@ -50,7 +52,7 @@ def test_constructor_arguments_are_kept_as_json_with_defaults_and_unrecorded_one
     assert params["label"] == "/data/x" and unrecorded == []
 
     class Holder(cp.Node):
-        def __init__(self, name, model=None, weights=np.zeros(3), big=np.zeros(20_000)):
+        def __init__(self, name, model=None, weights=SMALL, big=LARGE):
             super().__init__(name)
 
     params, unrecorded = init_params(Holder("h", model=object()))
