@@ -1,8 +1,7 @@
 """Commit planning: mapping checks and wiring, without a network."""
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy.manager.commit_plan import WorkerRef, plan_commit
 
 WORKERS = [WorkerRef("w1", "id-1"), WorkerRef("w2", "id-2")]

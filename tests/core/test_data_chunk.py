@@ -1,7 +1,6 @@
 """DataChunk as the seed API describes it."""
 
 import pytest
-
 from chimerapy import DataChunk
 
 

@@ -3,9 +3,8 @@
 import socket
 import time
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from support.nodes import Collector, CountingSource, IgnoresStop, RaisesIn, collected
 
 pytestmark = pytest.mark.timeout(120)

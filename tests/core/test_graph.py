@@ -1,9 +1,8 @@
 """Graph building and validation."""
 
+import chimerapy as cp
 import networkx as nx
 import pytest
-
-import chimerapy as cp
 
 
 def nodes(*names):

@@ -3,9 +3,8 @@
 import sys
 import textwrap
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy import registry
 
 
@@ -93,9 +92,8 @@ def test_a_name_claimed_by_two_packs_names_both(packs):
 
 
 def test_cli_lists_nodes_and_broken_packs(packs):
-    from click.testing import CliRunner
-
     from chimerapy.cli.main import main
+    from click.testing import CliRunner
 
     result = CliRunner().invoke(main, ["nodes"])
     assert result.exit_code == 0, result.output

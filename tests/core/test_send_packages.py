@@ -6,9 +6,8 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy.pack_template import create_pack
 from chimerapy.worker import Worker
 from support.nodes import CountingSource

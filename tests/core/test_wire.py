@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from chimerapy import DataChunk, ProtocolError
 from chimerapy.net import wire
 

@@ -15,7 +15,7 @@ they do live (``ml.face_detect`` on ``frame``, ``ml.vad`` on ``samples``):
 
 ========  ===========================================================================
 video     ``frame`` (uint8 BGR, ``"image"`` content), ``frame_index`` (its index in the stream)
-image     ``frame`` (as saved: gray, BGR, BGRA or uint16 gray)
+image     ``frame`` (``"image"`` content, as saved: gray, BGR, BGRA or uint16 gray)
 audio     ``samples`` (``(n, channels)`` as saved), ``rate``, ``channels``, ``sample_index``
 tabular   one record per column (cells as written: int, float, bool, str, or None when empty)
 json      ``data`` (the object)
@@ -37,8 +37,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..data_chunk import DataChunk
 from ..errors import ChimeraPyError
@@ -128,11 +126,12 @@ class Replay(Node):
             return None
         recorded, number, _, records = heapq.heappop(self._queue)
         self._advance(number)
+        stream = self._sources[number][0]
         chunk = DataChunk()
         for name, value in records.items():
-            chunk.add(name, value, "image" if name == "frame" and _is_frame(value) else "other")
+            chunk.add(name, value, "image" if name == "frame" else "other")
         chunk.add("timestamp", recorded)
-        chunk.add("stream", self._sources[number][0].key)
+        chunk.add("stream", stream.key)
         self.sent += 1
         return chunk
 
@@ -190,10 +189,3 @@ def choose_streams(session: Path, wanted: list[str] | None, *, what: str = "core
         raise ReplayError(f"{what}: {folder} has no stream {', '.join(map(repr, unknown))}; its streams: {listing}")
     return list({id(by_name[name]): by_name[name] for name in wanted}.values())
 
-
-def _is_frame(value: Any) -> bool:
-    return (
-        isinstance(value, np.ndarray)
-        and value.dtype == np.uint8
-        and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] == 3))
-    )
