@@ -8,9 +8,10 @@ import shutil
 import signal
 import time
 
-import chimerapy as cp
 import numpy as np
 import pytest
+
+import chimerapy as cp
 from chimerapy.worker.files import FileStore
 from support.requirements import missing
 
@@ -27,7 +28,7 @@ class RecordsEverything(cp.Node):
     def step(self):
         if self.frame >= 300:
             time.sleep(0.05)
-            return
+            return None
         due = self.start + self.frame / 30
         time.sleep(max(0.0, due - time.monotonic()))
         image = np.zeros((240, 320, 3), np.uint8)

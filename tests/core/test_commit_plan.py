@@ -1,7 +1,8 @@
 """Commit planning: mapping checks and wiring, without a network."""
 
-import chimerapy as cp
 import pytest
+
+import chimerapy as cp
 from chimerapy.manager.commit_plan import WorkerRef, plan_commit
 
 WORKERS = [WorkerRef("w1", "id-1"), WorkerRef("w2", "id-2")]

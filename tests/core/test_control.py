@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+
 from chimerapy import ProtocolError
 from chimerapy.net.control import Envelope, Requests, decode, encode
 
@@ -34,7 +35,7 @@ def test_malformed_messages_are_refused_with_a_reason(raw, match):
 
 
 def test_oversized_message_is_refused(monkeypatch):
-    from chimerapy.net import control
+    import chimerapy.net.control as control
 
     monkeypatch.setattr(control, "MAX_MESSAGE_BYTES", 100)
     with pytest.raises(ProtocolError, match="exceeds"):

@@ -1,6 +1,7 @@
 """DataChunk as the seed API describes it."""
 
 import pytest
+
 from chimerapy import DataChunk
 
 

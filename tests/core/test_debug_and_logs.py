@@ -5,10 +5,11 @@ import subprocess
 import sys
 import time
 
-import chimerapy as cp
 import numpy as np
 import pytest
 import zmq
+
+import chimerapy as cp
 from chimerapy.net.transport import Subscriber
 from support.nodes import CountingSource, Doubler, Talker
 

@@ -3,8 +3,9 @@
 import socket
 import time
 
-import chimerapy as cp
 import pytest
+
+import chimerapy as cp
 from support.nodes import Collector, CountingSource, IgnoresStop, RaisesIn, collected
 
 pytestmark = pytest.mark.timeout(120)

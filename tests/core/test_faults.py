@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 
-import chimerapy as cp
 import pytest
+
+import chimerapy as cp
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = pytest.mark.timeout(180)

@@ -1,8 +1,9 @@
 """Graph building and validation."""
 
-import chimerapy as cp
 import networkx as nx
 import pytest
+
+import chimerapy as cp
 
 
 def nodes(*names):

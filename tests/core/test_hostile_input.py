@@ -7,13 +7,14 @@ import socket
 import time
 
 import aiohttp
-import chimerapy as cp
 import pytest
 import zmq
-from chimerapy.net import auth, control, wire
-from chimerapy.net.transport import Subscriber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import chimerapy as cp
+from chimerapy.net import auth, control, wire
+from chimerapy.net.transport import Subscriber
 from support.nodes import CountingSource, Doubler
 
 JSON = st.recursive(

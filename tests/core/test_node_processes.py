@@ -7,10 +7,11 @@ import os
 import signal
 import time
 
-import chimerapy as cp
 import numpy as np
 import psutil
 import pytest
+
+import chimerapy as cp
 from support.nodes import CountingSource, Summer
 
 pytestmark = pytest.mark.timeout(120)

@@ -2,9 +2,10 @@
 
 import time
 
-import chimerapy as cp
 import numpy as np
 import pytest
+
+import chimerapy as cp
 from support.nodes import Collector, CountingSource, Doubler, Summer, ValuesSource, collected
 
 pytestmark = pytest.mark.timeout(120)

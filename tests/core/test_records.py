@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import av
-import chimerapy.records
 import numpy as np
 import pytest
+
+import chimerapy.records
 from chimerapy.errors import RecordError, StateError
-from chimerapy.records import Recorder
-from chimerapy.records import recorder as recorder_module
+from chimerapy.records import Recorder, recorder as recorder_module
 from chimerapy.records.image import encode_png
 from chimerapy.records.naming import check_name
 from chimerapy.records.tabular import TabularWriter

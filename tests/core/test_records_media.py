@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from chimerapy.records import Recorder
 
 T0 = 1_700_000_000.0  # an aligned UNIX time

@@ -3,8 +3,9 @@
 import sys
 import textwrap
 
-import chimerapy as cp
 import pytest
+
+import chimerapy as cp
 from chimerapy import registry
 
 
@@ -92,8 +93,9 @@ def test_a_name_claimed_by_two_packs_names_both(packs):
 
 
 def test_cli_lists_nodes_and_broken_packs(packs):
-    from chimerapy.cli.main import main
     from click.testing import CliRunner
+
+    from chimerapy.cli.main import main
 
     result = CliRunner().invoke(main, ["nodes"])
     assert result.exit_code == 0, result.output

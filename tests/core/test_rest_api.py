@@ -13,8 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from chimerapy.net import auth
 from yarl import URL
+
+from chimerapy.net import auth
 
 pytestmark = pytest.mark.timeout(90)
 

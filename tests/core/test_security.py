@@ -7,6 +7,7 @@ import sys
 
 import aiohttp
 import pytest
+
 from chimerapy.net import auth
 
 pytestmark = pytest.mark.timeout(60)

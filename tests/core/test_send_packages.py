@@ -6,8 +6,9 @@ import subprocess
 import sys
 import textwrap
 
-import chimerapy as cp
 import pytest
+
+import chimerapy as cp
 from chimerapy.pack_template import create_pack
 from chimerapy.worker import Worker
 from support.nodes import CountingSource

@@ -5,9 +5,10 @@ import glob
 import threading
 import time
 
-import chimerapy as cp
 import numpy as np
 import pytest
+
+import chimerapy as cp
 from chimerapy.net.shm import SlotPool, SlotReader
 
 pytestmark = pytest.mark.timeout(120)

@@ -2,9 +2,10 @@
 
 import json
 
-import chimerapy as cp
 import numpy as np
 import pytest
+
+import chimerapy as cp
 from chimerapy.testing import NodeHarness, run_node
 from support.nodes import CountingSource, Doubler, RaisesIn
 

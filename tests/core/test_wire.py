@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from chimerapy import DataChunk, ProtocolError
 from chimerapy.net import wire
 
