@@ -204,7 +204,7 @@ def load(path: str | Path) -> Pipeline:
         path = path / "meta.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if path.name == "meta.json" or (isinstance(data, dict) and "session" in data):
+        if isinstance(data, dict) and "session" in data:  # a session's meta.json
             from .manager.pipeline_record import pipeline_of_session
 
             data = pipeline_of_session(data, path)
