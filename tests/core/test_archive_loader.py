@@ -5,10 +5,9 @@ by a crash or written in older layouts."""
 import json
 import shutil
 
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from chimerapy.archive import ArchiveError
 from chimerapy.records import Recorder
 from support.archive import BLOCK, RATE, clean_session, read_index  # noqa: F401 - a fixture

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import chimerapy as cp
 import numpy as np
 import pytest
 
-import chimerapy as cp
 from support.processes import new_marker, wait_until_gone
 from support.requirements import missing
 

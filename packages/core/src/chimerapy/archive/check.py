@@ -312,8 +312,10 @@ def _check_clocks(session: Session, clock_jump: float) -> tuple[list[ClockCheck]
 
 def _check_workers(session: Session) -> list[Problem]:
     problems = []
+    lost: dict[str, float] = {}
     for record in session.log():
         if record.message.startswith("Worker LOST"):
+            lost.setdefault(record.worker, record.time)
             problems.append(Problem("worker_lost", f"Worker {record.worker} was lost (stopped answering)",
                                     record.time, worker=record.worker))
         elif record.level == "ERROR" and " raised in " in record.message:
@@ -325,7 +327,7 @@ def _check_workers(session: Session) -> list[Problem]:
         if isinstance(result, dict) and not result.get("complete", True):
             detail = result.get("error") or f"missing {result.get('missing')}"
             problems.append(Problem("collect_incomplete", f"files of Worker {worker} did not all "
-                                    f"arrive: {detail}", _last_time(session, worker), worker=worker))
+                                    f"arrive: {detail}", _worker_time(session, worker, lost), worker=worker))
     mapping = meta.get("mapping") or {}
     stats = meta.get("node_stats")
     if session.complete and isinstance(stats, dict):
@@ -334,8 +336,13 @@ def _check_workers(session: Session) -> list[Problem]:
             if absent and len(absent) == len(nodes):
                 problems.append(Problem("worker_absent_at_stop", f"Worker {worker} sent no final "
                                         f"statistics for {', '.join(absent)} (it was gone at stop)",
-                                        _last_time(session, worker), worker=worker))
+                                        _worker_time(session, worker, lost), worker=worker))
     return problems
+
+
+def _worker_time(session: Session, worker: str, lost: dict[str, float]) -> float | None:
+    """When a Worker went: the log's "Worker LOST", else the end of its last stream."""
+    return lost.get(worker, _last_time(session, worker))
 
 
 def _last_time(session: Session, worker: str | None = None) -> float | None:
