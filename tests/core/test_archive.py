@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import chimerapy as cp
-from chimerapy.worker_files import FileStore
+from chimerapy.worker.files import FileStore
 from support.requirements import missing
 
 av = pytest.importorskip("av")

@@ -9,7 +9,7 @@ import chimerapy as cp
 import numpy as np
 import pytest
 from chimerapy.cli.main import main
-from chimerapy.jpeg import JpegDecoder
+from chimerapy.net.jpeg import JpegDecoder
 from click.testing import CliRunner
 from support.archive import clean_session, read_index  # noqa: F401 - a fixture
 

@@ -3,7 +3,7 @@
 import pytest
 
 import chimerapy as cp
-from chimerapy.commit_plan import WorkerRef, plan_commit
+from chimerapy.manager.commit_plan import WorkerRef, plan_commit
 
 WORKERS = [WorkerRef("w1", "id-1"), WorkerRef("w2", "id-2")]
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from chimerapy import ProtocolError
-from chimerapy.control import Envelope, Requests, decode, encode
+from chimerapy.net.control import Envelope, Requests, decode, encode
 
 
 def test_request_reply_roundtrip():
@@ -35,7 +35,7 @@ def test_malformed_messages_are_refused_with_a_reason(raw, match):
 
 
 def test_oversized_message_is_refused(monkeypatch):
-    import chimerapy.control as control
+    import chimerapy.net.control as control
 
     monkeypatch.setattr(control, "MAX_MESSAGE_BYTES", 100)
     with pytest.raises(ProtocolError, match="exceeds"):

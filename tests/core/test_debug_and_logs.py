@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 import chimerapy as cp
-from chimerapy.transport import Subscriber
+from chimerapy.net.transport import Subscriber
 from support.nodes import CountingSource, Doubler, Talker
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chimerapy as cp
-from chimerapy import auth, control, wire
-from chimerapy.transport import Subscriber
+from chimerapy.net import auth, control, wire
+from chimerapy.net.transport import Subscriber
 from support.nodes import CountingSource, Doubler
 
 JSON = st.recursive(

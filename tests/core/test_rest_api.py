@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from chimerapy import auth
+from chimerapy.net import auth
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,7 +8,7 @@ import sys
 import aiohttp
 import pytest
 
-from chimerapy import auth
+from chimerapy.net import auth
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chimerapy as cp
-from chimerapy.shm import SlotPool, SlotReader
+from chimerapy.net.shm import SlotPool, SlotReader
 
 pytestmark = pytest.mark.timeout(120)
 

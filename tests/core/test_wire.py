@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from chimerapy import DataChunk, ProtocolError
-from chimerapy import wire
+from chimerapy.net import wire
 
 
 def roundtrip(chunk, **kwargs):

@@ -30,7 +30,8 @@ from .node import Node
 
 # Graph (networkx), Manager and Worker (aiohttp) and open_session (the archive) load on first
 # use, so that a node's process, which needs none of them, starts fast.
-_LAZY = {"Graph": ".graph", "Manager": ".manager", "Worker": ".worker", "open_session": ".archive"}
+_LAZY = {"Graph": ".graph", "Manager": ".manager.manager", "Worker": ".worker.worker",
+         "open_session": ".archive"}
 
 
 def __getattr__(name: str):

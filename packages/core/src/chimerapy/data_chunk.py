@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 __all__ = ["CONTENT_TYPES", "DataChunk"]
 
@@ -27,7 +28,7 @@ class DataChunk:
     ``None`` until the chunk is published and received.
     """
 
-    __slots__ = ("_records", "produced_at", "received_at", "producer", "seq")
+    __slots__ = ("_records", "produced_at", "producer", "received_at", "seq")
 
     def __init__(self) -> None:
         self._records: dict[str, dict[str, Any]] = {}

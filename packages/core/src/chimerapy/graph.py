@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from .errors import GraphError
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .node.node import Node
 
 __all__ = ["Graph"]
 
@@ -38,7 +39,7 @@ class Graph:
 
     def add_node(self, node: Node) -> None:
         """Add ``node``; a second node with the same name raises :class:`GraphError`."""
-        from .node import Node
+        from .node.node import Node
 
         if not isinstance(node, Node):
             raise GraphError(f"graph nodes must be chimerapy.Node instances, got {node!r}")

@@ -126,7 +126,7 @@ def load(name: str) -> type:
             f"node {name!r} from {info.package} {info.version} cannot be loaded: "
             f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
         ) from error
-    from .node import Node
+    from .node.node import Node
 
     if not (isinstance(cls, type) and issubclass(cls, Node)):
         raise RegistryError(f"{info.target} (registered as {name!r} by {info.package}) is not a chimerapy.Node")

@@ -17,14 +17,15 @@ cluster (read-only arrays, producer and sequence numbers set). An exception in `
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from . import wire
 from .data_chunk import DataChunk
 from .errors import NodeError
-from .node import Node
-from .node_runtime import NodeRuntime, as_chunk, local_runtime
+from .net import wire
+from .node.node import Node
+from .node.runtime import NodeRuntime, as_chunk, local_runtime
 
 __all__ = ["NodeHarness", "run_node"]
 

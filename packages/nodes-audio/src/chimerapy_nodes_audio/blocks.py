@@ -25,9 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 import chimerapy as cp
+import numpy as np
 
 __all__ = ["SAMPLE_DTYPES", "AudioBlock", "check_dtype", "convert", "find_block", "to_float"]
 

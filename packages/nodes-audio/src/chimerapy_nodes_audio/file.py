@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import chimerapy as cp
+
 from chimerapy_nodes_audio.blocks import AudioBlock, check_dtype
 from chimerapy_nodes_audio.pacing import BlockPacer
 from chimerapy_nodes_audio.wavfile import WavReader

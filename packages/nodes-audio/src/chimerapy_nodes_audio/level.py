@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+import chimerapy as cp
 import numpy as np
 
-import chimerapy as cp
 from chimerapy_nodes_audio.blocks import find_block, to_float
 
 __all__ = ["AudioLevel", "dbfs"]

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
+import chimerapy as cp
 import numpy as np
 
-import chimerapy as cp
 from chimerapy_nodes_audio.blocks import AudioBlock, check_dtype
 from chimerapy_nodes_audio.drift import DriftMeter
 from chimerapy_nodes_audio.errors import AudioDeviceError

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import chimerapy as cp
 import numpy as np
 
-import chimerapy as cp
 from chimerapy_nodes_audio.blocks import AudioBlock, find_block
 
 __all__ = ["AudioRecorder"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+import chimerapy as cp
 import numpy as np
 
-import chimerapy as cp
 from chimerapy_nodes_audio.blocks import AudioBlock, check_dtype, convert
 from chimerapy_nodes_audio.pacing import BlockPacer
 

@@ -10,13 +10,12 @@ matches the result with the data it was computed from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
-
-import numpy as np
 
 import chimerapy as cp
+import numpy as np
 
 from .errors import ModelInputError
 

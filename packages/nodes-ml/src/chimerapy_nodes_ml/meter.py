@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import chimerapy as cp
 

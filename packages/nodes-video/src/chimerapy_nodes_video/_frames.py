@@ -17,7 +17,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-
 from chimerapy import DataChunk
 
 __all__ = ["FrameRef", "as_bgr", "find_frame", "frame_chunk", "frame_time"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-import cv2
-
 import chimerapy as cp
+import cv2
 
 from ._capture import native_fps, release_capture
 from ._frames import as_bgr, frame_chunk

@@ -7,10 +7,9 @@ import socket
 import time
 from pathlib import Path
 
+import chimerapy as cp
 import cv2
 import numpy as np
-
-import chimerapy as cp
 
 from ._capture import native_fps, release_capture
 from ._frames import as_bgr, frame_chunk

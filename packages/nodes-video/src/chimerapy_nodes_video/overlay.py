@@ -9,10 +9,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import chimerapy as cp
 import cv2
 import numpy as np
-
-import chimerapy as cp
 
 from ._frames import frame_time
 

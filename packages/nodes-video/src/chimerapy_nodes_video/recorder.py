@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-import numpy as np
-
 import chimerapy as cp
+import numpy as np
 from chimerapy.records.naming import check_name
 
 from ._frames import FrameRef, find_frame

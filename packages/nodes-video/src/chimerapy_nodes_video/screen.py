@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 import chimerapy as cp
+import numpy as np
 
 from ._frames import as_bgr, frame_chunk
 from ._pacing import Pacer, check_fps

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
+import chimerapy as cp
 import cv2
 import numpy as np
-
-import chimerapy as cp
 
 from ._frames import frame_chunk
 from ._pacing import Pacer, check_fps

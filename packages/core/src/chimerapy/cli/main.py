@@ -62,7 +62,7 @@ def validate(pipeline_file: Path) -> None:
 @click.option("-v", "--verbose", count=True, help="Log to the terminal (-v info, -vv debug).")
 def manager(host: str, port: int, logdir: Path, token: str | None, verbose: int) -> None:
     """Run a long-lived Manager with the REST API and the dashboard, until Ctrl-C."""
-    from ..manager import Manager
+    from ..manager.manager import Manager
 
     _configure_logging(verbose)
     instance = Manager(logdir=logdir, port=port, host=host, token=token)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from ..manager import Manager
+from ..manager.manager import Manager
 from ..pipeline import Pipeline
-from ..worker import Worker
+from ..worker.worker import Worker
 from .status import StatusView, node_rows
 
 

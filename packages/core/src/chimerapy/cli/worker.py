@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..worker import Worker
+from ..worker.worker import Worker
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,8 +9,9 @@ error. Trimming keeps every complete fragment and drops only the torn tail.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 __all__ = ["complete_length", "trim_mp4"]
 

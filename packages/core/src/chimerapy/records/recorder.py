@@ -366,7 +366,7 @@ class Recorder:
             if record.writer is not None:
                 try:
                     record.writer.close()
-                except Exception:  # noqa: BLE001 - best effort after the first failure
+                except Exception:
                     logger.debug("closing failed record %r", record.format.name, exc_info=True)
             self._report(error)
 
@@ -376,7 +376,7 @@ class Recorder:
             return
         try:
             self._on_error(error)
-        except Exception:  # noqa: BLE001 - a broken callback must not stop the writer thread
+        except Exception:
             logger.exception("on_error raised while reporting %s", error)
 
     def _add_file(self, path: Path) -> None:

@@ -1,7 +1,7 @@
-"""The node process: ``python -m chimerapy.node_host --control ADDR --node-id ID``.
+"""The node process: ``python -m chimerapy.node.host --control ADDR --node-id ID``.
 
 A Worker has one such process per node, forked with these arguments by its launcher
-(:mod:`chimerapy.node_launcher`). It connects back to the Worker over a ZeroMQ DEALER
+(:mod:`chimerapy.worker.launcher`). It connects back to the Worker over a ZeroMQ DEALER
 socket and then follows the Worker's requests::
 
     hello -> load (prep) -> loaded -> connect -> connected -> start|step -> ... stop -> stopped
@@ -31,9 +31,9 @@ from typing import Any
 import cloudpickle
 import zmq
 
-from . import control
-from .control import Envelope
-from .node_runtime import InputSpec, NodeRuntime
+from ..net import control
+from ..net.control import Envelope
+from .runtime import InputSpec, NodeRuntime
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def die_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chimerapy.node_host")
+    parser = argparse.ArgumentParser(prog="chimerapy.node.host")
     parser.add_argument("--control", required=True)
     parser.add_argument("--node-id", required=True)
     args = parser.parse_args(argv)

@@ -13,23 +13,25 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 import zmq
 
-from . import auth, shipping
-from .__about__ import __version__
+from .. import shipping
+from ..__about__ import __version__
+from ..errors import CommitError, NodeError, StateError, WorkerLostError
+from ..graph import Graph
+from ..loop_thread import LoopThread
+from ..net import auth
+from ..net.control import Envelope
+from ..node.node import Node
+from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
-from .control import Envelope
-from .errors import CommitError, NodeError, StateError, WorkerLostError
-from .graph import Graph
-from .loop_thread import LoopThread
-from .manager_collect import ProgressCallback, WorkerCollection, collect_from
-from .manager_server import ManagerServer, WorkerLink
-from .node import Node
 from .events import EventHub
+from .server import ManagerServer, WorkerLink
 from .session import Session
 
 __all__ = ["Manager"]
@@ -106,7 +108,7 @@ class Manager:
             on_change=self._on_worker_change,
         )
         if dashboard_api:
-            from .manager_api import add_api
+            from ..api.rest import add_api
 
             add_api(self._server.app, self)
         self._loop.run(self._server.start(host, port), timeout=30)
@@ -199,7 +201,7 @@ class Manager:
 
     def commit_pipeline(self, pipeline: Any) -> bool:
         """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path)."""
-        from .pipeline import Pipeline, load
+        from ..pipeline import Pipeline, load
 
         if isinstance(pipeline, (str, Path)):
             pipeline = load(pipeline)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .data_chunk import DataChunk
+from ..data_chunk import DataChunk
 
 __all__ = ["PreviewMaker"]
 
@@ -47,7 +47,7 @@ class PreviewMaker:
                     and value.ndim in (2, 3) and value.shape[0] > 0 and value.shape[1] > 0:
                 height = max(2, round(value.shape[0] * self.width / value.shape[1]))
                 if self._encoder is None:
-                    from .jpeg import JpegEncoder
+                    from ..net.jpeg import JpegEncoder
 
                     self._encoder = JpegEncoder(quality=75)
                 jpeg = self._encoder.encode(value[..., :3] if value.ndim == 3 else value, self.width, height)

@@ -1,6 +1,6 @@
 """NodeRuntime: drives one Node's loop: inputs, the follow rule, outputs, recording and stats.
 
-The same runtime serves a node in its Worker-spawned process (:mod:`chimerapy.node_host`), the
+The same runtime serves a node in its Worker-spawned process (:mod:`chimerapy.node.host`), the
 debug modes of :class:`chimerapy.Node`, and the in-process harness :mod:`chimerapy.testing`.
 """
 
@@ -12,19 +12,20 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .data_chunk import DataChunk
+from ..data_chunk import DataChunk
+from ..net.transport import Publisher, Subscriber
+from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
-from .transport import Publisher, Subscriber
 
 if TYPE_CHECKING:
-    from .node import Node
-    from .records import Recorder
+    from ..records import Recorder
 
 __all__ = ["InputSpec", "NodeRuntime", "as_chunk", "local_runtime"]
 
@@ -62,7 +63,7 @@ class NodeRuntime:
         clock: Manager-aligned time.
         inputs: the names of the in-bound nodes.
         followed: the in-bound node whose new chunks trigger ``step``.
-        outputs: the publisher modes its consumers need (see :data:`chimerapy.transport.MODES`).
+        outputs: the publisher modes its consumers need (see :data:`chimerapy.net.transport.MODES`).
         report_error: called with ``(phase, traceback)`` when node code raises.
         drain_timeout: after stop, how long a node waits for its inputs to end.
         port: a fixed port for the publisher (debug streams), 0 for any.
@@ -130,7 +131,7 @@ class NodeRuntime:
     def recorder(self) -> Recorder:
         """The node's Recorder, created on first use."""
         if self._recorder is None:
-            from .records import Recorder
+            from ..records import Recorder
 
             self._recorder = Recorder(self.directory, clock=self.clock, on_error=self._record_error)
         return self._recorder
@@ -328,6 +329,9 @@ def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
         outputs=("lossless",) if stream else (),
         port=int(node.debug_port or 0) if stream else 0,
     )
+
+
+use_debug_runtime(local_runtime)
 
 
 def _step_takes_chunks(node: Node) -> bool:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
-from .manager_server import WorkerLink
+from .server import WorkerLink
 
 __all__ = ["ProgressCallback", "WorkerCollection", "collect_from"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .api_json import ApiError, json_response
+from .jsonio import ApiError, json_response
 
 __all__ = ["add_session_routes", "list_files", "list_sessions"]
 

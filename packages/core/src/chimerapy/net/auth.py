@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 

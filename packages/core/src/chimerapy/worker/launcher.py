@@ -1,10 +1,10 @@
 """The node launcher: a fork server that starts node processes in milliseconds.
 
-A Worker starts one ``python -m chimerapy.node_launcher --replies FD`` when it starts. The
+A Worker starts one ``python -m chimerapy.worker.launcher --replies FD`` when it starts. The
 launcher imports what every node process needs (numpy, ZeroMQ, the node host) once, then forks a
 node process per request, so that committing a graph does not wait for an interpreter to start
-and import per node. A forked process runs :func:`chimerapy.node_host.run` exactly as a process
-started with ``python -m chimerapy.node_host`` would (nodes still travel with cloudpickle).
+and import per node. A forked process runs :func:`chimerapy.node.host.run` exactly as a process
+started with ``python -m chimerapy.node.host`` would (nodes still travel with cloudpickle).
 
 The launcher is single-threaded and makes no ZeroMQ context before it forks. It talks JSON
 lines: requests ``{"argv": [...]}`` on its stdin; on the replies pipe ``{"ready": pid}`` once,
@@ -78,7 +78,7 @@ class Launcher:
         replies, self._reply_end = os.pipe()
         try:
             self._popen = subprocess.Popen(
-                [sys.executable, "-m", "chimerapy.node_launcher", "--replies", str(self._reply_end)],
+                [sys.executable, "-m", "chimerapy.worker.launcher", "--replies", str(self._reply_end)],
                 env=env, stdin=subprocess.PIPE, pass_fds=(self._reply_end,),
             )
         finally:
@@ -96,7 +96,7 @@ class Launcher:
         return self._popen.poll() is None
 
     async def spawn(self, argv: list[str], timeout: float = 120.0) -> LaunchedProcess:
-        """Fork a node process running ``python -m chimerapy.node_host`` with ``argv``."""
+        """Fork a node process running ``python -m chimerapy.node.host`` with ``argv``."""
         with self._lock:
             self._popen.stdin.write(json.dumps({"argv": argv}).encode() + b"\n")
             self._popen.stdin.flush()
@@ -161,7 +161,8 @@ def _serve(replies: int) -> None:
     """Fork a node process per request on stdin until stdin closes."""
     import gc
 
-    from . import node_host, records  # noqa: F401 - the imports every node needs, made once here
+    from .. import records  # noqa: F401 - the imports every node needs, made once here
+    from ..node import host as node_host
 
     gc.freeze()  # what the imports made stays shared with every child (no copy on write by the GC)
 
@@ -235,7 +236,7 @@ def _reap() -> list[tuple[int, int]]:
 
 def main() -> None:
     replies = int(sys.argv[sys.argv.index("--replies") + 1])
-    from .node_host import die_with_parent
+    from ..node.host import die_with_parent
 
     die_with_parent()
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import (
+from ..errors import (
     ChimeraPyError,
     CommitError,
     GraphError,
@@ -30,7 +30,7 @@ from .errors import (
     StateError,
     WorkerLostError,
 )
-from .pipeline import PipelineError
+from ..pipeline import PipelineError
 
 __all__ = ["ApiError", "dumps", "error_middleware", "json_response", "read_json"]
 

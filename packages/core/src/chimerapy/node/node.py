@@ -5,18 +5,55 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from .data_chunk import DataChunk
-from .errors import StateError
+from ..data_chunk import DataChunk
+from ..errors import StateError
 
 if TYPE_CHECKING:
-    from .node_runtime import NodeRuntime
-    from .records import Recorder
+    from ..records import Recorder
 
-__all__ = ["Node"]
+__all__ = ["Node", "Runtime", "use_debug_runtime"]
 
 DebugMode = Literal["step", "stream"]
+
+
+class Runtime(Protocol):
+    """What a Node asks of the runtime that drives it (:mod:`chimerapy.node.runtime` is the one).
+
+    Node never imports its runtime: a Worker's node process, a debug mode and
+    :mod:`chimerapy.testing` each hand it one.
+    """
+
+    steps: int
+    publisher: Any
+    clock: Callable[[], float]
+
+    @property
+    def recorder(self) -> Recorder: ...
+    def should_continue(self) -> bool: ...
+    def tick(self, timeout: float = 0.1) -> None: ...
+    def poll_inputs(self, timeout: float) -> list[DataChunk]: ...
+    def emit(self, output: Any) -> DataChunk | None: ...
+    def step_by_hand(self, chunks: dict[str, DataChunk] | None) -> DataChunk | None: ...
+    def run_stream(self, *, blocking: bool) -> None: ...
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
+_debug_runtime: Callable[[Node], Runtime] | None = None
+
+
+def use_debug_runtime(factory: Callable[[Node], Runtime]) -> None:
+    """Set how debug modes make a node's runtime here (done by :mod:`chimerapy.node.runtime`)."""
+    global _debug_runtime
+    _debug_runtime = factory
+
+
+def _make_debug_runtime(node: Node) -> Runtime:
+    if _debug_runtime is None:  # only if chimerapy.node was bypassed
+        raise StateError("no node runtime is loaded: import chimerapy.node.runtime first")
+    return _debug_runtime(node)
 
 
 class Node:
@@ -60,7 +97,7 @@ class Node:
         self.in_bound_data: dict[str, DataChunk] = {}
         #: True when a chunk arrived since the last step.
         self.new_data_available = False
-        self._runtime: NodeRuntime | None = None
+        self._runtime: Runtime | None = None
 
     # -- to override -----------------------------------------------------------------------------
 
@@ -159,11 +196,9 @@ class Node:
 
         Returns the chunk the step produced (or ``None``).
         """
-        from .node_runtime import local_runtime
-
         if self.debug != "step":
             raise StateError(f"node {self.name!r}: debug_step needs Node(..., debug='step')")
-        runtime = self._runtime or local_runtime(self)
+        runtime = self._runtime or _make_debug_runtime(self)
         return runtime.step_by_hand(data_chunks)
 
     def run(self, blocking: bool = True) -> None:
@@ -171,14 +206,12 @@ class Node:
 
         With ``blocking=False`` the loop runs in a background thread until :meth:`shutdown`.
         """
-        from .node_runtime import local_runtime
-
         if self.debug != "stream":
             raise StateError(
                 f"node {self.name!r} runs inside a Worker; to run it in this process create it "
                 f"with debug='stream' (or debug='step' and call debug_step)"
             )
-        (self._runtime or local_runtime(self)).run_stream(blocking=blocking)
+        (self._runtime or _make_debug_runtime(self)).run_stream(blocking=blocking)
 
     @property
     def debug_address(self) -> str | None:
@@ -196,7 +229,7 @@ class Node:
     def _recorder(self) -> Recorder:
         return self._require_runtime("save_*").recorder
 
-    def _require_runtime(self, what: str) -> NodeRuntime:
+    def _require_runtime(self, what: str) -> Runtime:
         if self._runtime is None:
             raise StateError(
                 f"node {self.name!r}: {what} is only available while the node runs "

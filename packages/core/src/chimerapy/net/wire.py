@@ -28,13 +28,14 @@ import json
 import math
 import pickle
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .data_chunk import CONTENT_TYPES, DataChunk
-from .errors import ProtocolError
+from ..data_chunk import CONTENT_TYPES, DataChunk
+from ..errors import ProtocolError
 from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]

@@ -1,4 +1,4 @@
-"""The web dashboard: plain static files from ``chimerapy/dashboard/``, served by the Manager.
+"""The web dashboard: plain static files from ``chimerapy/api/static/``, served by the Manager.
 
     GET /          the dashboard; ``/?token=...`` keeps the token in a cookie and redirects to ``/``
     GET /login     a form asking for the cluster token (no token needed)
@@ -16,7 +16,7 @@ from aiohttp import web
 __all__ = ["DASHBOARD", "add_dashboard"]
 
 #: The folder of the dashboard's static files (part of the wheel).
-DASHBOARD = Path(__file__).with_name("dashboard")
+DASHBOARD = Path(__file__).with_name("static")
 
 _HEADERS = {
     "Cache-Control": "no-store",

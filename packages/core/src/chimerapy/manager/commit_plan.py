@@ -11,15 +11,16 @@ import base64
 import difflib
 import importlib.metadata
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import cloudpickle
 
-from .errors import GraphError, MappingError
-from .graph import Graph
-from .node import Node
+from ..errors import GraphError, MappingError
+from ..graph import Graph
+from ..node.node import Node
 
 __all__ = ["CommitPlan", "WorkerRef", "plan_commit"]
 

@@ -21,14 +21,14 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import zmq
 
+from ..data_chunk import DataChunk
+from ..errors import ProtocolError
 from . import wire
-from .data_chunk import DataChunk
-from .errors import ProtocolError
 from .shm import SlotPool, SlotReader
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]

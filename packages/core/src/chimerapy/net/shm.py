@@ -24,8 +24,8 @@ import mmap
 import os
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

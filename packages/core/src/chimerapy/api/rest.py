@@ -1,7 +1,7 @@
 """The Manager's REST API under ``/api``, its live-events WebSocket, and the dashboard's routes.
 
-Every route needs the cluster token (see :mod:`chimerapy.auth`); bodies and answers are JSON,
-and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`chimerapy.api_json`)::
+Every route needs the cluster token (see :mod:`chimerapy.net.auth`); bodies and answers are JSON,
+and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`chimerapy.api.jsonio`)::
 
     GET  /api/state         Manager.status() with the graph, clock offsets and a previews summary
     GET  /api/workers       the connected Workers: host, pid, versions, clock offset
@@ -13,8 +13,8 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     POST /api/collect       collect again (e.g. once a lost Worker is back)
     POST /api/shutdown      answers, then shuts the Manager and its Workers down
     GET  /api/events        WebSocket: a "snapshot" (the state, full previews), then every event
-    GET  /api/sessions ...  the archive (see :mod:`chimerapy.api_sessions`)
-    GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api_dashboard`)
+    GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
+    GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api.dashboard`)
 
 The handlers run on the Manager's event loop, which the Manager's blocking calls (start, stop,
 collect, commit, shutdown) also need: those run in a thread via :func:`asyncio.to_thread`, one at
@@ -28,26 +28,49 @@ import dataclasses
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import WSMsgType, web
 
-from . import registry
-from .api_dashboard import add_dashboard
-from .api_json import ApiError, dumps, error_middleware, json_response, read_json
-from .api_sessions import add_session_routes
-from .pipeline import Pipeline, PipelineError
+from .. import registry
+from ..pipeline import Pipeline, PipelineError
+from .dashboard import add_dashboard
+from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
+from .sessions import add_session_routes
 
 if TYPE_CHECKING:
-    from .manager import Manager
+    from ..graph import Graph
+    from ..manager.events import EventHub
+    from ..manager.session import Session
 
-__all__ = ["add_api", "cluster_state"]
+__all__ = ["ServedManager", "add_api", "cluster_state"]
+
+class ServedManager(Protocol):
+    """What the API needs of the Manager it is handed (the API never imports the Manager)."""
+
+    logdir: Path
+    state: str
+    session: Session | None
+    graph: Graph | None
+    events: EventHub
+    previews: dict[str, dict[str, Any]]
+    final_stats: dict[str, dict[str, Any]]
+
+    @property
+    def workers(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    def commit_pipeline(self, pipeline: Any) -> bool: ...
+    def start(self) -> bool: ...
+    def stop(self, *, collect: bool = True) -> bool: ...
+    def collect(self) -> dict[str, dict[str, Any]]: ...
+    def shutdown(self) -> None: ...
+
 
 #: Log lines a new events client gets in its snapshot.
 LOG_TAIL = 200
 
 
-def cluster_state(manager: Manager, *, thumbnails: bool = False) -> dict[str, Any]:
+def cluster_state(manager: ServedManager, *, thumbnails: bool = False) -> dict[str, Any]:
     """``manager.status()`` with each node's Worker, the graph, clock offsets and the previews.
 
     Args:
@@ -69,7 +92,7 @@ def cluster_state(manager: Manager, *, thumbnails: bool = False) -> dict[str, An
     return state
 
 
-def add_api(app: web.Application, manager: Manager) -> None:
+def add_api(app: web.Application, manager: ServedManager) -> None:
     """Register the API, the events socket and the dashboard on ``app`` (before it starts)."""
     app.middlewares.append(error_middleware)
     lifecycle = asyncio.Lock()  # one blocking Manager call at a time

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 __all__ = ["MAX_MESSAGE_BYTES", "Envelope", "Requests", "decode", "encode"]
 

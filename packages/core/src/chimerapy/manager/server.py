@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import auth, control
-from .control import Envelope, Requests
-from .errors import ProtocolError, WorkerLostError
+from ..errors import ProtocolError, WorkerLostError
+from ..net import auth, control
+from ..net.control import Envelope, Requests
 
 __all__ = ["ManagerServer", "WorkerLink"]
 

@@ -1,8 +1,8 @@
 """NodeSupervisor: a Worker's node processes: spawn, talk to, watch, and end them (bounded).
 
-Each node runs in its own process running :mod:`chimerapy.node_host` (the node travels with
+Each node runs in its own process running :mod:`chimerapy.node.host` (the node travels with
 cloudpickle, so classes from ``__main__`` and notebooks work), forked in milliseconds by the
-Worker's launcher (:mod:`chimerapy.node_launcher`), which has made the imports every node needs
+Worker's launcher (:mod:`chimerapy.worker.launcher`), which has made the imports every node needs
 once. All node processes of a Worker connect to one ROUTER socket on loopback. Ending a process
 is bounded: ask it to stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process
 outlives the supervisor.
@@ -15,16 +15,17 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import zmq
 import zmq.asyncio
 
-from . import control
-from .control import Envelope, Requests
-from .node_launcher import LaunchedProcess, Launcher
-from .shm import remove_segments
+from ..net import control
+from ..net.control import Envelope, Requests
+from ..net.shm import remove_segments
+from .launcher import LaunchedProcess, Launcher
 
 __all__ = ["NodeProcess", "NodeSupervisor"]
 

@@ -22,14 +22,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import auth, control, shipping
-from .__about__ import __version__
-from .clock import ClockEstimator, ClockSample
-from .control import Envelope, Requests
-from .errors import ProtocolError
-from .loop_thread import LoopThread
-from .worker_files import FileStore
-from .worker_nodes import NodeProcess, NodeSupervisor
+from .. import shipping
+from ..__about__ import __version__
+from ..clock import ClockEstimator, ClockSample
+from ..errors import ProtocolError
+from ..loop_thread import LoopThread
+from ..net import auth, control
+from ..net.control import Envelope, Requests
+from .files import FileStore
+from .supervisor import NodeProcess, NodeSupervisor
 
 __all__ = ["Worker"]
 
@@ -109,7 +110,7 @@ class Worker:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def connect(self, host: str, port: int, timeout: int | float = 10.0, *, token: str | None = None) -> bool:
+    def connect(self, host: str, port: int, timeout: float = 10.0, *, token: str | None = None) -> bool:
         """Connect to the Manager at ``host:port`` and register.
 
         ``token`` is the cluster's secret; by default that of a Manager in this process, else

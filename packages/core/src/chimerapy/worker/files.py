@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .records.mp4_trim import trim_mp4
+from ..records.mp4_trim import trim_mp4
 
 __all__ = ["FileStore", "sha256_of"]
 

@@ -1,0 +1,6 @@
+"""The node side: :class:`Node` (what users subclass), its runtime, its process and previews."""
+
+from . import runtime as _runtime  # noqa: F401 - gives debug-mode nodes their runtime
+from .node import Node
+
+__all__ = ["Node"]
