@@ -26,9 +26,12 @@ BASE_TIME = 1.8e9
 
 def make_session(root: Path, minutes: float) -> Path:
     """Write a synthetic session of ``minutes`` under ``root``; returns its folder."""
+    import logging
+
     import numpy as np
     from chimerapy.records import Recorder
 
+    logging.getLogger("chimerapy.records").setLevel(logging.ERROR)  # the encoder is the bottleneck here
     folder = root / "20260101-000000-bench0"
     frames = int(minutes * 60 * 30)
     frame = np.zeros((480, 640, 3), np.uint8)
@@ -50,9 +53,8 @@ def make_session(root: Path, minutes: float) -> Path:
         if i % 30 == 0:
             events.save_json("events", {"second": i // 30, "label": "tick"}, timestamp=t)
             events.save_text("notes", f"second {i // 30}\n", timestamp=t)
-        if i % 60 == 0:
-            while camera.stats()["frames"]["backlog"] > 30:  # keep memory bounded
-                time.sleep(0.01)
+        while camera.stats()["frames"]["backlog"] > 30:  # keep memory bounded
+            time.sleep(0.005)
     for recorder in (camera, mic, events):
         recorder.close(timeout=600)
     end = BASE_TIME + frames / 30
