@@ -169,3 +169,16 @@ def test_older_layouts_open(tmp_path):
     assert copy.stream("n1", "odd.timestamps").kind == "tabular"
     with pytest.raises(ArchiveError, match="has no stream n1/nope; it has: "):
         copy.stream("n1", "nope")
+
+
+@pytest.mark.timeout(60)
+def test_a_table_named_timestamps_is_not_taken_for_an_image_folder(tmp_path):
+    with Recorder(tmp_path / "s" / "w1" / "n1") as recorder:
+        recorder.save_tabular("timestamps", {"x": 1.5}, timestamp=1.7e9)
+        recorder.save_image("snap", np.zeros((4, 6), np.uint16), timestamp=1.7e9 + 1)
+    session = cp.open_session(tmp_path / "s")
+    assert {(s.worker, s.key, s.kind) for s in session.streams} == {
+        ("w1", "n1/timestamps", "tabular"), ("w1", "n1/snap", "image")}
+    image = session.stream("n1", "snap").image_at(1.7e9 + 2)
+    assert image.dtype == np.uint16 and image.shape == (4, 6)
+    assert session.stream("n1/timestamps").value(0) == {"timestamp": 1.7e9, "x": 1.5}

@@ -66,7 +66,11 @@ def _entries(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
 
 
 def _is_image_folder(folder: Path) -> bool:
-    return (folder / "timestamps.csv").exists() or (folder / f"timestamps.csv{_PART}").exists()
+    """A folder with a ``timestamps.csv`` of ``file,timestamp`` (not a table named "timestamps")."""
+    for name in ("timestamps.csv", f"timestamps.csv{_PART}"):
+        if (folder / name).is_file():
+            return _header(folder / name) == "file,timestamp"
+    return False
 
 
 def _is_node_folder(folder: Path) -> bool:
