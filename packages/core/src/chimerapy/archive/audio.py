@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
-from chimerapy.archive.files import read_csv, time_column
+from chimerapy.archive.files import numeric_columns
 from chimerapy.archive.stream import Stream
 
 __all__ = ["AudioSamples", "AudioStream", "WavLayout", "wav_layout"]
@@ -160,11 +160,10 @@ class AudioStream(Stream):
                 return np.empty(0, np.int64), np.empty(0)
             self.notes.append("no blocks file: one block from the start time")
             return np.zeros(1, np.int64), np.array([float(start)])
-        table = read_csv(path)
-        if table.torn:
+        columns, torn = numeric_columns(path, ["sample_index", "timestamp"])
+        if torn:
             self.notes.append(f"{path.name} ends in a torn line (dropped)")
-        times = time_column(table)
-        index = np.array([int(row[0]) for row in table.rows[: len(times)]], dtype=np.int64)
+        times, index = columns["timestamp"], columns["sample_index"].astype(np.int64)
         keep = index < frames
         if not keep.all():
             self.notes.append(

@@ -11,10 +11,10 @@ import numpy as np
 from chimerapy.archive.files import (
     CsvTable,
     complete_lines,
+    numeric_columns,
     parse_cell,
     read_csv,
     require_pandas,
-    time_column,
 )
 from chimerapy.archive.stream import Stream
 
@@ -31,7 +31,7 @@ class TabularStream(Stream):
         path = self.file("csv")
         assert path is not None
         table = read_csv(path)
-        if table.torn:
+        if table.torn and not any("torn" in note for note in self.notes):
             self.notes.append(f"{path.name} ends in a torn line (dropped)")
         return table
 
@@ -41,7 +41,12 @@ class TabularStream(Stream):
         return list(self._table.header)
 
     def _load_times(self) -> np.ndarray:
-        return time_column(self._table)
+        path = self.file("csv")
+        assert path is not None
+        columns, torn = numeric_columns(path, ["timestamp"])
+        if torn and not any("torn" in note for note in self.notes):
+            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        return columns["timestamp"]
 
     def value(self, index: int) -> dict[str, Any]:
         row = self._table.rows[self._check_index(index)]

@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
-from chimerapy.archive.files import read_csv, time_column
+from chimerapy.archive.files import numeric_columns
 from chimerapy.archive.mp4_index import fragment_frames
 from chimerapy.archive.stream import Stream
 
@@ -44,10 +44,10 @@ class VideoStream(Stream):
         if stamps is None:
             self.notes.append("no timestamps file: the video cannot be placed in time")
             return np.empty(0)
-        table = read_csv(stamps)
-        if table.torn:
+        columns, torn = numeric_columns(stamps, ["timestamp"])
+        if torn:
             self.notes.append(f"{stamps.name} ends in a torn line (dropped)")
-        times = time_column(table)
+        times = columns["timestamp"]
         frames = self.frames_in_file()
         if frames is not None and frames < len(times):
             self.notes.append(
