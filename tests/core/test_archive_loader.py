@@ -4,6 +4,7 @@ by a crash or written in older layouts."""
 
 import json
 import shutil
+from fractions import Fraction
 
 import chimerapy as cp
 import numpy as np
@@ -182,3 +183,30 @@ def test_a_table_named_timestamps_is_not_taken_for_an_image_folder(tmp_path):
     image = session.stream("n1", "snap").image_at(1.7e9 + 2)
     assert image.dtype == np.uint16 and image.shape == (4, 6)
     assert session.stream("n1/timestamps").value(0) == {"timestamp": 1.7e9, "x": 1.5}
+
+
+@pytest.mark.timeout(60)
+def test_frames_of_a_variable_rate_mp4_are_found_by_their_packets(tmp_path):
+    import av
+    from support.archive import stamp_index
+
+    folder = tmp_path / "s" / "w1" / "n1"
+    folder.mkdir(parents=True)
+    pts = [0, 1, 3, 4, 7, 8, 9, 12, 13, 20]  # in 1/30 s: not one frame every 1/30 s
+    with av.open(str(folder / "cam.mp4"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.gop_size = 4
+        for index, when in enumerate(pts):
+            frame = np.full((240, 320, 3), 60, np.uint8)
+            stamp_index(frame, index)
+            video_frame = av.VideoFrame.from_ndarray(frame, format="bgr24")
+            video_frame.pts, video_frame.time_base = when, Fraction(1, 30)
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode(None))
+    (folder / "cam.timestamps.csv").write_text(
+        "frame_index,timestamp\n" + "".join(f"{i},{1.7e9 + p / 30!r}\n" for i, p in enumerate(pts)))
+    video = cp.open_session(tmp_path / "s").stream("n1", "cam")
+    assert video.count == len(pts)
+    assert [read_index(video.frame(i)) for i in (9, 2, 5, 6, 0)] == [9, 2, 5, 6, 0]
+    assert read_index(video.frame_at(1.7e9 + 10 / 30)) == 6

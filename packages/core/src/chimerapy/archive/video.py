@@ -9,6 +9,7 @@ so reading one frame never decodes the whole file; reading frames in order decod
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
 
 import av
@@ -16,7 +17,7 @@ import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
 from chimerapy.archive.files import numeric_columns
-from chimerapy.archive.mp4_index import fragment_frames
+from chimerapy.archive.mp4_index import fragments
 from chimerapy.archive.stream import Stream
 
 __all__ = ["VideoStream"]
@@ -38,6 +39,7 @@ class VideoStream(Stream):
         self._pts: np.ndarray | None = None
         self._decoded: Iterator[Any] | None = None
         self._next_index = -1
+        self._indexed = False
 
     def _load_times(self) -> np.ndarray:
         stamps = self.file("timestamps")
@@ -63,11 +65,17 @@ class VideoStream(Stream):
         if path is None:
             self.notes.append("the MP4 file is missing")
             return 0
-        frames = fragment_frames(path)
+        found = self._fragments
+        frames = None if found is None else sum(count for _, count in found)
         if frames is None:  # not fragmented: ask the demuxer
             with av.open(str(path)) as container:
                 frames = int(container.streams.video[0].frames) or None
         return frames
+
+    @cached_property
+    def _fragments(self) -> list[tuple[int, int]] | None:
+        path = self.file("mp4")
+        return fragments(path) if path is not None else None
 
     @property
     def fps(self) -> float:
@@ -83,20 +91,61 @@ class VideoStream(Stream):
             raise ArchiveError(f"stream {self.key!r}: its MP4 file is missing from {self.folder}")
         self._container = av.open(str(path))
         self._video = self._container.streams.video[0]
-        pts = [packet.pts for packet in self._container.demux(self._video) if packet.pts is not None]
-        self._pts = np.sort(np.asarray(pts, dtype=np.int64))
-        self._container.seek(0)
+        self._pts = self._constant_rate_pts()
         self._decoded, self._next_index = None, -1
+
+    def _constant_rate_pts(self) -> np.ndarray:
+        """Frame ``i``'s pts as the recorder writes them (a constant frame rate, checked against
+        every fragment's start time); :meth:`_indexed_pts` for any other MP4."""
+        found = self._fragments
+        if not found or found[0][0] < 0:
+            return self._indexed_pts()
+        packets = []
+        for packet in self._container.demux(self._video):
+            if packet.pts is not None:
+                packets.append(packet.pts)
+            if len(packets) == 3:  # sorted, three cover a B-frame's reordering
+                break
+        self._container.seek(0)
+        packets.sort()
+        if len(packets) < 2:
+            return self._indexed_pts()
+        step = packets[1] - packets[0]
+        before = 0
+        for decode_time, frames in found:
+            if decode_time - found[0][0] != step * before:
+                return self._indexed_pts()
+            before += frames
+        return packets[0] + step * np.arange(max(before, 2), dtype=np.int64)
+
+    def _indexed_pts(self) -> np.ndarray:
+        """Every packet's pts, read by demuxing the whole file (no decoding)."""
+        self._container.seek(0)
+        pts = [packet.pts for packet in self._container.demux(self._video) if packet.pts is not None]
+        self._container.seek(0)
+        return np.sort(np.asarray(pts, dtype=np.int64))
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as ``uint8`` BGR; seeks to the keyframe before it unless reading on.
 
         Raises:
-            ArchiveError: an index outside the stream.
+            ArchiveError: an index outside the stream, or a frame that cannot be decoded.
         """
         index = self._check_index(index)
         self._open()
+        found = self._decode(index)
+        if found is None and not self._indexed:  # not a constant-rate MP4: index every packet
+            self._pts, self._indexed = self._indexed_pts(), True
+            self._decoded, self._next_index = None, -1
+            found = self._decode(index)
+        if found is None:
+            raise ArchiveError(f"stream {self.key!r}: frame {index} could not be decoded")
+        return found
+
+    def _decode(self, index: int) -> np.ndarray | None:
         assert self._pts is not None
+        if index >= len(self._pts):
+            return None
         if index != self._next_index or self._decoded is None:
             target = int(self._pts[index])
             self._container.seek(target, backward=True, any_frame=False, stream=self._video)
@@ -104,14 +153,13 @@ class VideoStream(Stream):
         for decoded in self._decoded:
             if decoded.pts is None:
                 continue
-            position = int(np.searchsorted(self._pts, decoded.pts))
-            if position == index:
+            if decoded.pts == self._pts[index]:
                 self._next_index = index + 1
                 return decoded.to_ndarray(format="bgr24")
-            if position > index:
+            if decoded.pts > self._pts[index]:
                 break
         self._decoded, self._next_index = None, -1
-        raise ArchiveError(f"stream {self.key!r}: frame {index} could not be decoded")
+        return None
 
     def frame_at(self, t: float) -> np.ndarray:
         """The latest frame saved at or before Manager time ``t``."""
