@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..archive.errors import ArchiveError
-
 __all__ = ["export"]
 
 
@@ -20,6 +18,7 @@ __all__ = ["export"]
               help="The file to write (default: SESSION/<session>.xdf or .mcap).")
 def export(session: Path, target: str, output: Path | None) -> None:
     """Export SESSION to one XDF (pyxdf, MNE) or MCAP (Foxglove) file."""
+    from ..archive.errors import ArchiveError
     from ..archive.session import open_session
 
     began = time.monotonic()

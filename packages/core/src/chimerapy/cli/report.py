@@ -7,10 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..archive.check import check_session
-from ..archive.errors import ArchiveError
-from ..archive.report_html import write_report
-
 __all__ = ["report"]
 
 
@@ -19,6 +15,10 @@ __all__ = ["report"]
 @click.option("--no-html", is_flag=True, help="Print the summary only; write no report.html.")
 def report(session: Path, no_html: bool) -> None:
     """Check SESSION (gaps, drops, clocks ...); exit 1 if it found problems."""
+    from ..archive.check import check_session
+    from ..archive.errors import ArchiveError
+    from ..archive.report_html import write_report
+
     try:
         result = check_session(session)
     except (ArchiveError, OSError) as error:
