@@ -215,10 +215,10 @@ def record_faulty(logdir: Path) -> Recorded:
     assert wait_until_gone(marker) == []
     meta = json.loads((path / "meta.json").read_text())
     history = meta["clock_offsets"]["w1"]["history"]
-    jump_at = meta["start_time"] + 1.5
+    jump_at = meta["start_time"] + 1.5  # from then on, the Worker's clock reads 250 ms early
     history.append([jump_at, history[-1][1] + 0.25, 0.0002])
-    history.append([jump_at + 0.5, history[-1][1], 0.0002])
-    meta["clock_offsets"]["w1"]["history"] = sorted(history)
+    meta["clock_offsets"]["w1"]["history"] = sorted(
+        [when, offset + (0.25 if when > jump_at else 0.0), spread] for when, offset, spread in history)
     (path / "meta.json").write_text(json.dumps(meta))
     events["clock_jump"] = jump_at
     return Recorded(path, skewed=False, events=events)

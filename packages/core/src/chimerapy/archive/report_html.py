@@ -63,7 +63,8 @@ def _plots(report: Report, folder: Path) -> list[tuple[str, str]]:
         figure = Figure(figsize=(9, 0.35 * len(timed) + 1.2), layout="constrained")
         ax = figure.subplots()
         for row, stream in enumerate(timed):
-            ax.plot([stream.start - report.start, stream.end - report.start], [row, row], linewidth=6)
+            ax.plot([stream.start - report.start, stream.end - report.start], [row, row], linewidth=6,
+                    marker="|", markersize=12)
         ax.axvline(0, color="black", linewidth=1)
         if math.isfinite(report.end):
             ax.axvline(report.end - report.start, color="black", linewidth=1)
