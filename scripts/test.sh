@@ -48,6 +48,15 @@ for suite in "${SUITES[@]}"; do
     || failed_suites+=("$name")
 done
 
+# Static checks over every package, in the environment that has them all (config: pyproject.toml).
+if [ -x "$VENVS/integration/bin/python" ]; then
+  echo "== lint: ruff check packages/ && mypy packages/"
+  "$VENVS/integration/bin/python" -m ruff check packages/ || failed_suites+=("ruff")
+  "$VENVS/integration/bin/python" -m mypy packages/ || failed_suites+=("mypy")
+else
+  echo "== lint: no integration environment to run ruff and mypy in"; failed_suites+=("lint")
+fi
+
 "$PYTHON" - "$VENVS" <<'PY'
 import sys, xml.etree.ElementTree as ET
 from pathlib import Path

@@ -108,8 +108,8 @@ class Pipeline(_Strict):
         placed: dict[str, str] = {}
         for worker, names in self.mapping.items():
             if worker not in workers:
-                problems.append((f"mapping.{worker}", f"unknown worker {worker!r}{_close(worker, workers)}; "
-                                 f"declare it under 'workers'"))
+                problems.append((f"mapping.{worker}",
+                                 f"unknown worker {worker!r}{_close(worker, workers)}; declare it under 'workers'"))
             for index, name in enumerate(names):
                 if name not in nodes:
                     problems.append((f"mapping.{worker}[{index}]", f"unknown node {name!r}{_close(name, nodes)}"))
@@ -190,7 +190,7 @@ def _json_path(location: tuple) -> str:
     return path
 
 
-def _explain(error: dict) -> str:
+def _explain(error: Any) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "this field is required"

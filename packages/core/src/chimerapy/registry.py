@@ -173,9 +173,9 @@ def _describe(info: NodeInfo) -> NodeInfo:
     kind, init = "?", None
     for klass in _lineage(cls, classes):
         for statement in klass.body:
-            if kind == "?" and isinstance(statement, ast.Assign) and _assigns(statement, "kind"):
-                if isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
-                    kind = statement.value.value
+            if (kind == "?" and isinstance(statement, ast.Assign) and _assigns(statement, "kind")
+                    and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)):
+                kind = statement.value.value
             if init is None and isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
                 init = statement
     summary = (ast.get_docstring(cls) or "").strip().split("\n", 1)[0]

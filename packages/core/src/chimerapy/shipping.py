@@ -16,6 +16,7 @@ import importlib.machinery
 import importlib.metadata
 import io
 import re
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -150,7 +151,10 @@ def _sources(folder: Path, *, prefix: str) -> dict[str, bytes]:
 
 def _project_metadata(pyproject: Path) -> tuple[str, str]:
     """Version and entry points (as entry_points.txt text) from a pyproject's [project] table."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
 
     project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     version = str(project.get("version") or "0+local")

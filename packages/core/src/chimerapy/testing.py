@@ -19,13 +19,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data_chunk import DataChunk
-from .errors import NodeError
+from .errors import NodeError, ProtocolError
 from .net import wire
 from .node.node import Node
 from .node.runtime import NodeRuntime, as_chunk, local_runtime
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["NodeHarness", "run_node"]
 
@@ -53,7 +56,7 @@ class NodeHarness:
         """Where the node's recordings are written."""
         return self.runtime.directory
 
-    def __enter__(self) -> NodeHarness:
+    def __enter__(self) -> Self:
         self.runtime.prep()
         self._raise_errors()
         return self
@@ -98,7 +101,10 @@ class NodeHarness:
         now = time.time()
         if self.through_wire:
             frames = wire.encode_chunk(chunk, seq=seq, producer=producer, produced_at=now)
-            chunk = wire.decode([bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]).chunk
+            decoded = wire.decode([bytes(memoryview(f).cast("B")) if not isinstance(f, bytes) else f for f in frames]).chunk
+            if decoded is None:
+                raise ProtocolError(f"{producer}: the chunk did not survive the wire")
+            chunk = decoded
         chunk.producer, chunk.seq, chunk.produced_at, chunk.received_at = producer, seq, now, time.time()
         return chunk
 
@@ -126,7 +132,7 @@ def run_node(
         raise ValueError("run_node needs either inputs (for a node with inputs) or steps (for a source)")
     with NodeHarness(node, directory=directory) as harness:
         if inputs is None:
-            return harness.run(steps)
+            return harness.run(steps or 0)
         return [chunk for chunk in (harness.step(item) for item in inputs) if chunk is not None]
 
 

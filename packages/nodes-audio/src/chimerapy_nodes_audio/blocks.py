@@ -88,7 +88,7 @@ class AudioBlock:
         except KeyError as error:
             raise ValueError(f"audio chunk from {chunk.producer!r}: {error.args[0]}") from None
         if not isinstance(samples, np.ndarray):
-            raise ValueError(
+            raise TypeError(
                 f"audio chunk from {chunk.producer!r}: samples must be a numpy array, "
                 f"not {type(samples).__name__}"
             )

@@ -224,7 +224,8 @@ class Microphone(cp.Node):
         """The chunk for ``captured``, cut to start at the first step and to end at ``until``."""
         samples, frame = captured.samples, captured.device_frame
         if self._first is None:
-            skip = max(0, round((self._start - captured.captured_at) * self.rate))
+            start = self._start if self._start is not None else captured.captured_at
+            skip = max(0, round((start - captured.captured_at) * self.rate))
             if skip >= len(samples):
                 return None  # captured before the start
             samples, frame = samples[skip:], frame + skip

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from chimerapy_nodes_audio.blocks import check_dtype, convert
 from chimerapy_nodes_audio.errors import AudioFileError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["WavReader"]
 
@@ -68,7 +71,7 @@ class WavReader:
         """Close the file; idempotent."""
         self._file.close()
 
-    def __enter__(self) -> WavReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

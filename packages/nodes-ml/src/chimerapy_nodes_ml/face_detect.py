@@ -95,7 +95,7 @@ class FaceDetect(ModelNode):
     def prep(self) -> None:
         cv2.setNumThreads(self.threads)
         path = cascade_path(self.cascade)
-        self._classifier = cv2.CascadeClassifier(path)
+        self._classifier: cv2.CascadeClassifier | None = cv2.CascadeClassifier(path)
         if self._classifier.empty():
             raise ModelFileError(
                 f"ml.face_detect {self.name!r}: {path!r} is not a readable OpenCV cascade file",
@@ -126,13 +126,15 @@ class FaceDetect(ModelNode):
         if self.equalize:
             gray = cv2.equalizeHist(gray)
         side = max(1, round(self.min_size * scale))
+        if self._classifier is None:
+            raise RuntimeError("ml.face_detect: detect() after release()")
         boxes, neighbors = self._classifier.detectMultiScale2(
             gray,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(side, side),
         )
-        faces = []
+        faces: list[dict[str, Any]] = []
         for (x, y, w, h), n in zip(
             np.asarray(boxes).reshape(-1, 4), np.asarray(neighbors).reshape(-1), strict=True
         ):
@@ -144,7 +146,7 @@ class FaceDetect(ModelNode):
                     "neighbors": int(n),
                 }
             )
-        faces.sort(key=lambda face: -face["score"])
+        faces.sort(key=lambda face: face["score"], reverse=True)
         return faces
 
 

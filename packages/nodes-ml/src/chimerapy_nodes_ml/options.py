@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 __all__ = ["check_int", "check_number"]
 
 
+@overload
+def check_number(
+    value: Any, option: str, what: str, *, low: float = ..., high: float = ...,
+    optional: Literal[False] = ...,
+) -> float: ...
+@overload
+def check_number(
+    value: Any, option: str, what: str, *, low: float = ..., high: float = ..., optional: bool
+) -> float | None: ...
 def check_number(
     value: Any,
     option: str,
@@ -26,6 +35,12 @@ def check_number(
     return float(value)
 
 
+@overload
+def check_int(
+    value: Any, option: str, what: str, *, low: int = ..., optional: Literal[False] = ...
+) -> int: ...
+@overload
+def check_int(value: Any, option: str, what: str, *, low: int = ..., optional: bool) -> int | None: ...
 def check_int(
     value: Any, option: str, what: str, *, low: int = 1, optional: bool = False
 ) -> int | None:

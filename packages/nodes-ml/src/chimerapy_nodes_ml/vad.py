@@ -159,7 +159,7 @@ class VoiceActivity(ModelNode):
         audio = read_audio(found, channel=self.channel, what=f"ml.vad {self.name!r}")
         stream = self._stream
         gap = stream is None or not stream.continues(audio, found)
-        if gap:
+        if stream is None or gap:
             model = self._model(8000 if audio.rate == 8000 else 16000)
             model.reset()
             stream = self._stream = _Stream(model, StreamResampler(audio.rate, model.rate))

@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Literal, overload
 
 __all__ = ["MAX_SLEEP", "Pacer", "check_fps"]
 
@@ -20,6 +21,10 @@ MAX_SLEEP = 0.1
 log = logging.getLogger(__name__)
 
 
+@overload
+def check_fps(fps: float | None, what: str, *, optional: Literal[False] = ...) -> float: ...
+@overload
+def check_fps(fps: float | None, what: str, *, optional: bool) -> float | None: ...
 def check_fps(fps: float | None, what: str, *, optional: bool = False) -> float | None:
     """Return ``fps`` as a float, or raise ValueError naming ``what`` (``None`` if ``optional``)."""
     if fps is None and optional:

@@ -83,7 +83,7 @@ class Camera(cp.Node):
     def prep(self) -> None:
         self._source = _as_source(self.device)
         self._is_file = isinstance(self._source, str) and os.path.isfile(self._source)
-        self._capture = self._open()
+        self._capture: cv2.VideoCapture | None = self._open()
         self._describe()
         self._index = 0
         self._ended = False
@@ -108,7 +108,8 @@ class Camera(cp.Node):
         ok, frame = self._capture.read()
         timestamp = self.now()
         if not ok or frame is None:
-            return self._read_failed()
+            self._read_failed()
+            return None
         if self._failing:
             self.logger.info("camera %r delivers frames again", self.device)
             self._failing = False
@@ -117,7 +118,8 @@ class Camera(cp.Node):
         return chunk
 
     def teardown(self) -> None:
-        self._capture = release_capture(getattr(self, "_capture", None))
+        release_capture(getattr(self, "_capture", None))
+        self._capture = None
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -131,7 +133,7 @@ class Camera(cp.Node):
             capture.release()
             raise VideoSourceError(_cannot_open(self._source, self.backend), source=self._source)
         if self.fourcc:
-            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.fourcc))
+            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*self.fourcc))
         if self.width:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         if self.height:
@@ -142,12 +144,14 @@ class Camera(cp.Node):
 
     def _describe(self) -> None:
         capture = self._capture
+        if capture is None:
+            return
         got_w = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         got_h = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         got_fps = capture.get(cv2.CAP_PROP_FPS)
         self.logger.info("camera %r opened with %s: %dx%d at %.4g fps", self.device,
                          capture.getBackendName(), got_w, got_h, got_fps)
-        asked = {"width": (self.width, got_w), "height": (self.height, got_h)}
+        asked: dict[str, tuple[float | None, float]] = {"width": (self.width, got_w), "height": (self.height, got_h)}
         if not self._is_file:
             asked["fps"] = (self.fps, got_fps)
         wrong = {k: v for k, v in asked.items() if v[0] is not None and v[1] and abs(v[0] - v[1]) > 0.01}
@@ -171,7 +175,7 @@ class Camera(cp.Node):
                                 REOPEN_INTERVAL)
         if now >= self._next_reopen:
             self._next_reopen = now + REOPEN_INTERVAL
-            self._capture.release()
+            release_capture(self._capture)
             self._capture = self._open(strict=False)  # with the asked size, rate and format again
         return self._idle()
 
@@ -183,7 +187,7 @@ class Camera(cp.Node):
 def _as_source(device: int | str) -> int | str:
     """A device index stays an int (``"2"`` becomes ``2``); paths and URLs stay strings."""
     if isinstance(device, bool):
-        raise ValueError(f"video.camera: device must be an index, a path or a URL, got {device!r}")
+        raise TypeError(f"video.camera: device must be an index, a path or a URL, got {device!r}")
     if isinstance(device, int):
         return device
     text = os.fspath(device).strip()
@@ -194,7 +198,7 @@ def _capture_api(backend: str | None, what: str) -> int:
     if backend is None:
         return cv2.CAP_ANY
     api = getattr(cv2, f"CAP_{str(backend).upper()}", None)
-    if not isinstance(api, int):
+    if type(api) is not int:  # not a CAP_* constant: an unknown name (a value error)
         raise ValueError(f"{what}: unknown OpenCV capture backend {backend!r}; use a name such as "
                          f"'v4l2', 'ffmpeg', 'gstreamer', 'dshow', 'msmf' or 'avfoundation'")
     return api

@@ -78,7 +78,7 @@ class VideoFile(cp.Node):
                 f"give video.file {self.name!r} a path that exists where the node runs",
                 source=self.path,
             )
-        self._capture = self._open()
+        self._capture: cv2.VideoCapture | None = self._open()
         self._native_fps = native_fps(self._capture)
         rate = self.fps or self._native_fps
         if rate is None:
@@ -115,7 +115,8 @@ class VideoFile(cp.Node):
         return chunk
 
     def teardown(self) -> None:
-        self._capture = release_capture(getattr(self, "_capture", None))
+        release_capture(getattr(self, "_capture", None))
+        self._capture = None
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -130,10 +131,12 @@ class VideoFile(cp.Node):
 
     def _seek(self) -> None:
         self._file_frame = self._start_frame - 1
-        if self._start_frame:
+        if self._start_frame and self._capture is not None:
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._start_frame)
 
     def _read(self) -> tuple[np.ndarray, int] | None:
+        if self._capture is None:
+            return None
         ok, frame = self._capture.read()
         if not ok or frame is None:
             return None
@@ -144,7 +147,7 @@ class VideoFile(cp.Node):
         pending = self._read()
         if pending is not None or not self.loop:
             return pending
-        self._capture.release()
+        release_capture(self._capture)
         try:
             self._capture = self._open()
         except VideoSourceError as error:  # the file went away or changed while playing

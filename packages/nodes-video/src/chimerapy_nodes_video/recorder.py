@@ -104,6 +104,8 @@ class VideoRecorder(cp.Node):
         return self.record_name if not self._part else f"{self.record_name}.{self._part}"
 
     def _save(self, frame: np.ndarray, timestamp: float) -> None:
+        if self._fps is None:  # never: the rate is known before the first frame is saved
+            raise RuntimeError("video.recorder saved a frame before knowing its rate")
         self.save_video(self._video_name(), frame, self._fps, timestamp=timestamp)
         self._frames += 1
 

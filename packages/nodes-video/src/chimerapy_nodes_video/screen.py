@@ -153,4 +153,4 @@ def _check_region(region: Sequence[int], what: str) -> tuple[int, int, int, int]
     ):
         raise ValueError(f"{what}: region must be [left, top, width, height] with left, top >= 0 "
                          f"and width, height > 0 (ints, in pixels), got {region!r}")
-    return values  # type: ignore[return-value]
+    return values

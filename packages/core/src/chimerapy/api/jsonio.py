@@ -107,8 +107,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         hint = f"; the API routes: {', '.join(_routes(request.app))}" if error.status in (404, 405) else ""
         problem = ApiError(error.status, f"{request.method} {request.path}: {error.reason}{hint}")
     except Exception as error:
-        problem = _as_api_error(error)
-        if problem is None:
+        known = _as_api_error(error)
+        if known is None:
             log.exception("API %s %s failed", request.method, request.path)
-            problem = ApiError(500, f"{request.method} {request.path} failed: {type(error).__name__}: {error}")
+            known = ApiError(500, f"{request.method} {request.path} failed: {type(error).__name__}: {error}")
+        problem = known
     return json_response({"error": str(problem), **problem.extra}, status=problem.status)

@@ -139,7 +139,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
         if missing:
             raise PipelineError(missing, "the posted pipeline")
         await blocking(manager.commit_pipeline, pipeline)
-        return json_response({**summary(), "nodes": manager.graph.names()})
+        return json_response({**summary(), "nodes": manager.graph.names() if manager.graph else []})
 
     async def post_start(request: web.Request) -> web.Response:
         await blocking(manager.start)

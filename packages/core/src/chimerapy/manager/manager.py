@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import zmq
@@ -33,6 +33,9 @@ from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .events import EventHub
 from .server import ManagerServer, WorkerLink
 from .session import Session
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Manager"]
 
@@ -192,7 +195,7 @@ class Manager:
         plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
                            shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":
-            self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+            self._loop.run(self._broadcast(self._active_plan.workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
         if packages:
             self._loop.run(self._ship(plan.workers(), packages), timeout=600)
@@ -213,17 +216,17 @@ class Manager:
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
         self._require_state("start", ("committed",))
-        self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+        self._loop.run(self._broadcast(self._active_plan.workers(), "start", {"mode": "run"}), timeout=60)
         self._set_state("running")
-        self.session.update_meta(start_time=time.time())
+        self._active_session.update_meta(start_time=time.time())
         return True
 
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
         self._require_state("step", ("committed", "stepping"))
-        self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
+        self._loop.run(self._broadcast(self._active_plan.workers(), "step", {"mode": "step"}), timeout=60)
         if self.state == "committed":
-            self.session.update_meta(start_time=time.time())
+            self._active_session.update_meta(start_time=time.time())
         self._set_state("stepping")
         return True
 
@@ -239,7 +242,7 @@ class Manager:
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
-            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            self._broadcast(self._active_plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
             timeout=grace + 30,
         )
         for reply in replies.values():
@@ -248,7 +251,7 @@ class Manager:
                     self.final_stats[name] = info.get("stats", {})
                     self.node_states[name] = info.get("state", "stopped")
         self._set_state("stopped")
-        self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+        self._active_session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
         stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
             report = self.collect()
@@ -278,9 +281,9 @@ class Manager:
 
         results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
         report = {r.worker: r.as_dict() for r in results}
-        collected = {**self.session.meta.get("collected", {}), **report}
-        clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
-        self.session.update_meta(collected=collected, clock_offsets=clocks)
+        collected = {**self._active_session.meta.get("collected", {}), **report}
+        clocks = {**self._active_session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+        self._active_session.update_meta(collected=collected, clock_offsets=clocks)
         for worker, item in report.items():
             if item["complete"]:
                 log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
@@ -339,7 +342,7 @@ class Manager:
                        for e in self.errors],
         }
 
-    def __enter__(self) -> Manager:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -374,7 +377,7 @@ class Manager:
         if problems:
             raise CommitError("send_packages failed:\n" + "\n".join(problems))
 
-    async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
+    async def _commit(self, plan: CommitPlan, packages: Sequence[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
         self.session = Session(self.logdir)
@@ -386,7 +389,7 @@ class Manager:
         self.node_stats.clear()
         self.final_stats.clear()
         self.node_states = {name: "creating" for name in plan.graph.names()}
-        self.session.update_meta(
+        self._active_session.update_meta(
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
             workers={name: self._server.workers[name].info for name in plan.workers()},
@@ -407,7 +410,8 @@ class Manager:
             self.errors.extend(errors)
             culprits = ", ".join(f"{e.node} ({e.phase})" for e in errors)
             raise CommitError(f"commit_graph failed: {culprits}", errors=errors)
-        addresses = {name: info["addresses"] for reply in created.values() for name, info in reply.data["nodes"].items()}
+        addresses = {name: info["addresses"] for reply in created.values() if isinstance(reply, Envelope)
+                     for name, info in reply.data["nodes"].items()}
         connections = plan.connections(addresses)
         connected = await self._broadcast(names, "connect_nodes", per_worker=connections, timeout=60, strict=False)
         failures = {w: r for w, r in connected.items() if not (isinstance(r, Envelope) and r.ok)}
@@ -471,10 +475,10 @@ class Manager:
                 link = self._server.workers.get(name)
                 if link is None:
                     return WorkerCollection(name, error="the Worker is not connected; its data is missing")
-                return await collect_from(link, self.session.id, self.session.path / name, http,
+                return await collect_from(link, self._active_session.id, self._active_session.path / name, http,
                                           progress=progress)
 
-            return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
+            return list(await asyncio.gather(*(one(name) for name in self._active_plan.workers())))
 
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:
@@ -553,6 +557,18 @@ class Manager:
         if self._closed:
             raise StateError("this Manager was shut down; create a new Manager")
 
+    @property
+    def _active_plan(self) -> CommitPlan:
+        if self._plan is None:
+            raise StateError("no graph is committed: call commit_graph() first")
+        return self._plan
+
+    @property
+    def _active_session(self) -> Session:
+        if self.session is None:
+            raise StateError("no session is open: call commit_graph() first")
+        return self.session
+
     def _require_state(self, call: str, allowed: tuple[str, ...]) -> None:
         self._require_open()
         if self.state not in allowed:
@@ -577,7 +593,7 @@ def _installed_versions() -> dict[str, str]:
         for folder in names:
             if folder.lower().startswith("chimerapy") and folder.endswith((".dist-info", ".egg-info")):
                 dist = importlib.metadata.Distribution.at(os.path.join(entry or ".", folder))
-                name = dist.metadata.get("Name") or ""
+                name = dist.metadata["Name"] or ""
                 versions.setdefault(name, dist.version)
     return versions
 
@@ -591,5 +607,5 @@ def _shutdown_live_managers() -> None:
     for manager in list(_live_managers):
         try:
             manager.shutdown()
-        except Exception:  # pragma: no cover - best effort at interpreter exit
+        except Exception:  # noqa: BLE001, S110 - best effort at interpreter exit
             pass

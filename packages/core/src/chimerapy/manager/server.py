@@ -98,7 +98,7 @@ class ManagerServer:
             except OSError as error:
                 log.info("Manager: port %s unavailable (%s); using a free port", candidate, error)
                 continue
-            self.host, self.port = host, site._server.sockets[0].getsockname()[1]
+            self.host, self.port = host, self._runner.addresses[-1][1]
             self._watchdog = asyncio.create_task(self._watch_heartbeats())
             return
         raise OSError("Manager: no port available")

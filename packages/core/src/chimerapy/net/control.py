@@ -128,9 +128,9 @@ def decode(raw: str | bytes) -> Envelope:
         reply_to, ok = message.get("reply_to"), message.get("ok")
         if not isinstance(reply_to, int) or not isinstance(ok, bool):
             raise ProtocolError("reply: needs an integer 'reply_to' and a boolean 'ok'")
-        error = message.get("error")
+        problem = message.get("error")
         envelope.reply_to, envelope.ok = reply_to, ok
-        envelope.error = None if error is None else str(error)
+        envelope.error = None if problem is None else str(problem)
     return envelope
 
 
@@ -150,7 +150,7 @@ class Requests:
 
     def resolve(self, reply: Envelope) -> bool:
         """Complete the request ``reply`` answers; False for an unknown or late reply."""
-        future = self._pending.pop(reply.reply_to, None)
+        future = self._pending.pop(reply.reply_to, None) if reply.reply_to is not None else None
         if future is None or future.done():
             return False
         future.set_result(reply)
@@ -158,7 +158,8 @@ class Requests:
 
     def forget(self, request_id: int | None) -> None:
         """Drop a request that timed out."""
-        self._pending.pop(request_id, None)
+        if request_id is not None:
+            self._pending.pop(request_id, None)
 
     def fail_all(self, error: BaseException) -> None:
         """Fail every pending request (the connection is gone)."""

@@ -166,7 +166,7 @@ class SlotReader:
         exporter = (ctypes.c_char * size).from_buffer(memory, HEADER)
         words[_SEEN + index] = generation
         weakref.finalize(exporter, _release, words, index, generation)
-        array = np.frombuffer(exporter, dtype=dtype).reshape(shape)
+        array = np.frombuffer(memoryview(exporter), dtype=dtype).reshape(shape)
         array.flags.writeable = False
         return array
 

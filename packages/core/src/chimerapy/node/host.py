@@ -99,7 +99,7 @@ class ControlThread(threading.Thread):
     def _dispatch(self, raw: bytes) -> None:
         try:
             envelope = control.decode(raw)
-        except Exception as error:  # a malformed request: say so, keep going
+        except Exception as error:  # noqa: BLE001 - a malformed request: say so, keep going
             self.send(Envelope("node_error", {"node": "?", "phase": "control", "traceback": str(error)}))
             return
         runtime = self.runtime
@@ -150,7 +150,7 @@ class ForwardingHandler(logging.Handler):
             }
             if record.exc_info:
                 line["message"] += "\n" + "".join(traceback.format_exception(*record.exc_info))
-        except Exception:  # a record that cannot be formatted must not kill the node
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted must not kill the node
             return
         self.channel.send(Envelope("log", {"records": [line]}))
 
@@ -192,7 +192,7 @@ class NodeHost:
         sys.path[:0] = [p for p in spec.get("pythonpath", []) if p not in sys.path]  # shipped packages
         try:
             node = cloudpickle.loads(base64.b64decode(spec["code"]))
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code: reported with its traceback
             self.channel.send(envelope.fail(f"node {spec.get('name')}: cannot load its code", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
         self.name = node.name
@@ -216,7 +216,7 @@ class NodeHost:
                     Envelope("preview", {"node": node.name, "records": records})),
                 ports=spec.get("ports"),
             )
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code: reported with its traceback
             self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
         self.channel.runtime = self.runtime

@@ -104,8 +104,12 @@ class Node:
     def prep(self) -> None:
         """Set up: open files, connect to sensors, calibrate. Runs in the node's process."""
 
-    def step(self, data_chunks: dict[str, DataChunk] | None = None) -> DataChunk | Any:
-        """One iteration; see the class docstring for when it is called and what it returns."""
+    def step(self, *args: Any, **kwargs: Any) -> DataChunk | Any:
+        """One iteration; see the class docstring for when it is called and what it returns.
+
+        Subclasses define ``step(self)`` (a source) or ``step(self, data_chunks)``, where
+        ``data_chunks`` maps each in-bound node's name to its latest chunk.
+        """
         return None
 
     def teardown(self) -> None:

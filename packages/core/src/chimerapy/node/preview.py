@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import numbers
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data_chunk import DataChunk
+
+if TYPE_CHECKING:
+    from ..net.jpeg import JpegEncoder
 
 __all__ = ["PreviewMaker"]
 
@@ -30,7 +33,7 @@ class PreviewMaker:
     def __init__(self, interval: float = 0.5, width: int = 160) -> None:
         self.interval = interval
         self.width = width
-        self._encoder = None  # a JpegEncoder, made for the first image output
+        self._encoder: JpegEncoder | None = None  # made for the first image output
         self._last = 0.0
 
     def due(self) -> bool:

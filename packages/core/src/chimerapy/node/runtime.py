@@ -233,7 +233,7 @@ class NodeRuntime:
                 result = self.node.step({})
             else:
                 result = self.node.step()
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code: counted and reported, the node goes on
             self.step_errors += 1
             self._report_step_error(traceback.format_exc())
             return None
@@ -255,7 +255,7 @@ class NodeRuntime:
         try:
             function()
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code: reported with its traceback
             self._report_error(phase, traceback.format_exc())
             return False
 

@@ -29,7 +29,7 @@ from chimerapy.records.kind import Accepted, RecordFormat, RecordWriter
 
 __all__ = ["AudioFormat", "AudioWriter", "WavFile"]
 
-_DTYPES = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
+_DTYPES: dict[str, np.dtype] = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_IEEE_FLOAT = 3
 _MAX_RIFF_SIZE = 0xFFFFFFFF

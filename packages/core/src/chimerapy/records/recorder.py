@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from chimerapy.records.naming import check_name, record_error
 from chimerapy.records.tabular import TabularFormat
 from chimerapy.records.text import TextFormat
 from chimerapy.records.video import VideoFormat
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Recorder"]
 
@@ -451,7 +454,7 @@ class Recorder:
         with self._lock:
             return list(self._files)
 
-    def __enter__(self) -> Recorder:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

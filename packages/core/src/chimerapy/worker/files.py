@@ -7,6 +7,7 @@ only then confirms; a session folder is deleted only after that confirmation.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import logging
 import re
@@ -72,7 +73,7 @@ class FileStore:
         self.confirmed.add(session)
         shutil.rmtree(self.session_dir(session), ignore_errors=True)
 
-    def unconfirmed(self) -> list[Path]:
+    def unconfirmed(self) -> builtins.list[Path]:
         """Session folders whose files the Manager has not confirmed."""
         if not self.root.exists():
             return []

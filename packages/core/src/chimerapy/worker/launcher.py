@@ -83,6 +83,8 @@ class Launcher:
             )
         finally:
             os.close(self._reply_end)
+        assert self._popen.stdin is not None
+        self._requests = self._popen.stdin
         os.set_blocking(replies, False)
         self._replies = replies
         self._buffer = b""
@@ -98,8 +100,8 @@ class Launcher:
     async def spawn(self, argv: list[str], timeout: float = 120.0) -> LaunchedProcess:
         """Fork a node process running ``python -m chimerapy.node.host`` with ``argv``."""
         with self._lock:
-            self._popen.stdin.write(json.dumps({"argv": argv}).encode() + b"\n")
-            self._popen.stdin.flush()
+            self._requests.write(json.dumps({"argv": argv}).encode() + b"\n")
+            self._requests.flush()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -124,7 +126,7 @@ class Launcher:
     def close(self, timeout: float = 5.0) -> None:
         """Ask the launcher to end (its remaining children get SIGTERM), then make sure it did."""
         try:
-            self._popen.stdin.close()
+            self._requests.close()
         except OSError:
             pass
         try:
@@ -223,7 +225,7 @@ def _child(node_host, argv: list[str], close: tuple[int, ...]) -> None:
 
 
 def _reap() -> list[tuple[int, int]]:
-    ended = []
+    ended: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
