@@ -162,7 +162,7 @@ def _messages(stream: Stream, order: int, topic: str) -> tuple[dict[str, Any], I
 
 
 def _video_messages(stream: VideoStream, order: int, topic: str) -> Iterator[Message]:
-    import simplejpeg  # type: ignore[import-untyped]
+    import simplejpeg
 
     times = stream.times
     for index, frame in stream.decoded_frames():
