@@ -20,6 +20,7 @@ something that cost or may have cost data, named with when it happened:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ from chimerapy.archive.audio import AudioStream
 from chimerapy.archive.session import Session, open_session
 from chimerapy.archive.stream import Stream
 
-__all__ = ["ClockCheck", "EdgeCheck", "Problem", "Report", "StreamCheck", "check_session"]
+log = logging.getLogger(__name__)
+
+__all__ = ["ClockCheck", "EdgeCheck", "Problem", "Report", "StreamCheck", "check_collected", "check_session"]
 
 _STRICT_KINDS = ("video", "audio", "image")  # kinds where two items at one time are a fault
 _MIN_ITEMS = 10
@@ -192,6 +195,18 @@ def check_session(
     problems.sort(key=lambda p: (p.time is None, p.time or 0.0))
     return Report(session.id, str(session.path), start, end, streams, edges, clocks, problems,
                   list(session.notes))
+
+
+def check_collected(path: Path) -> Report | None:
+    """Check a session just collected; log the summary. ``None`` if the check itself failed
+    (which never fails the collection: the files are already safe)."""
+    try:
+        report = check_session(path)
+    except Exception:
+        log.exception("the check of session %s failed", path)
+        return None
+    (log.info if report.clean else log.warning)("session check:\n%s", report.summary())
+    return report
 
 
 def _check_stream(stream: Stream, gap_factor: float, min_gap: float) -> tuple[StreamCheck, list[Problem]]:
