@@ -28,9 +28,10 @@ from .errors import (
 )
 from .node import Node
 
-# Graph (networkx), Manager and Worker (aiohttp) load on first use, so that a node's process,
-# which needs none of them, starts fast.
-_LAZY = {"Graph": ".graph", "Manager": ".manager.manager", "Worker": ".worker.worker"}
+# Graph (networkx), Manager and Worker (aiohttp) and open_session (the archive) load on first
+# use, so that a node's process, which needs none of them, starts fast.
+_LAZY = {"Graph": ".graph", "Manager": ".manager.manager", "Worker": ".worker.worker",
+         "open_session": ".archive"}
 
 
 def __getattr__(name: str):
@@ -64,4 +65,5 @@ __all__ = [
     "Worker",
     "WorkerLostError",
     "__version__",
+    "open_session",
 ]

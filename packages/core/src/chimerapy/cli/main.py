@@ -12,6 +12,8 @@ from .. import registry
 from ..__about__ import __version__
 from ..errors import ChimeraPyError
 from ..pipeline import PipelineError, load
+from .export import export
+from .report import report
 from .table import echo_table
 
 
@@ -143,6 +145,9 @@ def new_pack(name: str, directory: Path | None) -> None:
         sys.exit(2)
     click.echo(f"created {folder}\n  pip install -e {folder}\n  chimerapy nodes\n  pytest {folder}")
 
+
+main.add_command(report)
+main.add_command(export)
 
 if __name__ == "__main__":
     main()

@@ -132,5 +132,7 @@ def _summary(manager: Manager, report: dict) -> None:
         click.echo(f"  {worker}: {item['files']} files, {item['bytes'] / 1e6:.1f} MB, {state}")
     for error in manager.errors:
         click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
+    if manager.check is not None:
+        click.echo(manager.check.summary())
     if manager.session is not None:
         click.echo(f"archive: {manager.session.path}")

@@ -38,6 +38,8 @@ from .session import Session
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ..archive.check import Report
+
 __all__ = ["Manager"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class Manager:
         #: The latest preview of each node's output (thumbnails and values), for dashboards.
         self.previews: dict[str, dict[str, Any]] = {}
         self.errors: list[NodeError] = []
+        #: What the check at the end of the last collection found (see ``chimerapy report``).
+        self.check: Report | None = None
         self.node_states: dict[str, str] = {}
         self.node_stats: dict[str, dict[str, Any]] = {}
         self.final_stats: dict[str, dict[str, Any]] = {}
@@ -289,6 +293,11 @@ class Manager:
         collected = {**self._active_session.meta.get("collected", {}), **report}
         clocks = {**self._active_session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
         self._active_session.update_meta(collected=collected, clock_offsets=clocks)
+        from ..archive.check import check_collected  # loaded on first use: it reads the archive
+
+        self.check = check_collected(self._active_session.path)
+        if self.check is not None:
+            self._active_session.update_meta(check=self.check.as_dict())
         for worker, item in report.items():
             if item["complete"]:
                 log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
