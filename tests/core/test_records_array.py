@@ -65,3 +65,39 @@ def test_object_arrays_and_non_arrays_are_refused_naming_the_fix(tmp_path):
             recorder.save_array("x", [1, 2, 3])
         recorder.save_array("x", np.zeros(2))  # the record stays usable
     assert np.load(tmp_path / "x.000000.npy").shape == (1, 2)
+
+
+def test_the_loader_reads_array_streams_and_both_exports_carry_them(tmp_path):
+    pyxdf = pytest.importorskip("pyxdf")
+    mcap_reader = pytest.importorskip("mcap.reader")
+    import json
+
+    import chimerapy as cp
+    from chimerapy.cli.main import main
+    from click.testing import CliRunner
+
+    node = tmp_path / "session" / "w1" / "model"
+    with Recorder(node) as recorder:
+        for i in range(3):
+            recorder.save_array("scores", np.array([i, 2 * i, 3 * i], np.float32), timestamp=50.0 + i)
+            recorder.save_array("varying", np.arange(i + 1), timestamp=50.5 + i)  # the shape changes
+    session = cp.open_session(tmp_path / "session")
+    scores = session.stream("model", "scores")
+    assert scores.kind == "array" and scores.count == 3 and scores.times.tolist() == [50.0, 51.0, 52.0]
+    np.testing.assert_array_equal(scores.array_at(51.5), [1, 2, 3])
+    assert [session.stream("model", "varying").array(i).tolist() for i in range(3)] == [[0], [0, 1], [0, 1, 2]]
+
+    xdf, mcap = tmp_path / "s.xdf", tmp_path / "s.mcap"
+    for target, kind in ((xdf, "xdf"), (mcap, "mcap")):
+        result = CliRunner().invoke(main, ["export", str(tmp_path / "session"), "--to", kind, "-o", str(target)])
+        assert result.exit_code == 0, result.output
+    streams, _ = pyxdf.load_xdf(str(xdf), dejitter_timestamps=False)
+    by_name = {s["info"]["name"][0]: s for s in streams}
+    np.testing.assert_array_equal(np.asarray(by_name["model/scores"]["time_series"]), [[0, 0, 0], [1, 2, 3], [2, 4, 6]])
+    assert [json.loads(t[0]) for t in by_name["model/varying"]["time_series"]] == [[0], [0, 1], [0, 1, 2]]
+    with mcap.open("rb") as file:
+        messages = [json.loads(m.data) for _, channel, m in mcap_reader.make_reader(file).iter_messages()
+                    if channel.topic == "/w1/model/scores"]
+    assert [(m["timestamp"], m["data"], m["shape"]) for m in messages] == [
+        (50.0 + i, [i, 2 * i, 3 * i], [3]) for i in range(3)
+    ]

@@ -12,9 +12,9 @@ import chimerapy as cp
 import numpy as np
 import pytest
 from chimerapy import NodeError, registry
+from chimerapy.archive import open_session
 from chimerapy.nodes.recorder import StreamRecorder
-from chimerapy.nodes.replay import Replay
-from chimerapy.nodes.replay_reader import find_streams
+from chimerapy.nodes.replay import Replay, stream_items
 from chimerapy.testing import NodeHarness
 
 T0 = 1_700_000_000.0
@@ -92,11 +92,11 @@ def test_replay_into_a_recorder_reproduces_a_recorded_session(cluster):
     assert manager.stop()
     again = manager.session.path / "replay-w1"
 
-    source = {s.name: s for s in find_streams(original)}
+    source = {s.name: s for s in open_session(original).streams}
     frames, table, events = source["frames"], source["rows"], source["events"]
-    assert [len(s.times()) for s in (frames, table, events)] == [N, N, N]
+    assert [s.count for s in (frames, table, events)] == [N, N, N]
     # the video: the same count and times; frames equal after decoding (PNG: exactly; H.264: closely)
-    times = frames.times().tolist()
+    times = frames.times.tolist()
     assert times == [T0 + i / 10 for i in range(N)]
     assert [float(r["timestamp"]) for r in rows(again / "rec" / "src.frames.frame.timestamps.csv")] == times
     assert [float(r["timestamp"]) for r in rows(again / "png" / "src.frames.frame" / "timestamps.csv")] == times
@@ -159,7 +159,8 @@ def test_items_go_out_at_the_recorded_pace_divided_by_speed(recorded):
 def test_a_missing_session_or_stream_is_named_with_what_exists(recorded, tmp_path):
     with pytest.raises(NodeError) as missing:
         NodeHarness(Replay(session=str(tmp_path / "nowhere"))).__enter__()
-    assert "ReplayError" in missing.value.remote_traceback and "no session folder" in missing.value.remote_traceback
+    assert "ArchiveError" in missing.value.remote_traceback
+    assert "is not a session folder" in missing.value.remote_traceback
     with pytest.raises(NodeError) as unknown:
         NodeHarness(Replay(session=str(recorded), streams=["src/frames", "src/nope"])).__enter__()
     assert "has no stream 'src/nope'; its streams: src/events, src/frames, src/rows" in unknown.value.remote_traceback
@@ -213,18 +214,18 @@ def test_every_kind_core_recorder_writes_replays_and_records_again_alike(tmp_pat
     assert value("rec/dev.frame", 4, "frame").shape == (64, 96, 3)
 
     # and recorded again: the same items at the same times
-    with NodeHarness(StreamRecorder("again"), directory=tmp_path / "second") as harness:
+    with NodeHarness(StreamRecorder("again"), directory=tmp_path / "second" / "w" / "again") as harness:
         for chunk in chunks:
             harness.step({"replay": chunk})
-    again = {s.name: s for s in find_streams(tmp_path) if s.node == "second"}
-    first = {s.name: s for s in find_streams(tmp_path / "first")}
+    again = {s.name: s for s in open_session(tmp_path / "second").streams}
+    first = {s.name: s for s in open_session(tmp_path / "first").streams}
     pairs = {"dev.samples": "rec.dev.samples.samples", "dev.vec": "rec.dev.vec.array",
              "dev.note": "rec.dev.note.text", "dev.meta": "rec.dev.meta.data", "dev.depth": "rec.dev.depth.frame",
              "dev.frame": "rec.dev.frame.frame", "dev": "rec.dev"}
     for old, new in pairs.items():
         assert again[new].kind == first[old].kind, new
-        assert again[new].times().tolist() == first[old].times().tolist(), new
-        for a, b in zip(first[old].items(), again[new].items(), strict=True):
+        assert again[new].times.tolist() == first[old].times.tolist(), new
+        for a, b in zip(stream_items(first[old]), stream_items(again[new]), strict=True):
             for name in a:  # a video's frames went through H.264 twice: compared in the cluster test
                 if first[old].kind != "video" or name != "frame":
                     np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]))

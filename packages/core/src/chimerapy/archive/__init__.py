@@ -15,6 +15,7 @@ described in ``docs/archive.md``.
 
 from __future__ import annotations
 
+from chimerapy.archive.array import ArrayStream
 from chimerapy.archive.audio import AudioSamples, AudioStream
 from chimerapy.archive.check import Problem, Report, check_session
 from chimerapy.archive.clock_offsets import ClockSeries
@@ -32,6 +33,7 @@ from chimerapy.archive.video import VideoStream
 
 __all__ = [
     "ArchiveError",
+    "ArrayStream",
     "AudioSamples",
     "AudioStream",
     "ClockSeries",

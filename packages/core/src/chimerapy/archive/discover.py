@@ -7,8 +7,8 @@ image folder; otherwise its sub-folders are. A file whose transfer never finishe
 ``<file>.part``: it stands in for ``<file>`` when that is missing.
 
 Each stream is recognised by its files (see :mod:`chimerapy.records`): ``X.mp4`` video, ``X.wav``
-or ``X.audio.json`` audio, ``X.jsonl`` json, ``X.txt`` text, ``X/timestamps.csv`` image, and any
-other ``X.csv`` whose first column is ``timestamp`` tabular. An index file left without its
+or ``X.audio.json`` audio, ``X.jsonl`` json, ``X.txt`` text, ``X/timestamps.csv`` image,
+``X.arrays.csv`` array, and any other ``X.csv`` whose first column is ``timestamp`` tabular. An index file left without its
 main file (``X.timestamps.csv``, ``X.blocks.csv``) still makes a stream, recognised by its header.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from chimerapy.archive.array import ArrayStream
 from chimerapy.archive.audio import AudioStream
 from chimerapy.archive.image import ImageStream
 from chimerapy.archive.json_lines import JsonStream
@@ -120,6 +121,8 @@ def _node_streams(folder: Path, *, worker: str) -> list[Stream]:
             add(TextStream, stem[: -len(".timestamps")], {"timestamps": file_name})
         elif file_name.endswith(".blocks.csv") and header == "sample_index,timestamp":
             add(AudioStream, stem[: -len(".blocks")], {"blocks": file_name})
+        elif file_name.endswith(".arrays.csv") and header == "file,row,timestamp":
+            add(ArrayStream, stem[: -len(".arrays")], {"index": file_name})
         elif header.split(",")[0] == "timestamp":
             add(TabularStream, stem, {"csv": file_name})
         else:

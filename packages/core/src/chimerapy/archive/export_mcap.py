@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from chimerapy.archive.array import ArrayStream
 from chimerapy.archive.audio import AudioStream
 from chimerapy.archive.errors import ArchiveError
 from chimerapy.archive.files import private_file
@@ -158,6 +159,17 @@ def _messages(stream: Stream, order: int, topic: str) -> tuple[dict[str, Any], I
                                  "rms": {"type": "array", "items": {"type": "number"}},
                                  "peak": {"type": "array", "items": {"type": "number"}}}}
         return schema, _audio_messages(stream, order, topic)
+    if isinstance(stream, ArrayStream):
+        schema = {"title": "chimerapy.array", "type": "object",
+                  "properties": {"timestamp": {"type": "number"}, "dtype": {"type": "string"},
+                                 "shape": {"type": "array", "items": {"type": "integer"}}, "data": {}}}
+
+        def arrays() -> Iterator[Message]:
+            for i, t in enumerate(times):
+                array = stream.array(i)
+                yield float(t), order, topic, {"timestamp": float(t), "dtype": str(array.dtype),
+                                               "shape": list(array.shape), "data": _json_safe(array.tolist())}
+        return schema, arrays()
     raise ArchiveError(f"stream {stream.key!r}: no MCAP form for kind {stream.kind!r}")
 
 

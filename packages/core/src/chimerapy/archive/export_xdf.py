@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from chimerapy.archive import xdf
+from chimerapy.archive.array import ArrayStream
 from chimerapy.archive.audio import AudioStream
 from chimerapy.archive.clock_offsets import ClockSeries
 from chimerapy.archive.files import private_file
@@ -112,6 +113,19 @@ def _xdf_streams(stream: Stream, folder: Path) -> Iterator[tuple[dict[str, Any],
             yield ({**base, "name": f"{stream.key}/text", "type": "Markers", "channel_count": 1,
                     "nominal_srate": 0, "channel_format": "string", "desc": desc},
                    ("string", times, texts))
+    elif isinstance(stream, ArrayStream):
+        arrays = [stream.array(i) for i in range(stream.count)]
+        shapes = {(a.shape, a.dtype.kind) for a in arrays}
+        if len(shapes) == 1 and next(iter(shapes))[1] in "biuf" and arrays[0].size:
+            values = np.stack([a.reshape(-1) for a in arrays]).astype(np.float64)
+            desc["channels"] = [("channel", {"label": str(k)}) for k in range(values.shape[1])]
+            desc["shape"] = " ".join(str(n) for n in arrays[0].shape)  # each sample: the array flattened
+            yield ({**base, "type": "Array", "channel_count": values.shape[1], "nominal_srate": 0,
+                    "channel_format": "double64", "desc": desc}, ("numeric", times, values, "double64"))
+        elif arrays:  # shapes or dtypes that change: one JSON marker per array
+            texts = [json.dumps(a.tolist(), default=str) for a in arrays]
+            yield ({**base, "type": "Markers", "channel_count": 1, "nominal_srate": 0,
+                    "channel_format": "string", "desc": desc}, ("string", times, texts))
     elif isinstance(stream, (JsonStream, TextStream, ImageStream)):
         if isinstance(stream, JsonStream):
             texts = [json.dumps(record["data"]) for record in stream.records()]

@@ -38,18 +38,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..data_chunk import DataChunk
-from ..errors import ChimeraPyError
-from ..node.node import Node
-from .replay_reader import RecordedStream, find_streams
+import numpy as np
 
-__all__ = ["Replay", "ReplayError"]
+from ..archive import (
+    ArchiveError,
+    ArrayStream,
+    AudioStream,
+    ImageStream,
+    JsonStream,
+    Stream,
+    TabularStream,
+    TextStream,
+    VideoStream,
+    open_session,
+)
+from ..data_chunk import DataChunk
+from ..node.node import Node
+
+__all__ = ["Replay", "choose_streams", "stream_items"]
 
 _IDLE = 0.05  # seconds a finished replay waits per step
-
-
-class ReplayError(ChimeraPyError, LookupError):
-    """A session or stream that ``core.replay`` cannot find (names what exists)."""
 
 
 class Replay(Node):
@@ -64,7 +72,7 @@ class Replay(Node):
             consumers take the chunks.
 
     Raises:
-        ReplayError: in ``prep``, for a missing session folder or an unknown stream (the
+        ArchiveError: in ``prep``, for a missing session folder or an unknown stream (the
             message lists the session's streams).
     """
 
@@ -98,11 +106,11 @@ class Replay(Node):
 
     def prep(self) -> None:
         chosen = choose_streams(Path(self.session).expanduser(), self.streams, what=f"core.replay {self.name!r}")
-        self._sources: list[tuple[RecordedStream, Iterator[float], Iterator[dict[str, Any]]]] = []
+        self._sources: list[tuple[Stream, Iterator[float], Iterator[dict[str, Any]]]] = []
         self._queue: list[tuple[float, int, int, dict[str, Any]]] = []  # (time, stream, n, records)
         self._queued = 0
         for number, stream in enumerate(chosen):
-            self._sources.append((stream, iter(stream.times().tolist()), stream.items()))
+            self._sources.append((stream, iter(stream.times.tolist()), stream_items(stream)))
             self._advance(number)
         self._origin: tuple[float, float] | None = None  # (monotonic, recorded time) of item 0
         self.sent = 0
@@ -164,28 +172,52 @@ class Replay(Node):
         return True
 
 
-def choose_streams(session: Path, wanted: list[str] | None, *, what: str = "core.replay") -> list[RecordedStream]:
+def choose_streams(session: Path, wanted: list[str] | None, *, what: str = "core.replay") -> list[Stream]:
     """The streams of the session folder ``session`` named in ``wanted`` (``None``: all).
 
     Raises:
-        ReplayError: for a missing folder, an empty session or an unknown stream name.
+        ArchiveError: for a missing folder, an empty session or an unknown stream name.
     """
-    folder = session.parent if session.name == "meta.json" else session
-    if not folder.is_dir():
-        raise ReplayError(f"{what}: there is no session folder {folder} on this Worker; give the path "
-                          "of a collected session (<logdir>/<session>)")
-    streams = find_streams(folder)
+    try:
+        streams = open_session(session).streams
+    except ArchiveError as error:
+        raise ArchiveError(f"{what}: {error} (on the Worker that runs the node)") from None
     if not streams:
-        raise ReplayError(f"{what}: {folder} holds no recorded stream")
+        raise ArchiveError(f"{what}: {session} holds no recorded stream")
     if wanted is None:
         return streams
-    by_name: dict[str, RecordedStream] = {}
+    by_name: dict[str, Stream] = {}
     for stream in streams:
         by_name.setdefault(stream.key, stream)
         by_name[f"{stream.worker}/{stream.key}"] = stream
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
         listing = ", ".join(sorted({s.key for s in streams}))
-        raise ReplayError(f"{what}: {folder} has no stream {', '.join(map(repr, unknown))}; its streams: {listing}")
+        raise ArchiveError(f"{what}: {session} has no stream {', '.join(map(repr, unknown))}; its streams: {listing}")
     return list({id(by_name[name]): by_name[name] for name in wanted}.values())
 
+
+def stream_items(stream: Stream) -> Iterator[dict[str, Any]]:
+    """The records of every item of ``stream``, in order (see the module docstring)."""
+    if isinstance(stream, VideoStream):
+        for index, frame in stream.decoded_frames():
+            yield {"frame": frame.to_ndarray(format="bgr24"), "frame_index": index}
+    elif isinstance(stream, AudioStream):
+        samples = stream.samples()
+        starts = [int(i) for i in samples.block_index]
+        for number, start in enumerate(starts):
+            stop = starts[number + 1] if number + 1 < len(starts) else len(samples.data)
+            yield {"samples": np.array(samples.data[start:stop]), "rate": samples.rate,
+                   "channels": stream.channels, "sample_index": start}
+    else:
+        for index in range(stream.count):
+            if isinstance(stream, ImageStream):
+                yield {"frame": stream.image(index)}
+            elif isinstance(stream, TabularStream):
+                yield {column: cell for column, cell in stream.value(index).items() if column != "timestamp"}
+            elif isinstance(stream, JsonStream):
+                yield {"data": stream.value(index)}
+            elif isinstance(stream, TextStream):
+                yield {"text": stream.value(index)}
+            elif isinstance(stream, ArrayStream):
+                yield {"array": stream.array(index)}
