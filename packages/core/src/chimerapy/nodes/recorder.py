@@ -4,18 +4,18 @@ Each input chunk is recorded under a *label*: its ``stream`` record when it hold
 ``core.replay`` sends: ``"node/name"``, written with ``.`` for ``/``), else the name of the node
 that sent it. Each of its records goes, by what it holds, to (``L`` the label, ``R`` the record):
 
-=====================================================  ==============================================
-record                                                 recorded as
-=====================================================  ==============================================
+======================================================  ====================================================
+record                                                  recorded as
+======================================================  ====================================================
 ``"image"`` content, uint8 ``(H, W)`` or ``(H, W, 3)``  video ``L.R.mp4`` (``image_format="png"``: PNGs)
-other ``"image"`` content (BGRA, uint16 gray)          PNG images ``L.R/``
-``samples`` array with an int ``rate`` in the chunk    audio ``L.R.wav`` (int16 or float32 samples)
-any other numpy array                                  array stacks ``L.R.000000.npy`` + ``L.R.arrays.csv``
-numbers, bools, ``None``, numpy scalars                one row of the table ``L.csv`` per chunk
-strings                                                text ``L.R.txt`` (pieces indexed, as sent)
-dicts, lists, tuples                                   JSON lines ``L.R.jsonl``
-bytes                                                  array stacks of uint8
-=====================================================  ==============================================
+other ``"image"`` content (BGRA, uint16 gray)           PNG images ``L.R/``
+``samples`` array with an int ``rate`` in the chunk     audio ``L.R.wav`` (int16 or float32 samples)
+any other numpy array                                   array stacks ``L.R.000000.npy`` + ``L.R.arrays.csv``
+numbers, bools, ``None``, numpy scalars                 one row of the table ``L.csv`` per chunk
+strings                                                 text ``L.R.txt`` (pieces indexed, as sent)
+dicts, lists, tuples                                    JSON lines ``L.R.jsonl``
+bytes                                                   array stacks of uint8
+======================================================  ====================================================
 
 Every item keeps the time of the chunk it came from, the producer's time, not the recorder's:
 the chunk's ``timestamp`` record when it holds a number (the capture time sources send, and

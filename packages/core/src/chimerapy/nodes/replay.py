@@ -5,10 +5,10 @@ text piece, an image, an array) becomes one chunk, sent in the order of the reco
 at their recorded pace (or ``speed`` times faster, or as fast as the consumers take them).
 Every chunk carries:
 
-===========  ========================================================================
+=============  ======================================================================
 ``timestamp``  the item's recorded Manager time, exactly as it was recorded
 ``stream``     the stream it comes from, ``"node/name"`` (``core.recorder`` files it under that)
-===========  ========================================================================
+=============  ======================================================================
 
 and, by kind, the records the live sources send, so that the nodes downstream work on it as
 they do live (``ml.face_detect`` on ``frame``, ``ml.vad`` on ``samples``):
