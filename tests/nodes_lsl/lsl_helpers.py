@@ -34,8 +34,8 @@ def write_config(folder: Path, *, session: str, peers: tuple[str, ...] = ("127.0
     path.write_text(
         "[ports]\nIPv6 = disable\n"
         "[multicast]\nResolveScope = machine\nMachineAddresses = {127.0.0.1}\nTTLOverride = 0\n"
-        f"ListenAddress = {listen}\n"
-        f"[lab]\nSessionID = {session}\nKnownPeers = {{{', '.join(peers)}}}\n"
+        + (f"ListenAddress = {listen}\n" if listen else "")
+        + f"[lab]\nSessionID = {session}\nKnownPeers = {{{', '.join(peers)}}}\n"
     )
     path.chmod(0o600)
     return path
