@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from lsl_helpers import write_config
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="cp-lsl-"))  # mode 0700

@@ -9,10 +9,9 @@ import sys
 import uuid
 from pathlib import Path
 
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from chimerapy_nodes_lsl import LslInlet
 from lsl_helpers import CHANNELS, RATE, expected_sample, sample_index, write_config
 from support import netns

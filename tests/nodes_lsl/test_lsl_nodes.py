@@ -6,12 +6,11 @@ import csv
 import json
 import time
 
+import chimerapy as cp
 import numpy as np
 import pylsl
 import pytest
 from chimerapy.testing import NodeHarness
-
-import chimerapy as cp
 from chimerapy_nodes_lsl import ClockMap, LslInlet, LslOutlet
 from chimerapy_nodes_lsl.formats import as_samples, format_of
 from lsl_helpers import CHANNELS, SyntheticOutlet, expected_sample, sample_index

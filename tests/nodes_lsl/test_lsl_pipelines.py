@@ -8,11 +8,10 @@ import json
 import time
 from pathlib import Path
 
+import chimerapy as cp
 import numpy as np
 import pylsl
 import pytest
-
-import chimerapy as cp
 from chimerapy_nodes_lsl import LslInlet, LslOutlet
 from lsl_helpers import CHANNELS, SyntheticOutlet, expected_sample, sample_index
 from support.nodes import Collector, collected
