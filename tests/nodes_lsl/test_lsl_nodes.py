@@ -158,3 +158,51 @@ def test_clock_map_uses_the_tightest_of_three_readings():
     clock = ClockMap(lambda: 1000.0, lambda: next(readings))
     assert clock.offset() == pytest.approx(1000.0 - 1.05)
     np.testing.assert_allclose(clock.to_manager(np.array([1.0, 2.0]), correction=0.25), [1000.2, 1001.2])
+
+
+def test_outlet_republishes_an_inlet_chunk_with_its_labels_units_and_times(stream_name):
+    description = {"channel_labels": ["Fz", "Cz"], "channel_units": ["uV", "uV"], "nominal_rate": 500.0}
+    stamps = time.time() + np.array([0.0, 0.002, 0.0041])  # per-sample times, not quite regular
+    chunk = {"samples": np.ones((3, 2), np.float32), "timestamps": stamps, "rate": 500.0, "description": description}
+    with NodeHarness(LslOutlet("out", stream=stream_name)) as harness:
+        harness.step({"eeg": chunk})
+        (info,) = pylsl.resolve_byprop("name", stream_name, 1, 10)
+        inlet = pylsl.StreamInlet(info)
+        full = inlet.info(10)
+        inlet.open_stream(10)
+        harness.step({"eeg": {**chunk, "samples": np.full((3, 2), 7, np.float32), "timestamps": stamps + 1}})
+        got, times = inlet.pull_chunk(timeout=10, max_samples=3, as_numpy=True)
+        correction = inlet.time_correction(5)
+        lsl_to_manager = time.time() - pylsl.local_clock()
+    assert (full.get_channel_labels(), full.get_channel_units()) == (["Fz", "Cz"], ["uV", "uV"])
+    assert (full.channel_format(), full.nominal_srate()) == (pylsl.cf_float32, 500.0)
+    np.testing.assert_array_equal(got, np.full((3, 2), 7, np.float32))
+    np.testing.assert_allclose(np.asarray(times) + correction + lsl_to_manager, stamps + 1, atol=1e-3, rtol=0)
+
+
+def test_inlet_records_a_stream_that_returns_with_other_channels_into_a_new_file(stream_name, tmp_path):
+    def outlet(channels: int, labels: list[str]) -> pylsl.StreamOutlet:
+        info = pylsl.StreamInfo(stream_name, "EEG", channels, 100, "float32", "amp")
+        info.set_channel_labels(labels)
+        return pylsl.StreamOutlet(info)
+
+    inlet = LslInlet("eeg", stream=stream_name, record=True, record_name="eeg")
+    first = outlet(2, ["a", "b"])
+    with NodeHarness(inlet, directory=tmp_path) as harness:
+        assert first.wait_for_consumers(10)
+        first.push_chunk(np.zeros((5, 2), np.float32))
+        chunks = pull_until(harness, 5)
+        del first  # the device program stops, and starts again with three channels
+        second = outlet(3, ["a", "b", "c"])
+        deadline = time.monotonic() + 30
+        while not second.have_consumers() and time.monotonic() < deadline:
+            harness.step()  # notices the loss, then resolves the stream again
+        assert second.have_consumers()
+        second.push_chunk(np.ones((4, 3), np.float32))
+        chunks += pull_until(harness, 4)
+    assert [c.get("samples")["value"].shape for c in chunks] == [(5, 2), (4, 3)]
+    assert chunks[1].get("gap")["value"]["reconnects"] == 1
+    assert chunks[1].get("description")["value"]["channel_count"] == 3
+    assert (tmp_path / "eeg.csv").read_text().splitlines()[0] == "timestamp,time,lsl_time,a,b"
+    assert (tmp_path / "eeg.1.csv").read_text().splitlines()[0] == "timestamp,time,lsl_time,a,b,c"
+    assert len((tmp_path / "eeg.1.csv").read_text().splitlines()) == 5

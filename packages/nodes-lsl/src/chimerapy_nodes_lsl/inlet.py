@@ -69,7 +69,8 @@ class LslInlet(cp.Node):
     Manager time), ``lsl_time`` (the outlet's stamp), then one column per channel, named by the
     stream's channel labels when they are unique, else ``ch0``, ``ch1``, ...); the stream's
     description goes to ``<record_name>.stream.jsonl`` and each gap to
-    ``<record_name>.gaps.jsonl``.
+    ``<record_name>.gaps.jsonl``. A stream that comes back with other channels (count or
+    labels) is recorded on into ``<record_name>.<reconnections>.csv``.
 
     Args:
         name: the node's name.
@@ -131,6 +132,7 @@ class LslInlet(cp.Node):
         self._last_sample: float | None = None  # Manager time of the last sample emitted
         self._lost_at: float | None = None
         self._columns: list[str] | None = None
+        self._table = self.record_name  # the CSV being written (another after a layout change)
         self.samples = 0
         self.reconnects = 0
         info = resolve_one(self._query, self.resolve_timeout, pylsl=self._pylsl)
@@ -268,11 +270,18 @@ class LslInlet(cp.Node):
         return gap
 
     def _save(self, samples: np.ndarray, times: np.ndarray, lsl_times: np.ndarray) -> None:
-        columns = self._columns
-        if columns is None:
-            columns = self._columns = ["time", "lsl_time", *self._channel_columns(samples.shape[1])]
+        columns = ["time", "lsl_time", *self._channel_columns(samples.shape[1])]
+        if self._columns is not None and columns != self._columns:
+            self._table = f"{self.record_name}.{self.reconnects}"
+            self.logger.warning(
+                "LSL stream %s came back with the channels %s; recording on into %s.csv",
+                self._query,
+                columns[2:],
+                self._table,
+            )
+        self._columns = columns
         for values, when, stamp in zip(samples.tolist(), times.tolist(), lsl_times.tolist()):
-            self.save_tabular(self.record_name, dict(zip(columns, [when, stamp, *values])))
+            self.save_tabular(self._table, dict(zip(columns, [when, stamp, *values])))
 
     def _channel_columns(self, count: int) -> list[str]:
         assert self._description is not None
