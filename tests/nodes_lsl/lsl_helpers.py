@@ -74,6 +74,7 @@ class SyntheticOutlet:
     def start(self, consumer_timeout: float = 30.0) -> None:
         assert self.outlet is not None
         assert self.outlet.wait_for_consumers(consumer_timeout), "no inlet connected to the outlet"
+        self.start_time = pylsl.local_clock()
         self._thread.start()
 
     def join(self, timeout: float) -> None:
@@ -93,7 +94,8 @@ class SyntheticOutlet:
 
     def _run(self) -> None:
         assert self.outlet is not None
-        start = self.start_time = pylsl.local_clock()
+        start = self.start_time
+        assert start is not None
         while self.pushed < self.count and not self._stop.is_set():
             n = min(PUSH, self.count - self.pushed)
             due = start + (self.pushed + n - 1) / self.rate  # when the chunk's last sample is made
