@@ -92,7 +92,7 @@ def test_an_inlet_on_one_host_reads_an_outlet_on_another(make_manager, two_hosts
     assert outlet.stdout.readline().strip() == f"pushed {count}"
     wait_for_rows(beta_tmp / "chimerapy-worker-beta", "eeg", "eeg", count, timeout=30)
     assert manager.stop()
-    assert manager.errors == []
+    assert manager.errors == [], [error.remote_traceback for error in manager.errors]
     chunks = [values for producer, _, values, _ in collected(tmp_path / "sink") if producer == "eeg"]
     description = chunks[0]["description"]
     assert description["hostname"] and description["name"] == name
