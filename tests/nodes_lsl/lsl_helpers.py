@@ -41,6 +41,18 @@ def write_config(folder: Path, *, session: str, peers: tuple[str, ...] = ("127.0
     return path
 
 
+def lsl_to_wall() -> float:
+    """Seconds from this host's LSL clock to its wall clock (the Manager's clock in the tests):
+    the tightest of ten back-to-back readings, so a preemption between two reads cannot skew it."""
+    readings = []
+    for _ in range(10):
+        before = pylsl.local_clock()
+        wall = time.time()
+        after = pylsl.local_clock()
+        readings.append((after - before, wall - (before + after) / 2))
+    return min(readings)[1]
+
+
 def expected_sample(k: np.ndarray, channels: int = CHANNELS) -> np.ndarray:
     """The samples ``k`` (an index array) of a SyntheticOutlet: ``(len(k), channels)`` float32."""
     return (np.asarray(k)[:, None] * channels + np.arange(channels)).astype(np.float32)
@@ -112,7 +124,7 @@ if __name__ == "__main__":  # python lsl_helpers.py NAME SECONDS: an outlet in i
     outlet = SyntheticOutlet(name, count=round(seconds * RATE))
     print("ready", flush=True)
     outlet.start(consumer_timeout=60)
-    print(f"start {outlet.start_time!r} offset {time.time() - pylsl.local_clock()!r}", flush=True)
+    print(f"start {outlet.start_time!r} offset {lsl_to_wall()!r}", flush=True)
     outlet.join(seconds + 30)
     print(f"pushed {outlet.pushed}", flush=True)
     sys.stdin.read()  # keep the outlet until the test closes our stdin

@@ -13,17 +13,10 @@ import numpy as np
 import pylsl
 import pytest
 from chimerapy_nodes_lsl import LslInlet, LslOutlet
-from lsl_helpers import CHANNELS, SyntheticOutlet, expected_sample, sample_index
+from lsl_helpers import CHANNELS, SyntheticOutlet, expected_sample, lsl_to_wall, sample_index
 from support.nodes import Collector, collected
 
 LABELS = [f"C{c}" for c in range(CHANNELS)]
-
-
-def lsl_to_manager() -> float:
-    """Seconds from this host's LSL clock to the Manager's (the Manager runs in this process)."""
-    before = pylsl.local_clock()
-    now = time.time()
-    return now - (before + pylsl.local_clock()) / 2
 
 
 def recorded_rows(folder: Path, node: str, record: str) -> int:
@@ -63,14 +56,14 @@ def check_stream_recorded(seconds: float, cluster, stream_name: str, tmp_path: P
         assert manager.commit_graph(graph, {"w1": ["eeg", "sink"]})
         assert manager.start()
         source.start()  # once the inlet is connected: every sample is pushed to it
-        offset = lsl_to_manager()
+        offset = lsl_to_wall()
         source.join(seconds + 30)
         wait_for_rows(worker.tempdir, "eeg", "eeg", count, timeout=30)
         assert manager.stop()
     finally:
         source.close()
     assert manager.errors == [], [error.remote_traceback for error in manager.errors]
-    assert abs(lsl_to_manager() - offset) < 2e-4  # the two clocks kept their offset meanwhile
+    assert abs(lsl_to_wall() - offset) < 2e-4  # the two clocks kept their offset meanwhile
     recording = read_recording(tmp_path / "runs", "eeg", "eeg")
     samples = np.stack([recording[label] for label in LABELS], axis=1)
     k = sample_index(samples)
@@ -124,7 +117,7 @@ def test_an_outlet_restarted_mid_run_is_read_again_and_the_gap_reported(cluster,
         if second is not None:
             second.close()
     assert manager.errors == [], [error.remote_traceback for error in manager.errors]
-    offset = lsl_to_manager()
+    offset = lsl_to_wall()
     chunks = [values for producer, _, values, _ in collected(tmp_path / "sink") if producer == "eeg"]
     k = sample_index(np.concatenate([c["samples"] for c in chunks]))
     np.testing.assert_array_equal(k, np.r_[0:500, 5000:5500])
@@ -187,5 +180,5 @@ def test_markers_round_trip_through_an_outlet_to_an_inlet_made_here(cluster, str
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # consecutive: none lost
     assert all(text.split()[2] == "ü" for text in received)
     made = np.array([float(text.split()[3]) for text in received])  # when the source made each
-    published = np.array(stamps) + correction + lsl_to_manager()
+    published = np.array(stamps) + correction + lsl_to_wall()
     assert np.all(published - made > -5e-4) and np.all(published - made < 2e-3)  # clock noise: 0.1 ms

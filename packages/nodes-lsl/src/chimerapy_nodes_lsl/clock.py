@@ -10,7 +10,7 @@ what :meth:`chimerapy.Node.now` returns. A sample's time travels in three steps:
 
 The first step is LSL's own clock correction (NTP-like probes between inlet and outlet, about
 0.2 ms precise). The second is ``now() - local_clock()`` measured here and now: both clocks are
-read back to back (three times; the reading with the shortest bracket is kept), so the map
+read back to back (five times; the reading with the shortest bracket is kept), so the map
 follows the Worker's latest offset estimate and any step of the wall clock. An outlet runs the
 second step backwards (Manager time minus the offset) to stamp samples on LSL's clock.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["ClockMap"]
 
-_READINGS = 3
+_READINGS = 5
 
 
 class ClockMap:
