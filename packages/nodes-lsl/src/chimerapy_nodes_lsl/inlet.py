@@ -213,7 +213,7 @@ class LslInlet(cp.Node):
         if info is None or not self.running:
             return
         self._open(info)
-        if self._inlet is not None:
+        if self._inlet is not None and self._lost_at is not None:  # not the first connection
             self.reconnects += 1
             self._pending_gap = {"lost_at": self._lost_at, "reconnects": self.reconnects}
 
