@@ -1,8 +1,8 @@
 """LSL for the tests: a private liblsl configuration and a synthetic outlet with known samples.
 
 :func:`write_config` writes an ``lsl_api.cfg`` that keeps discovery on this machine (multicast at
-machine scope, unicast to the given peers only, data ports on the given address) under a session
-id of its own, so that the tests see only their own streams. liblsl reads the file named by
+machine scope, unicast to the given peers only) under a session id of its own, so that the tests
+see only their own streams and connect to them over loopback (or to the given peers). liblsl reads the file named by
 ``LSLAPICFG`` once per process, at its first use.
 
 :class:`SyntheticOutlet` publishes ``float32(k * channels + c)`` as channel ``c`` of sample ``k``,
