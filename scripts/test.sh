@@ -28,6 +28,7 @@ SUITES=(
   "nodes-video|-e packages/core[test] -e packages/nodes-video[test]|tests/nodes_video"
   "nodes-audio|-e packages/core[test] -e packages/nodes-audio[test]|tests/nodes_audio"
   "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml[test]|tests/nodes_ml"
+  "nodes-lsl|-e packages/core[test] -e packages/nodes-lsl[test]|tests/nodes_lsl"
   "integration|-r requirements-dev.txt|tests/integration"
 )
 

@@ -4,6 +4,7 @@ routed through it, so traffic between them really crosses an IP network."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -39,17 +40,33 @@ def available() -> str | None:
     return None
 
 
+def _free_subnets(count: int) -> int:
+    """The first third octet ``n`` such that 10.231.n ... 10.231.n+count-1 are all unused here."""
+    used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    taken = {int(octet) for octet in re.findall(r"inet 10\.231\.(\d+)\.", used)}
+    for first in range(1, 255 - count):
+        if not taken & set(range(first, first + count)):
+            return first
+    raise RuntimeError("no free 10.231.x.0/24 subnets for test hosts: remove stale `ip netns` hosts")
+
+
 class Hosts:
-    """Creates ``count`` hosts on 10.231.<n>.0/24 links; :meth:`close` removes them."""
+    """Creates ``count`` hosts on 10.231.<n>.0/24 links; :meth:`close` removes them.
+
+    The links take the first block of ``count`` subnets that no interface of this machine uses,
+    so that test runs side by side never share a route.
+    """
 
     def __init__(self, count: int) -> None:
         tag = uuid.uuid4().hex[:4]
+        first = _free_subnets(count)
         self.hosts: list[Host] = []
         self._forwarding = open("/proc/sys/net/ipv4/ip_forward").read().strip()
         try:
             for index in range(1, count + 1):
                 name, link = f"cp{tag}{index}", f"cp{tag}{index}r"
-                host = Host(name, f"10.231.{index}.2", f"10.231.{index}.1", link)
+                subnet = first + index - 1
+                host = Host(name, f"10.231.{subnet}.2", f"10.231.{subnet}.1", link)
                 _ip("netns", "add", name)
                 self.hosts.append(host)
                 _ip("link", "add", link, "type", "veth", "peer", "name", f"cp{tag}{index}n")
