@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from .errors import ChimeraPyError, RegistryError
 from .graph import Graph
 from .node.locate import import_class
 
-__all__ = ["Pipeline", "PipelineError", "load"]
+__all__ = ["Pipeline", "PipelineError", "load", "pipeline_of_session"]
 
 
 class PipelineError(ChimeraPyError, ValueError):
@@ -197,7 +198,7 @@ def load(path: str | Path) -> Pipeline:
     """Read and fully validate the pipeline file at ``path``.
 
     ``path`` may also be a session's ``meta.json``, or its session folder: the pipeline that
-    recorded it is run again (see :func:`chimerapy.manager.pipeline_record.pipeline_of_session`).
+    recorded it is run again (see :func:`pipeline_of_session`).
     """
     path = Path(path)
     if path.is_dir():
@@ -205,8 +206,6 @@ def load(path: str | Path) -> Pipeline:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and "session" in data:  # a session's meta.json
-            from .manager.pipeline_record import pipeline_of_session
-
             data = pipeline_of_session(data, path)
     except FileNotFoundError:
         raise PipelineError([("", f"no such file: {path}")], str(path)) from None
@@ -216,6 +215,30 @@ def load(path: str | Path) -> Pipeline:
     except (ValueError, TypeError) as error:  # a meta.json without a pipeline
         raise PipelineError([("pipeline", str(error))], str(path)) from None
     return Pipeline.parse(data, str(path))
+
+
+def pipeline_of_session(meta: Mapping[str, Any], meta_path: Path) -> dict[str, Any]:
+    """The pipeline file that reruns the session whose ``meta.json`` (at ``meta_path``) is ``meta``.
+
+    The new session goes beside the old one (``logdir``: the session folder's parent); the run
+    lasts the recorded pipeline's run time, else as long as the session ran.
+
+    Raises:
+        ValueError: for a ``meta.json`` that holds no pipeline (older versions wrote none).
+        TypeError: for a ``pipeline`` that is not a JSON object.
+    """
+    pipeline = meta.get("pipeline") if isinstance(meta, Mapping) else None
+    if pipeline is None:
+        raise ValueError(
+            f"{meta_path} holds no pipeline description: the session was recorded by an older "
+            "version of ChimeraPy, which did not keep one; rebuild the pipeline file by hand"
+        )
+    pipeline = {**pipeline}  # TypeError if it is not an object
+    pipeline["logdir"] = str(meta_path.resolve().parent.parent)
+    start, stop = meta.get("start_time"), meta.get("stop_time")
+    if pipeline.get("runtime") is None and isinstance(start, (int, float)) and isinstance(stop, (int, float)):
+        pipeline["runtime"] = max(round(stop - start, 3), 0.001)
+    return pipeline
 
 
 def _class_problems(index: int, spec: NodeSpec) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ _LIST_WAIT = 1.0
 def load_pylsl() -> Any:
     """The ``pylsl`` module (raises ImportError with what to install when it cannot load)."""
     try:
-        import pylsl  # type: ignore[import-untyped]
+        import pylsl
     except (ImportError, OSError) as error:  # OSError: liblsl itself failed to load
         raise ImportError(
             f"the LSL nodes need pylsl with its liblsl ({error}); install it with "

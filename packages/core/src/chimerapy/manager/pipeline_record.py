@@ -14,7 +14,7 @@ was committed, whether it came from a pipeline file or from Python:
 * ``edges`` with ``follow`` (set on the input each node steps on) and ``latest_only``;
   ``mapping``.
 
-:func:`pipeline_of_session` turns a ``meta.json`` back into a pipeline file for
+:func:`chimerapy.pipeline.pipeline_of_session` turns a ``meta.json`` back into a pipeline file for
 ``chimerapy run SESSION/meta.json``. :func:`edge_statistics` lists the per-edge delivery
 counters of a stopped run, for ``meta.json``'s ``edges``.
 """
@@ -35,7 +35,7 @@ from .commit_plan import CommitPlan, _is_user_module
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
 
-__all__ = ["class_path", "describe_pipeline", "edge_statistics", "pipeline_of_session", "with_pipeline_file"]
+__all__ = ["class_path", "describe_pipeline", "edge_statistics", "with_pipeline_file"]
 
 
 def describe_pipeline(
@@ -109,30 +109,6 @@ def edge_statistics(final_stats: Mapping[str, Mapping[str, Any]]) -> list[dict[s
         for node, stats in final_stats.items()
         for producer, counters in (stats.get("inputs") or {}).items()
     ]
-
-
-def pipeline_of_session(meta: Mapping[str, Any], meta_path: Path) -> dict[str, Any]:
-    """The pipeline file that reruns the session whose ``meta.json`` (at ``meta_path``) is ``meta``.
-
-    The new session goes beside the old one (``logdir``: the session folder's parent); the run
-    lasts the recorded pipeline's run time, else as long as the session ran.
-
-    Raises:
-        ValueError: for a ``meta.json`` that holds no pipeline (older versions wrote none).
-        TypeError: for a ``pipeline`` that is not a JSON object.
-    """
-    pipeline = meta.get("pipeline") if isinstance(meta, Mapping) else None
-    if pipeline is None:
-        raise ValueError(
-            f"{meta_path} holds no pipeline description: the session was recorded by an older "
-            "version of ChimeraPy, which did not keep one; rebuild the pipeline file by hand"
-        )
-    pipeline = {**pipeline}  # TypeError if it is not an object
-    pipeline["logdir"] = str(meta_path.resolve().parent.parent)
-    start, stop = meta.get("start_time"), meta.get("stop_time")
-    if pipeline.get("runtime") is None and isinstance(start, (int, float)) and isinstance(stop, (int, float)):
-        pipeline["runtime"] = max(round(stop - start, 3), 0.001)
-    return pipeline
 
 
 def class_path(cls: type) -> tuple[str, str | None]:
