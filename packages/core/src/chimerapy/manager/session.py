@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
+
+from ..private import FILE_MODE, FOLDER_MODE, write_private
 
 __all__ = ["Session"]
 
@@ -17,6 +20,8 @@ log = logging.getLogger(__name__)
 class Session:
     """The folder ``<logdir>/<YYYYmmdd-HHMMSS>-<id>/`` with ``meta.json`` and ``chimerapy.log``.
 
+    The folder is created 0700 and its files 0600: only the Manager's user reads the archive.
+
     Args:
         logdir: the Manager's log directory (created if needed).
     """
@@ -25,9 +30,14 @@ class Session:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
         self.id = f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.path = Path(logdir) / self.id
-        self.path.mkdir(parents=True, exist_ok=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=FOLDER_MODE, exist_ok=False)
+        os.chmod(self.path, FOLDER_MODE)
         self.meta: dict[str, Any] = {"session": self.id, "created": time.time()}
-        self._log: TextIO | None = (self.path / "chimerapy.log").open("a", encoding="utf-8")
+        descriptor = os.open(self.path / "chimerapy.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                             FILE_MODE)
+        os.fchmod(descriptor, FILE_MODE)
+        self._log: TextIO | None = os.fdopen(descriptor, "a", encoding="utf-8")
 
     def write_log(self, record: dict[str, Any]) -> None:
         """Append one log record (time, worker, node, level, message) to ``chimerapy.log``."""
@@ -42,10 +52,7 @@ class Session:
     def update_meta(self, **fields: Any) -> None:
         """Merge ``fields`` into meta.json and write it (atomically)."""
         self.meta.update(fields)
-        target = self.path / "meta.json"
-        temporary = target.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.meta, indent=2, default=str), encoding="utf-8")
-        temporary.replace(target)
+        write_private(self.path / "meta.json", json.dumps(self.meta, indent=2, default=str).encode())
 
     def close(self) -> None:
         """Close the log file."""
