@@ -39,7 +39,9 @@ def assert_complete_demo_archive(session: Path):
 def test_run_demo_for_its_runtime(tmp_path):
     result = chimerapy("run", str(EXAMPLES / "demo.json"), "--runtime", "3", "--logdir", str(tmp_path), timeout=150)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dashboard: http://127.0.0.1:" in result.stdout and "?token=" in result.stdout
+    assert "dashboard (this link signs in once): https://127.0.0.1:" in result.stdout and "?code=" in result.stdout
+    token = (tmp_path / ".chimerapy" / "token").read_text().strip()  # the Manager's private token file
+    assert token not in result.stdout + result.stderr  # the token itself is never printed
     session = archive_of(result.stdout)
     assert session.parent == tmp_path
     meta = assert_complete_demo_archive(session)
