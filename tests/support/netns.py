@@ -4,6 +4,7 @@ routed through it, so traffic between them really crosses an IP network."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import uuid
@@ -39,17 +40,28 @@ def available() -> str | None:
     return None
 
 
+def _free_block() -> int:
+    """A second octet B whose 10.B.0.0/16 no interface uses: test runs side by side never share links."""
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, timeout=30).stdout
+    for _ in range(200):
+        block = random.randint(64, 254)
+        if f" 10.{block}." not in used:
+            return block
+    raise RuntimeError("no free 10.B.0.0/16 block for test hosts")
+
+
 class Hosts:
-    """Creates ``count`` hosts on 10.231.<n>.0/24 links; :meth:`close` removes them."""
+    """Creates ``count`` hosts on 10.B.<n>.0/24 links (B unused so far); :meth:`close` removes them."""
 
     def __init__(self, count: int) -> None:
         tag = uuid.uuid4().hex[:4]
+        block = _free_block()
         self.hosts: list[Host] = []
         self._forwarding = open("/proc/sys/net/ipv4/ip_forward").read().strip()
         try:
             for index in range(1, count + 1):
                 name, link = f"cp{tag}{index}", f"cp{tag}{index}r"
-                host = Host(name, f"10.231.{index}.2", f"10.231.{index}.1", link)
+                host = Host(name, f"10.{block}.{index}.2", f"10.{block}.{index}.1", link)
                 _ip("netns", "add", name)
                 self.hosts.append(host)
                 _ip("link", "add", link, "type", "veth", "peer", "name", f"cp{tag}{index}n")
@@ -70,5 +82,7 @@ class Hosts:
         for host in self.hosts:
             subprocess.run(["ip", "link", "del", host.link], capture_output=True)
             subprocess.run(["ip", "netns", "del", host.name], capture_output=True)
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as flag:
-            flag.write(self._forwarding)
+        others = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        if not any(line.startswith("cp") for line in others.splitlines()):  # no other run still routes
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as flag:
+                flag.write(self._forwarding)
