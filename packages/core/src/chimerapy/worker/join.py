@@ -65,6 +65,10 @@ async def open_manager_socket(
             f"refused the server at {where}: its certificate is sha256:{mismatch.got.hex()}, not the pinned {pin}; "
             "it is not the Manager this Worker was told to trust, so nothing was sent to it (if the Manager "
             "really has a new certificate, pass its new --fingerprint)") from None
+    except aiohttp.ClientSSLError as error:
+        raise AuthenticationError(
+            f"refused the server at {where}: its TLS handshake failed ({error}); a ChimeraPy Manager always "
+            "speaks TLS, so this is not the Manager, and nothing was sent to it") from None
     seen = tls.peer_fingerprint(ws.get_extra_info("ssl_object"))
     try:
         if seen is None or (pin is not None and seen != tls.parse_fingerprint(pin)):
