@@ -57,8 +57,8 @@ def test_cp_worker_discovers_the_manager_it_pinned_and_ignores_other_announcemen
             subprocess.run(["ip", "netns", "exec", name, "ip", *args], check=True, timeout=30)
         script = tmp_path / "scenario.py"
         script.write_text(SCENARIO)
-        result = subprocess.run(["ip", "netns", "exec", name, sys.executable, str(script), str(tmp_path / "runs")], capture_output=True,
-                                text=True, timeout=100, check=False)
+        result = subprocess.run(["ip", "netns", "exec", name, sys.executable, str(script), str(tmp_path / "runs")],
+                                capture_output=True, text=True, timeout=100, check=False)
     finally:
         subprocess.run(["ip", "netns", "del", name], timeout=30, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
