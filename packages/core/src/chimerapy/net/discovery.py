@@ -90,7 +90,7 @@ def announce(*, name: str, addresses: list[str], port: int, fingerprint: str,
 def announce_manager(host: str, port: int, fingerprint: str) -> Announcement:
     """Announce the Manager listening on ``host:port`` (every IPv4 address but loopback for ``0.0.0.0``)."""
     if host in ("0.0.0.0", "::", ""):
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         addresses = [a.address for entries in psutil.net_if_addrs().values() for a in entries
                      if a.family == socket.AF_INET and not a.address.startswith("127.")]
