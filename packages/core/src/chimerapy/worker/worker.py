@@ -134,8 +134,8 @@ class Worker:
         if self._shut:
             raise RuntimeError(f"Worker {self.name!r} was shut down; create a new Worker")
         pin = tls.parse_fingerprint(fingerprint) if fingerprint else tls.local_fingerprints.get(port)
-        if pin is not None:
-            self._pin = pin
+        if pin is not None or self.manager_address != (host, port):
+            self._pin = pin  # a pin learnt from one Manager never applies to another address
         try:
             return self._loop.run(self._connect(host, port, timeout, auth.token_for(host, port, token)),
                                   timeout=timeout + 5)
