@@ -129,8 +129,11 @@ class RecordingServer:
             writer.close()
 
     def close(self) -> None:
-        self._server.close()
-        self._loop.run(self._server.wait_closed(), timeout=10)
+        async def close() -> None:  # on the server's own loop: asyncio servers are not thread-safe
+            self._server.close()
+            await self._server.wait_closed()
+
+        self._loop.run(close(), timeout=10)
 
 
 def start_manager_process(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
@@ -190,6 +193,45 @@ def test_fake_manager_on_a_crashed_managers_port_gets_no_token_and_runs_no_code(
         assert received == b""  # the pin failed in the TLS handshake: not even a request was sent
     else:
         assert b"HTTP" not in received and b"auth_" not in received  # only a TLS ClientHello
+    assert wait_until_gone(marker) == []
+
+
+RESTARTED_MANAGER_SCRIPT = """
+import sys
+import chimerapy as cp
+manager = cp.Manager(logdir=sys.argv[1], port=int(sys.argv[2]))
+print(manager.port, manager.fingerprint, flush=True)
+print("joined" if manager.wait_for_workers(["trusting"], timeout=60) else "alone", flush=True)
+manager.shutdown()
+"""
+
+
+def test_a_manager_restarted_on_its_logdir_keeps_its_pinned_workers(tmp_path, make_worker):
+    """Pinning does not cost crash recovery: the Manager's certificate and token live in its logdir."""
+    marker, env = new_marker()
+    env = {key: value for key, value in env.items() if key != auth.TOKEN_ENV}  # the token: the logdir's own
+    first, port, fingerprint = start_manager_process(tmp_path, env)
+    second = None
+    try:
+        token = auth.read_token_file(tmp_path / "runs" / ".chimerapy" / "token")
+        worker = make_worker("trusting")
+        worker.reconnect_timeout = 60.0
+        assert worker.connect("127.0.0.1", port, token=token, fingerprint=fingerprint)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        script = tmp_path / "restarted.py"
+        script.write_text(RESTARTED_MANAGER_SCRIPT)
+        second = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs"), str(port)], env=env,
+                                  stdout=subprocess.PIPE, text=True)
+        again_port, again_fingerprint = second.stdout.readline().split()
+        assert (int(again_port), again_fingerprint) == (port, fingerprint)
+        assert second.stdout.readline().strip() == "joined"  # the Worker reconnected by itself
+        assert second.wait(30) == 0
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
     assert wait_until_gone(marker) == []
 
 
