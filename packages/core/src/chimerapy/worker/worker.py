@@ -223,7 +223,8 @@ class Worker:
             log.error("Worker %s did not join: %s", self.name, error)
             return False
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port, error)
+            log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port,
+                      error or f"no answer within {timeout} s")
             return False
         if self._pin is None:
             log.info("Worker %s pins the Manager's certificate %s (it proved the token)", self.name, fingerprint)
