@@ -6,10 +6,12 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import aiohttp
 import pytest
 
+import chimerapy as cp
 from chimerapy.errors import UnsafePathError
 from chimerapy.net import auth, control, handshake, tls
 from chimerapy.net.control import Envelope
@@ -182,3 +184,38 @@ def test_dashboard_one_time_code_signs_in_once(make_manager):
                 assert response.status == 200 and auth.COOKIE in response.cookies
 
     asyncio.run(scenario())
+
+
+class Recording(cp.Node):
+    def step(self):
+        time.sleep(0.02)
+        self.save_tabular("rows", {"value": 1})
+
+
+@pytest.mark.parametrize("archive_mode", [None, 0o750])
+def test_archive_is_private_unless_the_user_widens_it(make_manager, make_worker, archive_mode):
+    options = {} if archive_mode is None else {"archive_mode": archive_mode}
+    manager = make_manager(**options)
+    worker = make_worker("w", manager)
+    graph = cp.Graph()
+    graph.add_node(Recording("rec"))
+    assert manager.commit_graph(graph, {"w": ["rec"]})
+    manager.start()
+    recording = worker.tempdir / manager.session.id / "rec" / "rows.csv"
+    deadline = time.monotonic() + 30
+    while not (recording.exists() and recording.stat().st_size > 20):  # rows reached the disk
+        assert time.monotonic() < deadline, "the node never recorded"
+        time.sleep(0.05)
+    assert manager.stop()
+    folder_mode = archive_mode or 0o700
+    session = manager.session.path
+    paths = [session, *session.rglob("*")]
+    assert session / "w" / "rec" / "rows.csv" in paths and session / "meta.json" in paths
+    for path in paths:
+        expected = folder_mode if path.is_dir() else folder_mode & 0o666
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_an_archive_mode_that_locks_out_the_owner_is_refused(make_manager):
+    with pytest.raises(ValueError, match="archive_mode"):
+        make_manager(archive_mode=0o070)

@@ -64,8 +64,11 @@ async def collect_from(
     *,
     progress: ProgressCallback | None = None,
     attempts: int = 3,
+    folder_mode: int = FOLDER_MODE,
+    file_mode: int = FILE_MODE,
 ) -> WorkerCollection:
-    """Bring ``session``'s files from the Worker behind ``link`` into ``destination``."""
+    """Bring ``session``'s files from the Worker behind ``link`` into ``destination``
+    (folders created ``folder_mode``, files ``file_mode``: private by default)."""
     result = WorkerCollection(link.name)
     try:
         reply = await link.request("list_files", {"session": session}, timeout=600)
@@ -95,7 +98,7 @@ async def collect_from(
             continue
         for attempt in range(1, attempts + 1):
             try:
-                digest = await _download(http, base + relative, target, channel)
+                digest = await _download(http, base + relative, target, channel, (folder_mode, file_mode))
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 digest = f"error: {error}"
             if digest == entry["sha256"]:
@@ -120,15 +123,18 @@ async def collect_from(
     return result
 
 
-async def _download(http: aiohttp.ClientSession, url: str, target: Path, channel: dict[str, Any]) -> str:
-    """Stream ``url`` into ``target`` (0600) and return the SHA-256 of what arrived."""
-    _private_parents(target.parent)
+async def _download(http: aiohttp.ClientSession, url: str, target: Path, channel: dict[str, Any],
+                    modes: tuple[int, int]) -> str:
+    """Stream ``url`` into ``target`` (folders and file created with ``modes``) and return the
+    SHA-256 of what arrived."""
+    folder_mode, file_mode = modes
+    _private_parents(target.parent, folder_mode)
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60), **channel) as response:
         response.raise_for_status()
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
-        os.fchmod(descriptor, FILE_MODE)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, file_mode)
+        os.fchmod(descriptor, file_mode)
         with os.fdopen(descriptor, "wb") as file:
             async for block in response.content.iter_chunked(1 << 20):
                 digest.update(block)
@@ -137,12 +143,12 @@ async def _download(http: aiohttp.ClientSession, url: str, target: Path, channel
     return digest.hexdigest()
 
 
-def _private_parents(folder: Path) -> None:
-    """Create ``folder`` and its missing parents 0700 (whatever the umask)."""
+def _private_parents(folder: Path, mode: int) -> None:
+    """Create ``folder`` and its missing parents with ``mode`` (whatever the umask)."""
     missing = []
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
     for created in reversed(missing):
-        created.mkdir(mode=FOLDER_MODE, exist_ok=True)
-        os.chmod(created, FOLDER_MODE)
+        created.mkdir(mode=mode, exist_ok=True)
+        os.chmod(created, mode)

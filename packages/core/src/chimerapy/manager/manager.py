@@ -59,7 +59,8 @@ class Manager:
             the one kept in ``<logdir>/.chimerapy/token``, else a new random one; see
             :meth:`worker_command`), ``tls_certificate`` and ``tls_key`` (PEM files to serve
             instead of the self-signed certificate kept in ``<logdir>/.chimerapy/tls/``),
-            ``announce`` (publish this Manager on the local network by zeroconf, for
+            ``archive_mode`` (the session folders' permissions; default 0o700, files 0o600;
+            e.g. 0o750 lets a group read the archive), ``announce`` (publish this Manager on the local network by zeroconf, for
             ``cp-worker --discover``), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to drain their inputs
             when stopped; default 5).
 
@@ -91,6 +92,10 @@ class Manager:
         os.environ[auth.TOKEN_ENV] = self.token  # Workers started from this program inherit it
         log_port = int(kwargs.pop("zmq_log_port", 0))
         announce = bool(kwargs.pop("announce", False))
+        self.archive_mode = int(kwargs.pop("archive_mode", 0o700))
+        if self.archive_mode & 0o700 != 0o700 or self.archive_mode & ~0o777:
+            raise ValueError(f"archive_mode={self.archive_mode:#o}: give permission bits that keep the owner's rwx, "
+                             "e.g. 0o700 (the default) or 0o750 to let a group read the archive")
         if kwargs:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
         self.state = "idle"
@@ -412,7 +417,7 @@ class Manager:
     async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
-        self.session = Session(self.logdir)
+        self.session = Session(self.logdir, mode=self.archive_mode)
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()
@@ -507,6 +512,7 @@ class Manager:
                 if link is None:
                     return WorkerCollection(name, error="the Worker is not connected; its data is missing")
                 return await collect_from(link, self.session.id, self.session.path / name, http,
+                                          folder_mode=self.session.folder_mode, file_mode=self.session.file_mode,
                                           progress=progress)
 
             return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
