@@ -506,13 +506,15 @@ class Manager:
         return replies
 
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
+        session = self.session
+        assert session is not None, "collect() needs a committed session"
         async with aiohttp.ClientSession() as http:  # each Worker's pin and key come with its file list
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
                 if link is None:
                     return WorkerCollection(name, error="the Worker is not connected; its data is missing")
-                return await collect_from(link, self.session.id, self.session.path / name, http,
-                                          folder_mode=self.session.folder_mode, file_mode=self.session.file_mode,
+                return await collect_from(link, session.id, session.path / name, http,
+                                          folder_mode=session.folder_mode, file_mode=session.file_mode,
                                           progress=progress)
 
             return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
