@@ -219,3 +219,19 @@ def test_archive_is_private_unless_the_user_widens_it(make_manager, make_worker,
 def test_an_archive_mode_that_locks_out_the_owner_is_refused(make_manager):
     with pytest.raises(ValueError, match="archive_mode"):
         make_manager(archive_mode=0o070)
+
+
+def test_cp_worker_token_on_the_command_line_still_joins_but_warns(make_manager):
+    manager = make_manager(token="old-habit")
+    env = {k: v for k, v in os.environ.items() if k != auth.TOKEN_ENV}
+    worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host, "--port",
+                               str(manager.port), "--name", "legacy", "--fingerprint", manager.fingerprint,
+                               "--token", "old-habit"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [worker.stderr.readline(), worker.stderr.readline()]
+        assert "--token puts the cluster token on the command line" in lines[0], lines
+        assert "legacy connected" in lines[1], lines
+        assert manager.wait_for_workers(["legacy"], timeout=10)
+    finally:
+        worker.terminate()
+        worker.wait(30)
