@@ -24,7 +24,7 @@ fi
 
 # suite name | what to install | test folder
 SUITES=(
-  "core|-e packages/core[test]|tests/core"
+  "core|-e packages/core[test,discovery]|tests/core"
   "nodes-video|-e packages/core[test] -e packages/nodes-video[test]|tests/nodes_video"
   "nodes-audio|-e packages/core[test] -e packages/nodes-audio[test]|tests/nodes_audio"
   "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml[test]|tests/nodes_ml"

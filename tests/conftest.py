@@ -98,8 +98,10 @@ def spawn_cp_worker():
 
     def spawn(manager, name, *extra, env=None):
         command = [sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host,
-                   "--port", str(manager.port), "--name", name, *extra]
-        process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                   "--port", str(manager.port), "--name", name, "--fingerprint", manager.fingerprint, *extra]
+        # the token through the environment, never on the command line
+        environment = {**os.environ, "CHIMERAPY_TOKEN": manager.token, **(env or {})}
+        process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
         processes.append(process)
         return process
 

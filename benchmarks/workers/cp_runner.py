@@ -12,6 +12,7 @@ Usage: ``python -m benchmarks.workers.cp_runner SPEC.json``
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -75,7 +76,8 @@ class RemoteHosts:
         for name, host in zip(self.names, self._hosts.hosts):
             self._processes.append(subprocess.Popen(host.command(
                 sys.executable, "-m", "chimerapy.cli.worker", "--ip", host.gateway, "--port",
-                str(manager.port), "--name", name, "--token", manager.token)))
+                str(manager.port), "--name", name, "--fingerprint", manager.fingerprint),
+                env={**os.environ, "CHIMERAPY_TOKEN": manager.token}))
         if not manager.wait_for_workers(self.names, timeout=60):
             raise RuntimeError(f"the Workers on {self.names} did not join within 60 s")
 

@@ -12,6 +12,8 @@ import time
 import pytest
 
 import chimerapy as cp
+from chimerapy.net import auth
+from chimerapy.private import scratch_base
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = pytest.mark.timeout(180)
@@ -32,7 +34,8 @@ def wait_for(predicate, timeout, message):
 
 def cp_worker(manager, name, env, *extra):
     return subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host, "--port",
-                             str(manager.port), "--name", name, "--token", manager.token, *extra], env=env)
+                             str(manager.port), "--name", name, "--fingerprint", manager.fingerprint, *extra],
+                            env={**env, "CHIMERAPY_TOKEN": manager.token})
 
 
 def test_worker_killed_mid_recording_is_marked_lost_and_collected_when_back(make_manager):
@@ -88,7 +91,7 @@ class Beacon(cp.Node):
         self.save_tabular("beats", {"raw": time.time()})
 
 manager = cp.Manager(logdir=sys.argv[1], port=0)
-print(manager.port, manager.token, flush=True)
+print(manager.port, manager.fingerprint, flush=True)
 assert manager.wait_for_workers(["survivor"], timeout=60)
 graph = cp.Graph()
 graph.add_node(Beacon("beacon"))
@@ -101,15 +104,17 @@ time.sleep(600)
 
 def test_manager_killed_workers_stop_keep_their_files_and_exit(tmp_path):
     marker, env = new_marker()
+    env = {**env, "CHIMERAPY_TOKEN": auth.new_token()}  # the Manager's token, as both processes inherit it
     script = tmp_path / "manager.py"
     script.write_text(MANAGER_SCRIPT)
     manager = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=env,
                                stdout=subprocess.PIPE, text=True)
     worker = None
     try:
-        port, token = manager.stdout.readline().split()
+        port, fingerprint = manager.stdout.readline().split()
         worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", "127.0.0.1", "--port", port,
-                                   "--name", "survivor", "--token", token, "--reconnect-timeout", "2"], env=env)
+                                   "--name", "survivor", "--fingerprint", fingerprint, "--reconnect-timeout", "2"],
+                                  env=env)
         _, session = manager.stdout.readline().split()
         time.sleep(1.5)
         manager.send_signal(signal.SIGKILL)
@@ -121,7 +126,7 @@ def test_manager_killed_workers_stop_keep_their_files_and_exit(tmp_path):
                 process.kill()
                 process.wait(10)
     assert wait_until_gone(marker) == []
-    folder = __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "chimerapy-worker-survivor" / session
+    folder = scratch_base() / "worker-survivor" / session
     rows = list(csv.DictReader((folder / "beacon" / "beats.csv").open()))
     assert len(rows) >= 10  # nothing recorded was deleted
     assert all(float(row["raw"]) > 0 for row in rows)

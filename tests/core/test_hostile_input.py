@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chimerapy as cp
-from chimerapy.net import auth, control, wire
+from chimerapy.net import control, wire
 from chimerapy.net.transport import Subscriber
+from chimerapy.worker.join import open_manager_socket
 from support.nodes import CountingSource, Doubler
 
 JSON = st.recursive(
@@ -55,11 +56,16 @@ def test_data_decoder_refuses_with_protocol_error_only(frames):
 def test_manager_survives_malformed_truncated_oversized_and_out_of_order_messages(cluster, tmp_path):
     manager, _ = cluster("w1")
 
+    async def joined(http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        """A socket that passed the pin and the token proof, as a Worker's does."""
+        ws, _ = await open_manager_socket(http, manager.host, manager.port, token=manager.token,
+                                          pin=manager.fingerprint, timeout=10)
+        return ws
+
     async def attack():
-        headers = auth.bearer(manager.token)
         async with aiohttp.ClientSession() as http:
             # a peer that registers properly and then misbehaves
-            async with http.ws_connect(f"http://{manager.host}:{manager.port}/ws/worker", headers=headers) as ws:
+            async with await joined(http) as ws:
                 await ws.send_str(json.dumps({"type": "register", "id": 1, "data": {"name": "fuzzer", "id": "f"}}))
                 assert json.loads((await ws.receive()).data)["ok"] is True
                 hostile = [
@@ -87,7 +93,7 @@ def test_manager_survives_malformed_truncated_oversized_and_out_of_order_message
                 assert any(r.get("reply_to") == 5 and r["ok"] is False and "unexpected request" in r["error"]
                            for r in replies)
             # a registration missing its fields is refused with the reason
-            async with http.ws_connect(f"http://{manager.host}:{manager.port}/ws/worker", headers=headers) as ws:
+            async with await joined(http) as ws:
                 await ws.send_str(json.dumps({"type": "register", "id": 1, "data": {"name": "late"}}))
                 reply = json.loads((await ws.receive()).data)
                 assert reply["ok"] is False and "missing field" in reply["error"]

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from chimerapy.net import auth
+from chimerapy.net import auth, tls
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -84,7 +84,8 @@ def pipeline(**changes):
 def client(manager, token: str | None = "right") -> aiohttp.ClientSession:
     """An HTTP client of ``manager`` presenting its token (``"right"``), none, or another one."""
     presented = manager.token if token == "right" else token
-    return aiohttp.ClientSession(base_url=f"http://{manager.host}:{manager.port}", headers=auth.bearer(presented),
+    return aiohttp.ClientSession(base_url=f"https://{manager.host}:{manager.port}", headers=auth.bearer(presented),
+                                 connector=aiohttp.TCPConnector(ssl=tls.pinned(manager.fingerprint)),
                                  cookie_jar=aiohttp.CookieJar(unsafe=True))  # keep cookies of 127.0.0.1
 
 
@@ -106,7 +107,7 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: fl
 
 
 def sessions_in(manager) -> list[str]:
-    return sorted(path.name for path in manager.logdir.iterdir())
+    return sorted(path.name for path in manager.logdir.iterdir() if not path.name.startswith("."))  # .chimerapy: keys
 
 
 def test_commit_start_watch_stop_and_collect(cluster, test_pack):
@@ -256,19 +257,22 @@ def test_requests_without_the_right_token_are_refused(make_manager):
                     assert (response.status, response.headers["Location"]) == (302, "/login")
                 async with http.get("/", allow_redirects=False) as response:
                     assert response.status == 401
-                async with http.get("/?token=wrong", headers=page, allow_redirects=False) as response:
-                    assert response.status == 302 and response.headers["Location"] == "/login"
-                    assert auth.COOKIE not in response.cookies
+                for query in ("/?code=wrong", "/?token=the-token"):  # the token in a URL signs nobody in
+                    async with http.get(query, headers=page, allow_redirects=False) as response:
+                        assert response.status == 302 and response.headers["Location"] == "/login"
+                        assert auth.COOKIE not in response.cookies
         assert manager.state == "idle" and sessions_in(manager) == []
 
         async with client(manager, None) as http:
             for public in ("/login", "/assets/app.js", "/assets/style.css", "/assets/login.js"):
                 async with http.get(public) as response:
                     assert response.status == 200, public
-            async with http.get("/?token=the-token", allow_redirects=False) as response:
+            one_time = manager.dashboard_url().split(str(manager.port), 1)[1]  # the URL the CLI prints
+            async with http.get(one_time, allow_redirects=False) as response:
                 assert (response.status, response.headers["Location"]) == (302, "/")
                 assert response.cookies[auth.COOKIE]["httponly"]
-            async with http.get("/") as response:  # the cookie now carries the token
+                assert response.cookies[auth.COOKIE].value != manager.token
+            async with http.get("/") as response:  # the cookie now signs the browser in
                 page = await response.text()
                 assert response.status == 200 and "/assets/app.js" in page
                 assert "default-src 'self'" in response.headers["Content-Security-Policy"]

@@ -26,7 +26,7 @@ class Sink(cp.Node):
 def main():
     logdir, worker, spec, kind = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
     manager = cp.Manager(logdir=logdir, port=0)
-    print("PORT", manager.port, manager.token, flush=True)
+    print("PORT", manager.port, manager.token, manager.fingerprint, flush=True)
     assert manager.wait_for_workers([worker], timeout=120)
     if kind == "pack":
         source = registry.create("eyetracker.counter", "source", rate=200)
@@ -90,10 +90,11 @@ def run_manager_and_bare_worker(tmp_path, python, spec, kind, pythonpath):
                                env=env, stdout=subprocess.PIPE, text=True)
     worker = None
     try:
-        _, port, token = manager.stdout.readline().split()
+        _, port, token, fingerprint = manager.stdout.readline().split()
         worker_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CHIMERAPY_TOKEN")}
         worker = subprocess.Popen([str(python), "-m", "chimerapy.cli.worker", "--ip", "127.0.0.1", "--port", port,
-                                   "--name", "bare", "--token", token], env=worker_env)
+                                   "--name", "bare", "--fingerprint", fingerprint],
+                                  env={**worker_env, "CHIMERAPY_TOKEN": token})
         output = manager.communicate(timeout=180)[0]
         assert worker.wait(60) == 0
     finally:

@@ -39,7 +39,9 @@ def assert_complete_demo_archive(session: Path):
 def test_run_demo_for_its_runtime(tmp_path):
     result = chimerapy("run", str(EXAMPLES / "demo.json"), "--runtime", "3", "--logdir", str(tmp_path), timeout=150)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dashboard: http://127.0.0.1:" in result.stdout and "?token=" in result.stdout
+    assert "dashboard (this link signs in once): https://127.0.0.1:" in result.stdout and "?code=" in result.stdout
+    token = (tmp_path / ".chimerapy" / "token").read_text().strip()  # the Manager's private token file
+    assert token not in result.stdout + result.stderr  # the token itself is never printed
     session = archive_of(result.stdout)
     assert session.parent == tmp_path
     meta = assert_complete_demo_archive(session)
@@ -216,3 +218,57 @@ def test_run_names_a_node_class_that_cannot_be_imported(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "nodes[0].class: node class 'lab_script_gone:Ghost' cannot be imported" in result.stderr
     assert "gone.py, does not exist any more" in result.stderr
+@pytest.mark.timeout(120)
+def test_manager_prints_a_join_command_that_works_and_never_the_token(tmp_path):
+    """`chimerapy manager` prints a one-time dashboard link and a `cp-worker` command that pins the
+    certificate and reads the token file; run as printed, that command joins."""
+    import asyncio
+    import os
+    import shlex
+
+    import aiohttp
+
+    from chimerapy.net import auth, tls
+
+    env = {k: v for k, v in os.environ.items() if k != auth.TOKEN_ENV}
+    manager = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "manager", "--port", "0", "--logdir",
+                                str(tmp_path / "runs")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    worker = None
+    try:
+        printed = []
+        while not printed or not printed[-1].startswith("Workers join with"):
+            line = manager.stdout.readline()
+            assert line, "the Manager ended early:\n" + "".join(printed) + manager.stderr.read()
+            printed.append(line)
+        command = manager.stdout.readline().strip()
+        printed.append(command)
+        token_file = tmp_path / "runs" / ".chimerapy" / "token"
+        token = auth.read_token_file(token_file)  # 0600, or this raises
+        assert token not in "".join(printed)
+        fingerprint = command.split("--fingerprint ", 1)[1].split()[0]
+        assert tls.parse_fingerprint(fingerprint) == fingerprint and f"--token-file {token_file}" in command
+        url = next(line for line in printed if line.startswith("dashboard")).split()[-1]
+        assert url.startswith("https://127.0.0.1:") and "?code=" in url
+        argv = shlex.split(command.replace("<name>", "lab2"))
+        assert argv[0] == "cp-worker"
+        worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", *argv[1:]], env=env,
+                                  stderr=subprocess.PIPE, text=True)
+        assert "lab2 connected" in worker.stderr.readline()
+        port = int(argv[argv.index("--port") + 1])
+
+        async def workers() -> list[str]:
+            async with aiohttp.ClientSession(headers=auth.bearer(token)) as http:
+                async with http.get(f"https://127.0.0.1:{port}/api/state", ssl=tls.pinned(fingerprint)) as response:
+                    return sorted((await response.json())["workers"])
+
+        assert asyncio.run(workers()) == ["lab2"]
+    finally:
+        for process in (worker, manager):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)

@@ -49,7 +49,8 @@ def page():
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             ARTIFACTS.mkdir(exist_ok=True)
-            tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+            # the Manager's certificate is self-signed: trusted here as a Worker trusts it, by its pin
+            tab = browser.new_page(viewport={"width": 1280, "height": 1000}, ignore_https_errors=True)
             tab.set_default_timeout(20_000)
             tab.problems, tab.requested = [], []
             tab.on("console", lambda message: message.type == "error" and tab.problems.append(message.text))
@@ -63,10 +64,10 @@ def page():
 def test_dashboard_shows_a_running_pipeline_and_its_archive(running_pipeline, page):
     manager = running_pipeline
     expect = playwright.expect
-    origin = f"http://{manager.host}:{manager.port}"
+    origin = f"https://{manager.host}:{manager.port}"
 
-    page.goto(f"{origin}/?token={manager.token}")  # the URL `chimerapy run` prints
-    assert page.url == f"{origin}/"  # the token went into a cookie, out of the address bar
+    page.goto(manager.dashboard_url())  # the URL `chimerapy run` prints: a one-time code, not the token
+    assert page.url == f"{origin}/"  # the code went into a cookie, out of the address bar
     expect(page.locator("#connection")).to_have_text("live")
     expect(page.locator("#cluster-state")).to_have_text("running")
     expect(page.locator("#session")).to_have_text(manager.session.id)
@@ -107,13 +108,13 @@ def test_dashboard_shows_a_running_pipeline_and_its_archive(running_pipeline, pa
 
     assert manager.state == "stopped"
     assert page.problems == [], (page.problems, page.requested)
-    assert all(url.startswith((origin, "data:", "ws://" + origin[len("http://"):])) for url in page.requested), \
+    assert all(url.startswith((origin, "data:", "wss://" + origin[len("https://"):])) for url in page.requested), \
         page.requested
 
 
 def test_login_page_refuses_a_wrong_token_and_opens_the_dashboard_with_the_right_one(make_manager, page):
     manager = make_manager(token="lab-secret")
-    origin = f"http://{manager.host}:{manager.port}"
+    origin = f"https://{manager.host}:{manager.port}"
     page.goto(origin)
     assert page.url == f"{origin}/login"  # no token: sent to the login page
     page.fill("#token", "not-the-secret")
@@ -126,8 +127,9 @@ def test_login_page_refuses_a_wrong_token_and_opens_the_dashboard_with_the_right
     playwright.expect(page.locator("#cluster-state")).to_have_text("idle")
     playwright.expect(page.locator("#connection")).to_have_text("live")
     page.screenshot(path=str(ARTIFACTS / "dashboard-idle.png"))
-    # the refused token's 401 is the only error the console saw
+    # the refused token's 401 is the only error the console saw, and no URL ever carried the token
     assert [problem for problem in page.problems if "401" not in problem] == []
+    assert not any("lab-secret" in url for url in page.requested)
 
 
 def _starts_with(prefix: str):

@@ -38,9 +38,10 @@ def remote_workers(make_manager):
 
     def start(manager, host, name):
         command = host.command(sys.executable, "-m", "chimerapy.cli.worker", "--ip", host.gateway, "--port",
-                               str(manager.port), "--name", name, "--token", manager.token,
+                               str(manager.port), "--name", name, "--fingerprint", manager.fingerprint,
                                "--reconnect-timeout", "120")
-        started.append(subprocess.Popen(command, env=env))
+        # the token through the environment (never the command line); the Manager's certificate pinned
+        started.append(subprocess.Popen(command, env={**env, "CHIMERAPY_TOKEN": manager.token}))
 
     yield start
     for process in started:

@@ -15,7 +15,8 @@ from support.processes import new_marker, processes_marked, wait_until_gone
 
 def start_cp_workers(manager, names, env):
     return [subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host, "--port",
-                              str(manager.port), "--name", name, "--token", manager.token], env=env)
+                              str(manager.port), "--name", name, "--fingerprint", manager.fingerprint],
+                             env={**env, "CHIMERAPY_TOKEN": manager.token})
             for name in names]
 
 

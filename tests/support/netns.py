@@ -4,7 +4,7 @@ routed through it, so traffic between them really crosses an IP network."""
 from __future__ import annotations
 
 import os
-import re
+import random
 import shutil
 import subprocess
 import uuid
@@ -40,33 +40,28 @@ def available() -> str | None:
     return None
 
 
-def _free_subnets(count: int) -> int:
-    """The first third octet ``n`` such that 10.231.n ... 10.231.n+count-1 are all unused here."""
-    used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
-    taken = {int(octet) for octet in re.findall(r"inet 10\.231\.(\d+)\.", used)}
-    for first in range(1, 255 - count):
-        if not taken & set(range(first, first + count)):
-            return first
-    raise RuntimeError("no free 10.231.x.0/24 subnets for test hosts: remove stale `ip netns` hosts")
+def _free_block() -> int:
+    """A second octet B whose 10.B.0.0/16 no interface uses: test runs side by side never share links."""
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, timeout=30).stdout
+    for _ in range(200):
+        block = random.randint(64, 254)
+        if f" 10.{block}." not in used:
+            return block
+    raise RuntimeError("no free 10.B.0.0/16 block for test hosts")
 
 
 class Hosts:
-    """Creates ``count`` hosts on 10.231.<n>.0/24 links; :meth:`close` removes them.
-
-    The links take the first block of ``count`` subnets that no interface of this machine uses,
-    so that test runs side by side never share a route.
-    """
+    """Creates ``count`` hosts on 10.B.<n>.0/24 links (B unused so far); :meth:`close` removes them."""
 
     def __init__(self, count: int) -> None:
         tag = uuid.uuid4().hex[:4]
-        first = _free_subnets(count)
+        block = _free_block()
         self.hosts: list[Host] = []
         self._forwarding = open("/proc/sys/net/ipv4/ip_forward").read().strip()
         try:
             for index in range(1, count + 1):
                 name, link = f"cp{tag}{index}", f"cp{tag}{index}r"
-                subnet = first + index - 1
-                host = Host(name, f"10.231.{subnet}.2", f"10.231.{subnet}.1", link)
+                host = Host(name, f"10.{block}.{index}.2", f"10.{block}.{index}.1", link)
                 _ip("netns", "add", name)
                 self.hosts.append(host)
                 _ip("link", "add", link, "type", "veth", "peer", "name", f"cp{tag}{index}n")
@@ -87,5 +82,7 @@ class Hosts:
         for host in self.hosts:
             subprocess.run(["ip", "link", "del", host.link], capture_output=True)
             subprocess.run(["ip", "netns", "del", host.name], capture_output=True)
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as flag:
-            flag.write(self._forwarding)
+        others = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        if not any(line.startswith("cp") for line in others.splitlines()):  # no other run still routes
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as flag:
+                flag.write(self._forwarding)

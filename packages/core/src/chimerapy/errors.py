@@ -12,7 +12,8 @@ inherits the builtin it resembles, so ``except ValueError`` keeps working::
     ├── NodeError(RuntimeError)         a node raised in prep, step or teardown (remote traceback)
     ├── CommitError(RuntimeError)       ``Manager.commit_graph`` could not set the cluster up
     ├── StateError(RuntimeError)        a call made in the wrong lifecycle state (names the fix)
-    ├── AuthenticationError(PermissionError)  a missing or wrong cluster token
+    ├── AuthenticationError(PermissionError)  a missing or wrong cluster token, a failed pin or proof
+    ├── UnsafePathError(PermissionError)      a private folder or file another user could read or plant
     └── WorkerLostError(ConnectionError)      a Worker that stopped answering
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "RecordError",
     "RegistryError",
     "StateError",
+    "UnsafePathError",
     "WorkerLostError",
 ]
 
@@ -117,6 +119,18 @@ class StateError(ChimeraPyError, RuntimeError):
 
 class AuthenticationError(ChimeraPyError, PermissionError):
     """A peer presented no cluster token, or the wrong one."""
+
+
+class UnsafePathError(ChimeraPyError, PermissionError):
+    """A folder or file meant to be private exists with another owner or wider permissions.
+
+    Attributes:
+        path: the offending path.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class WorkerLostError(ChimeraPyError, ConnectionError):

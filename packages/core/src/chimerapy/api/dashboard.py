@@ -1,7 +1,7 @@
 """The web dashboard: plain static files from ``chimerapy/api/static/``, served by the Manager.
 
-    GET /          the dashboard; ``/?token=...`` keeps the token in a cookie and redirects to ``/``
-    GET /login     a form asking for the cluster token (no token needed)
+    GET /          the dashboard; ``/?code=...`` (a one-time code) signs in and redirects to ``/``
+    GET /login     a form asking for the cluster token (no token needed); it POSTs to /login
     GET /assets/*  its script and stylesheet (no token needed; they hold no data)
 
 The pages load nothing from elsewhere: their Content-Security-Policy allows this origin only.
@@ -36,7 +36,7 @@ def add_dashboard(app: web.Application) -> None:
     """Serve the dashboard's pages and assets on ``app``."""
 
     async def index(request: web.Request) -> web.Response:
-        if "token" in request.query:  # accepted by the auth middleware, which sets the cookie
+        if "code" in request.query:  # accepted by the auth middleware, which sets the cookie
             return web.Response(status=302, headers={**_HEADERS, "Location": "/"})
         return _page("index.html")
 

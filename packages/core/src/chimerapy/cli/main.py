@@ -62,16 +62,30 @@ def validate(pipeline_file: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", type=int, default=9000, show_default=True, help="Port (a free one if taken).")
 @click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
-@click.option("--token", envvar="CHIMERAPY_TOKEN", default=None, help="The cluster token (default: a new one).")
+@click.option("--token", default=None,
+              help="The cluster token in clear (deprecated: other users can read command lines; set CHIMERAPY_TOKEN).")
+@click.option("--announce", is_flag=True, help="Announce the Manager on the local network (cp-worker --discover).")
+@click.option("--tls-certificate", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A PEM certificate to serve (default: a self-signed one kept in LOGDIR/.chimerapy/tls).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None, help="Its PEM private key.")
 @click.option("-v", "--verbose", count=True, help="Log to the terminal (-v info, -vv debug).")
-def manager(host: str, port: int, logdir: Path, token: str | None, verbose: int) -> None:
-    """Run a long-lived Manager with the REST API and the dashboard, until Ctrl-C."""
+def manager(host: str, port: int, logdir: Path, token: str | None, announce: bool, tls_certificate: str | None, tls_key: str | None,
+            verbose: int) -> None:
+    """Run a long-lived Manager with the REST API and the dashboard, until Ctrl-C.
+
+    The cluster token is $CHIMERAPY_TOKEN, else the one kept in LOGDIR/.chimerapy/token, else a new one.
+    """
     from ..manager.manager import Manager
 
     _configure_logging(verbose)
-    instance = Manager(logdir=logdir, port=port, host=host, token=token)
-    click.echo(f"dashboard: http://{instance.host}:{instance.port}/?token={instance.token}")
-    click.echo(f"Workers join with: {instance.worker_command()}")
+    if token is not None:
+        click.echo("chimerapy manager: --token puts the cluster token on the command line, where other users can "
+                   "read it; set CHIMERAPY_TOKEN instead", err=True)
+    instance = Manager(logdir=logdir, port=port, host=host, token=token, announce=announce, tls_certificate=tls_certificate,
+                       tls_key=tls_key)
+    from .join import print_join_instructions
+
+    print_join_instructions(instance)
     try:
         instance.wait_until_shutdown()
     except KeyboardInterrupt:

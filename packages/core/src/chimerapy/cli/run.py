@@ -59,7 +59,7 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
     workers: list[Worker] = []
     with Interrupts() as interrupts:
         try:
-            click.echo(f"dashboard: http://{manager.host}:{manager.port}/?token={manager.token}")
+            click.echo(f"dashboard (this link signs in once): {manager.dashboard_url()}")
             for name in pipeline.local_workers:
                 worker = Worker(name, port=0)
                 workers.append(worker)
@@ -88,9 +88,10 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
 
 
 def _wait_for_remote(manager: Manager, names: list[str], interrupts: Interrupts) -> bool:
-    click.echo("waiting for the remote Workers; on each of their computers run:")
-    for name in names:
-        click.echo(f"  {manager.worker_command(name)}")
+    from .join import print_join_instructions
+
+    click.echo("waiting for the remote Workers; on each of their computers run the command below")
+    print_join_instructions(manager, names, dashboard=False)
     while not interrupts.stop.is_set():
         if manager.wait_for_workers(names, timeout=1.0):
             return True

@@ -1,15 +1,21 @@
 """Collecting a session's recordings from each Worker into the Manager's session folder.
 
 For each Worker: ask for the session's file list (paths, sizes, SHA-256), download every file
-over HTTP into ``<session>/<worker>/<node>/...``, hashing as it streams; a file whose checksum
+over HTTPS into ``<session>/<worker>/<node>/...``, hashing as it streams; a file whose checksum
 does not match is downloaded again (up to ``attempts`` times). Only when every file of that
 Worker arrived intact is the Worker told that it may delete its copy.
+
+The Worker's file server is trusted only through what the Worker said over its authenticated
+control socket: the fingerprint of its certificate (pinned) and a key for its files (presented
+instead of the cluster token, which never leaves the Manager). Folders are created 0700 and
+files 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +23,8 @@ from typing import Any
 
 import aiohttp
 
+from ..net import auth, tls
+from ..private import FILE_MODE, FOLDER_MODE
 from .server import WorkerLink
 
 __all__ = ["ProgressCallback", "WorkerCollection", "collect_from"]
@@ -56,8 +64,11 @@ async def collect_from(
     *,
     progress: ProgressCallback | None = None,
     attempts: int = 3,
+    folder_mode: int = FOLDER_MODE,
+    file_mode: int = FILE_MODE,
 ) -> WorkerCollection:
-    """Bring ``session``'s files from the Worker behind ``link`` into ``destination``."""
+    """Bring ``session``'s files from the Worker behind ``link`` into ``destination``
+    (folders created ``folder_mode``, files ``file_mode``: private by default)."""
     result = WorkerCollection(link.name)
     try:
         reply = await link.request("list_files", {"session": session}, timeout=600)
@@ -69,7 +80,13 @@ async def collect_from(
         return result
     result.clock = reply.data.get("clock", {})
     listing = reply.data.get("files", [])
-    base = f"http://{reply.data['http']['host']}:{reply.data['http']['port']}/files/{session}/"
+    server = reply.data.get("http", {})
+    if not server.get("fingerprint") or not server.get("key"):
+        result.error = "the Worker offered no pinned file channel (a Worker of an older version?)"
+        return result
+    host = f"[{server['host']}]" if ":" in str(server["host"]) else server["host"]
+    base = f"https://{host}:{server['port']}/files/{session}/"
+    channel = {"ssl": tls.pinned(str(server["fingerprint"])), "headers": auth.bearer(str(server["key"]))}
     total = sum(int(entry["size"]) for entry in listing)
     done = 0
     for entry in listing:
@@ -81,7 +98,7 @@ async def collect_from(
             continue
         for attempt in range(1, attempts + 1):
             try:
-                digest = await _download(http, base + relative, target)
+                digest = await _download(http, base + relative, target, channel, (folder_mode, file_mode))
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 digest = f"error: {error}"
             if digest == entry["sha256"]:
@@ -106,16 +123,32 @@ async def collect_from(
     return result
 
 
-async def _download(http: aiohttp.ClientSession, url: str, target: Path) -> str:
-    """Stream ``url`` into ``target`` and return the SHA-256 of what arrived."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+async def _download(http: aiohttp.ClientSession, url: str, target: Path, channel: dict[str, Any],
+                    modes: tuple[int, int]) -> str:
+    """Stream ``url`` into ``target`` (folders and file created with ``modes``) and return the
+    SHA-256 of what arrived."""
+    folder_mode, file_mode = modes
+    _private_parents(target.parent, folder_mode)
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
-    async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60)) as response:
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60), **channel) as response:
         response.raise_for_status()
-        with partial.open("wb") as file:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, file_mode)
+        os.fchmod(descriptor, file_mode)
+        with os.fdopen(descriptor, "wb") as file:
             async for block in response.content.iter_chunked(1 << 20):
                 digest.update(block)
                 file.write(block)
     partial.replace(target)
     return digest.hexdigest()
+
+
+def _private_parents(folder: Path, mode: int) -> None:
+    """Create ``folder`` and its missing parents with ``mode`` (whatever the umask)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        created.mkdir(mode=mode, exist_ok=True)
+        os.chmod(created, mode)

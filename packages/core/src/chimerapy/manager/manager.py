@@ -25,11 +25,12 @@ from ..__about__ import __version__
 from ..errors import CommitError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
 from ..loop_thread import LoopThread
-from ..net import auth
+from ..net import auth, tls
 from ..net.control import Envelope
 from ..node.node import Node
 from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
+from .credentials import load_credentials
 from .events import EventHub
 from .pipeline_record import describe_pipeline, edge_statistics, with_pipeline_file
 from .server import ManagerServer, WorkerLink
@@ -60,9 +61,16 @@ class Manager:
             (:attr:`logs_address`; ``zmq_log_port=`` in kwargs fixes its port).
         dashboard_api: serve the REST API and dashboard.
         **kwargs: ``host`` (the interface to listen on; default loopback, ``"0.0.0.0"`` for
-            every interface), ``token`` (the cluster secret; default ``$CHIMERAPY_TOKEN`` or a
-            new random one, see :meth:`worker_command`), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to
-            drain their inputs when stopped; default 5).
+            every interface), ``token`` (the cluster secret; default ``$CHIMERAPY_TOKEN``, else
+            the one kept in ``<logdir>/.chimerapy/token``, else a new random one; see
+            :meth:`worker_command`), ``tls_certificate`` and ``tls_key`` (PEM files to serve
+            instead of the self-signed certificate kept in ``<logdir>/.chimerapy/tls/``),
+            ``archive_mode`` (the session folders' permissions; default 0o700, files 0o600;
+            e.g. 0o750 lets a group read the archive), ``announce`` (publish this Manager on the local network by zeroconf, for
+            ``cp-worker --discover``), ``zmq_log_port``, ``drain_timeout`` (seconds nodes may take to drain their inputs
+            when stopped; default 5).
+
+    The Manager serves HTTPS and WSS only; Workers pin its certificate's :attr:`fingerprint`.
     """
 
     def __init__(
@@ -80,9 +88,20 @@ class Manager:
         self.dashboard_api = dashboard_api
         self.drain_timeout = float(kwargs.pop("drain_timeout", 5.0))
         host = str(kwargs.pop("host", "127.0.0.1"))
-        self.token = str(kwargs.pop("token", None) or os.environ.get(auth.TOKEN_ENV) or auth.new_token())
+        credentials = load_credentials(self.logdir, token=kwargs.pop("token", None),
+                                       certificate=kwargs.pop("tls_certificate", None), key=kwargs.pop("tls_key", None))
+        self.token = credentials.token
+        #: The private file (0600) holding the token: what a Worker on another computer needs.
+        self.token_file = credentials.token_file
+        #: The fingerprint of the certificate this Manager serves (``sha256:...``), which Workers pin.
+        self.fingerprint = credentials.identity.fingerprint
         os.environ[auth.TOKEN_ENV] = self.token  # Workers started from this program inherit it
         log_port = int(kwargs.pop("zmq_log_port", 0))
+        announce = bool(kwargs.pop("announce", False))
+        self.archive_mode = int(kwargs.pop("archive_mode", 0o700))
+        if self.archive_mode & 0o700 != 0o700 or self.archive_mode & ~0o777:
+            raise ValueError(f"archive_mode={self.archive_mode:#o}: give permission bits that keep the owner's rwx, "
+                             "e.g. 0o700 (the default) or 0o750 to let a group read the archive")
         if kwargs:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
         self.state = "idle"
@@ -113,7 +132,8 @@ class Manager:
         self.events = EventHub(self._loop.loop)
         self._server = ManagerServer(
             token=self.token, max_workers=max_num_of_workers, on_event=self._on_event,
-            on_change=self._on_worker_change,
+            on_change=self._on_worker_change, ssl_context=credentials.identity.server_context(),
+            fingerprint=self.fingerprint,
         )
         if dashboard_api:
             from ..api.rest import add_api
@@ -121,6 +141,12 @@ class Manager:
             add_api(self._server.app, self)
         self._loop.run(self._server.start(host, port), timeout=30)
         auth.local_tokens[self.port] = self.token
+        tls.local_fingerprints[self.port] = self.fingerprint
+        self._announcement = None
+        if announce:
+            from ..net.discovery import announce_manager
+
+            self._announcement = announce_manager(self.host, self.port, self.fingerprint)
         self._closed = False
         self._shut_down = threading.Event()
         _live_managers.add(self)
@@ -145,9 +171,20 @@ class Manager:
     # -- public API ------------------------------------------------------------------------------
 
     def worker_command(self, name: str = "<name>") -> str:
-        """The exact ``cp-worker`` command that joins this Manager from another computer."""
+        """The exact ``cp-worker`` command that joins this Manager from another computer.
+
+        It pins this Manager's certificate and reads the token from a copy of :attr:`token_file`
+        (copy it to the Worker's computer, e.g. with ``scp``, or set ``CHIMERAPY_TOKEN`` there);
+        it never carries the token itself, so it is safe to print and log.
+        """
         host = self.host if self.host not in ("0.0.0.0", "::") else "<this computer's IP>"
-        return f"cp-worker --ip {host} --port {self.port} --name {name} --token {self.token}"
+        return (f"cp-worker --ip {host} --port {self.port} --name {name} --fingerprint {self.fingerprint} "
+                f"--token-file {self.token_file}")
+
+    def dashboard_url(self) -> str:
+        """A URL that signs a browser in to the dashboard once (a one-time code, valid for an hour)."""
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"https://{host}:{self.port}/?code={self._server.login_codes.issue()}"
 
     def wait_for_workers(self, count: int | Sequence[str], timeout: float = 30.0) -> bool:
         """Block until ``count`` Workers (or the Workers named) are connected.
@@ -337,6 +374,9 @@ class Manager:
                 self.session.close()
             _live_managers.discard(self)
             auth.local_tokens.pop(self.port, None)
+            tls.local_fingerprints.pop(self.port, None)
+            if self._announcement is not None:
+                self._announcement.close()
             self._shut_down.set()
 
     def wait_until_shutdown(self, timeout: float | None = None) -> bool:
@@ -394,7 +434,7 @@ class Manager:
     async def _commit(self, plan: CommitPlan, packages: Sequence[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
-        self.session = Session(self.logdir)
+        self.session = Session(self.logdir, mode=self.archive_mode)
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()
@@ -486,12 +526,14 @@ class Manager:
         return replies
 
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
-        async with aiohttp.ClientSession(headers=auth.bearer(self.token)) as http:
+        session = self._active_session
+        async with aiohttp.ClientSession() as http:  # each Worker's pin and key come with its file list
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
                 if link is None:
                     return WorkerCollection(name, error="the Worker is not connected; its data is missing")
-                return await collect_from(link, self._active_session.id, self._active_session.path / name, http,
+                return await collect_from(link, session.id, session.path / name, http,
+                                          folder_mode=session.folder_mode, file_mode=session.file_mode,
                                           progress=progress)
 
             return list(await asyncio.gather(*(one(name) for name in self._active_plan.workers())))

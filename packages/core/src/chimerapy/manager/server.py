@@ -1,7 +1,8 @@
 """The Manager's HTTP server: the Workers' WebSocket endpoint and the registry of connected Workers.
 
-A Worker connects to ``/ws/worker``, registers (name, id, address, versions) and then keeps the
-socket open: the Manager sends requests (create, connect, start, stop ...) and the Worker sends
+A Worker connects to ``/ws/worker`` over TLS, proves it holds the cluster token and checks the
+Manager's proof (:mod:`chimerapy.net.handshake`, bound to the certificate's fingerprint), registers
+(name, id, address, versions) and then keeps the socket open: the Manager sends requests (create, connect, start, stop ...) and the Worker sends
 replies, clock probes and events (node states, errors, stats, logs).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..errors import ProtocolError, WorkerLostError
-from ..net import auth, control
+from ..net import auth, control, handshake
 from ..net.control import Envelope, Requests
 
 __all__ = ["ManagerServer", "WorkerLink"]
@@ -27,8 +29,9 @@ log = logging.getLogger(__name__)
 REGISTER_TIMEOUT = 10.0
 #: A Worker silent this long (it probes the clock every second) is marked lost.
 LOST_AFTER = 3.5
-#: Paths served without the cluster token (the dashboard's login page and its assets).
-PUBLIC_PATHS = ("/login", "/assets/")
+#: Paths served without a bearer token: the dashboard's login page and its assets, and the Workers'
+#: socket, whose peers prove the token in-band instead of sending it.
+PUBLIC_PATHS = ("/login", "/assets/", "/ws/worker")
 
 
 @dataclass
@@ -71,14 +74,23 @@ class ManagerServer:
     """
 
     def __init__(self, *, token: str, max_workers: int, on_event: EventHandler,
-                 on_change: Callable[[WorkerLink, bool], None]):
+                 on_change: Callable[[WorkerLink, bool], None], ssl_context: ssl.SSLContext | None = None,
+                 fingerprint: str = ""):
         self.max_workers = max_workers
+        self._token = token
+        self._ssl_context = ssl_context
+        #: The fingerprint of the certificate served, which the token proofs are bound to.
+        self.fingerprint = fingerprint
         self.workers: dict[str, WorkerLink] = {}
         self._on_event = on_event
         self._on_change = on_change
+        #: One-time codes that sign a browser in to the dashboard (``/?code=...``).
+        self.login_codes = auth.LoginCodes()
         self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES,
-                                   middlewares=[auth.middleware(token, public=PUBLIC_PATHS, login_path="/login")])
+                                   middlewares=[auth.middleware(token, public=PUBLIC_PATHS, login_path="/login",
+                                                                codes=self.login_codes)])
         self.app.router.add_get("/ws/worker", self._worker_socket)
+        self.app.router.add_post("/login", auth.login_handler(lambda: token))
         self._runner: web.AppRunner | None = None
         self.host = ""
         self.port = 0
@@ -92,7 +104,7 @@ class ManagerServer:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         for candidate in ([port, 0] if port else [0]):
-            site = web.TCPSite(self._runner, host, candidate)
+            site = web.TCPSite(self._runner, host, candidate, ssl_context=self._ssl_context)
             try:
                 await site.start()
             except OSError as error:
@@ -146,20 +158,54 @@ class ManagerServer:
                 self.changed.notify_all()
         return ws
 
-    async def _register(self, ws: web.WebSocketResponse, request: web.Request) -> WorkerLink | None:
+    async def _receive(self, ws: web.WebSocketResponse, request: web.Request, expected: str) -> Envelope | None:
+        """The next message, which must be of type ``expected`` (None, answered with the reason, if not)."""
         try:
             message = await ws.receive(timeout=REGISTER_TIMEOUT)
         except asyncio.TimeoutError:
-            log.warning("a client at %s did not register in time", request.remote)
+            log.warning("a client at %s did not send %r in time", request.remote, expected)
             return None
         if message.type != WSMsgType.TEXT:
             return None
         try:
             envelope = control.decode(message.data)
-            if envelope.type != "register":
-                raise ProtocolError(f"expected 'register', got {envelope.type!r}")
+            if envelope.type != expected:
+                raise ProtocolError(f"expected {expected!r}, got {envelope.type!r}")
         except ProtocolError as error:
-            await ws.send_str(control.encode(Envelope("reply", reply_to=0, ok=False, error=str(error))))
+            await ws.send_str(control.encode(_refusal(str(error))))
+            return None
+        return envelope
+
+    async def _authenticate(self, ws: web.WebSocketResponse, request: web.Request) -> bool:
+        """Run the token proof (see :mod:`chimerapy.net.handshake`): prove first, then check the Worker's."""
+        hello = await self._receive(ws, request, "auth_hello")
+        if hello is None:
+            return False
+        binding = {"fingerprint": self.fingerprint, "worker_nonce": str(hello.data["nonce"]),
+                   "manager_nonce": handshake.new_nonce()}
+        try:
+            mine = handshake.proof(self._token, role="manager", **binding)
+        except ValueError as error:
+            await ws.send_str(control.encode(_refusal(f"auth_hello: {error}")))
+            return False
+        await ws.send_str(control.encode(Envelope("auth_challenge", {"nonce": binding["manager_nonce"],
+                                                                     "proof": mine})))
+        answer = await self._receive(ws, request, "auth_proof")
+        if answer is None:
+            return False
+        if not handshake.verify(self._token, answer.data["proof"], role="worker", **binding):
+            log.warning("refused a client at %s: it could not prove it holds the cluster token", request.remote)
+            await ws.send_str(control.encode(_refusal(
+                "refused: the proof of the cluster token is wrong; pass the Manager's token "
+                "(CHIMERAPY_TOKEN or cp-worker --token-file)")))
+            return False
+        return True
+
+    async def _register(self, ws: web.WebSocketResponse, request: web.Request) -> WorkerLink | None:
+        if not await self._authenticate(ws, request):
+            return None
+        envelope = await self._receive(ws, request, "register")
+        if envelope is None:
             return None
         name = str(envelope.data["name"])
         problem = None
@@ -202,3 +248,8 @@ class ManagerServer:
                     await self._on_event(link, envelope)
                 except Exception:
                     log.exception("handling %s from Worker %s failed", envelope.type, link.name)
+
+
+def _refusal(reason: str) -> Envelope:
+    """The reply that ends a connection refused before it registered."""
+    return Envelope("reply", reply_to=0, ok=False, error=reason)

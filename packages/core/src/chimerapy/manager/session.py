@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
+
+from ..private import FOLDER_MODE, write_private
 
 __all__ = ["Session"]
 
@@ -17,17 +20,26 @@ log = logging.getLogger(__name__)
 class Session:
     """The folder ``<logdir>/<YYYYmmdd-HHMMSS>-<id>/`` with ``meta.json`` and ``chimerapy.log``.
 
+    The folder is created 0700 and its files 0600: only the Manager's user reads the archive
+    (``mode`` widens it on request, e.g. 0o750 for a group; files get it without execute bits).
+
     Args:
         logdir: the Manager's log directory (created if needed).
     """
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, *, mode: int = FOLDER_MODE) -> None:
+        self.folder_mode, self.file_mode = mode, mode & 0o666
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
         self.id = f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.path = Path(logdir) / self.id
-        self.path.mkdir(parents=True, exist_ok=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=self.folder_mode, exist_ok=False)
+        os.chmod(self.path, self.folder_mode)
         self.meta: dict[str, Any] = {"session": self.id, "created": time.time()}
-        self._log: TextIO | None = (self.path / "chimerapy.log").open("a", encoding="utf-8")
+        descriptor = os.open(self.path / "chimerapy.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                             self.file_mode)
+        os.fchmod(descriptor, self.file_mode)
+        self._log: TextIO | None = os.fdopen(descriptor, "a", encoding="utf-8")
 
     def write_log(self, record: dict[str, Any]) -> None:
         """Append one log record (time, worker, node, level, message) to ``chimerapy.log``."""
@@ -42,10 +54,8 @@ class Session:
     def update_meta(self, **fields: Any) -> None:
         """Merge ``fields`` into meta.json and write it (atomically)."""
         self.meta.update(fields)
-        target = self.path / "meta.json"
-        temporary = target.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.meta, indent=2, default=str), encoding="utf-8")
-        temporary.replace(target)
+        write_private(self.path / "meta.json", json.dumps(self.meta, indent=2, default=str).encode(),
+                      mode=self.file_mode)
 
     def close(self) -> None:
         """Close the log file."""

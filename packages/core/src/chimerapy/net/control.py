@@ -30,6 +30,10 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 #: Known message types and the data fields each must carry.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "reply": (),
+    # Worker <-> Manager, before anything else: the token proof (see net/handshake.py)
+    "auth_hello": ("nonce",),
+    "auth_challenge": ("nonce", "proof"),
+    "auth_proof": ("proof",),
     # Worker -> Manager
     "register": ("name", "id"),
     "heartbeat": (),

@@ -8,11 +8,11 @@ import importlib.metadata
 import logging
 import os
 import platform
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -25,11 +25,13 @@ from aiohttp import web
 from .. import shipping
 from ..__about__ import __version__
 from ..clock import ClockEstimator, ClockSample
-from ..errors import ProtocolError
+from ..errors import AuthenticationError, ProtocolError
 from ..loop_thread import LoopThread
-from ..net import auth, control
+from ..net import auth, control, tls
 from ..net.control import Envelope, Requests
+from ..private import private_folder, scratch_base
 from .files import FileStore
+from .join import open_manager_socket
 from .supervisor import NodeProcess, NodeSupervisor
 
 if TYPE_CHECKING:
@@ -66,7 +68,8 @@ class Worker:
 
     To run nodes on another computer, start a Worker there from its terminal::
 
-        cp-worker --ip <manager's IP> --port <manager's port> --name <name>
+        cp-worker --ip <manager's IP> --port <manager's port> --name <name> --fingerprint sha256:... \
+            --token-file <copy of the Manager's token file>
 
     Args:
         name: the Worker's name, used in mappings; unique within a cluster.
@@ -83,9 +86,9 @@ class Worker:
         self.id = id or uuid.uuid4().hex[:12]
         self.delete_temp = delete_temp
         #: Recordings live here until the Manager confirms it has them; the folder is the same
-        #: for every Worker of this name, so a Worker that restarts still has them to give.
-        self.tempdir = Path(tempfile.gettempdir()) / f"chimerapy-worker-{_safe(name)}"
-        self.tempdir.mkdir(parents=True, exist_ok=True)
+        #: for every Worker of this name (and user), so a Worker that restarts still has them to
+        #: give. Private: 0700 in this user's 0700 base; one another user made is refused.
+        self.tempdir = private_folder(scratch_base() / f"worker-{_safe(name)}")
         #: After losing the Manager, keep trying to reconnect for this many seconds (0: never).
         self.reconnect_timeout = 120.0
         self.host = "127.0.0.1"
@@ -100,6 +103,11 @@ class Worker:
         self._shut = False
         self._ended = threading.Event()
         self._token: str | None = None
+        #: The Manager certificate's fingerprint this Worker trusts (given, or proven on first join).
+        self._pin: str | None = None
+        #: What the Manager presents to fetch recordings (it is handed over the authenticated socket).
+        self._files_key = secrets.token_urlsafe(24)
+        self._files_ssl, self._files_fingerprint = tls.ephemeral_server_context(f"chimerapy-worker-{_safe(name)}")
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
         self._loop = LoopThread(f"chimerapy-worker-{name}")
@@ -113,17 +121,24 @@ class Worker:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def connect(self, host: str, port: int, timeout: float = 10.0, *, token: str | None = None) -> bool:
-        """Connect to the Manager at ``host:port`` and register.
+    def connect(self, host: str, port: int, timeout: float = 10.0, *, token: str | None = None,
+                fingerprint: str | None = None) -> bool:
+        """Connect to the Manager at ``host:port`` over TLS, prove the token, and register.
 
-        ``token`` is the cluster's secret; by default that of a Manager in this process, else
-        ``$CHIMERAPY_TOKEN``.
+        ``token`` is the cluster's secret (never sent: both sides prove they hold it); by default
+        that of a Manager in this process, else ``$CHIMERAPY_TOKEN``. ``fingerprint`` pins the
+        Manager's certificate (``sha256:...``, printed by the Manager); by default that of a
+        Manager in this process, else the certificate proven at the first join is pinned for
+        every reconnection.
 
         Returns:
             True when registered; False (with a logged reason naming the address) otherwise.
         """
         if self._shut:
             raise RuntimeError(f"Worker {self.name!r} was shut down; create a new Worker")
+        pin = tls.parse_fingerprint(fingerprint) if fingerprint else tls.local_fingerprints.get(port)
+        if pin is not None or self.manager_address != (host, port):
+            self._pin = pin  # a pin learnt from one Manager never applies to another address
         try:
             return self._loop.run(self._connect(host, port, timeout, auth.token_for(host, port, token)),
                                   timeout=timeout + 5)
@@ -181,13 +196,13 @@ class Worker:
 
     async def _setup(self, port: int) -> None:
         await self.supervisor.start()
-        app = web.Application(middlewares=[auth.middleware(lambda: self._token, public=("/health",))])
+        app = web.Application(middlewares=[auth.middleware(self._files_key, public=("/health",))])
         app.router.add_get("/health", self._health)
         self.files.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         for candidate in ([port, 0] if port else [0]):
-            site = web.TCPSite(self._runner, self.host, candidate)
+            site = web.TCPSite(self._runner, self.host, candidate, ssl_context=self._files_ssl)
             try:
                 await site.start()
             except OSError as error:
@@ -204,27 +219,25 @@ class Worker:
         if self.connected:
             return True
         self._http = self._http or aiohttp.ClientSession()
-        url = f"http://{host}:{port}/ws/worker"
         try:
-            ws = await asyncio.wait_for(self._http.ws_connect(
-                url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), heartbeat=5.0,
-                max_msg_size=control.MAX_MESSAGE_BYTES, headers=auth.bearer(token),
-            ), timeout)
-        except aiohttp.WSServerHandshakeError as error:
-            reason = "it refused the cluster token" if error.status == 401 else f"HTTP {error.status}"
-            if error.status == 401 and token is None:
-                reason = "it requires a cluster token: pass --token (or set CHIMERAPY_TOKEN)"
-            log.error("Worker %s could not join the Manager at %s:%s: %s", self.name, host, port, reason)
+            ws, fingerprint = await open_manager_socket(self._http, host, port, token=token, pin=self._pin,
+                                                        timeout=timeout)
+        except AuthenticationError as error:
+            log.error("Worker %s did not join: %s", self.name, error)
             return False
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port, error)
+            log.error("Worker %s could not reach the Manager at %s:%s: %s", self.name, host, port,
+                      error or f"no answer within {timeout} s")
             return False
+        if self._pin is None:
+            log.info("Worker %s pins the Manager's certificate %s (it proved the token)", self.name, fingerprint)
+        self._pin = fingerprint
         self._ws = ws
         self._token = token
         sockname = ws.get_extra_info("sockname")
         self._bind_host = sockname[0] if sockname else "127.0.0.1"
         if self._bind_host != self.host:  # serve files on the interface that faces the Manager
-            site = web.TCPSite(self._runner, self._bind_host, self.port)
+            site = web.TCPSite(self._runner, self._bind_host, self.port, ssl_context=self._files_ssl)
             try:
                 await site.start()
             except OSError as error:
@@ -557,7 +570,8 @@ class Worker:
         listing = await asyncio.to_thread(self.files.list, str(data["session"]))
         return {
             "files": listing,
-            "http": {"host": self._bind_host, "port": self.port},
+            "http": {"host": self._bind_host, "port": self.port, "fingerprint": self._files_fingerprint,
+                     "key": self._files_key},
             "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty,
                       "history": self.clock.history[-3600:]},
         }
