@@ -5,6 +5,7 @@ inherits the builtin it resembles, so ``except ValueError`` keeps working::
 
     ChimeraPyError
     ├── GraphError(ValueError)          a graph that is not a DAG, duplicate or unknown names
+    ├── InvalidNameError(ValueError)    a node, Worker, record or session name that breaks the name rule
     ├── MappingError(ValueError)        a mapping that names unknown Workers/Nodes or leaves one out
     ├── ProtocolError(ValueError)       a malformed control or data message
     ├── RecordError(ValueError)         bad input to a ``Node.save_*`` call (names the record)
@@ -23,6 +24,7 @@ __all__ = [
     "ChimeraPyError",
     "CommitError",
     "GraphError",
+    "InvalidNameError",
     "MappingError",
     "NodeError",
     "ProtocolError",
@@ -39,6 +41,22 @@ class ChimeraPyError(Exception):
 
 class GraphError(ChimeraPyError, ValueError):
     """The graph is not a valid pipeline (a cycle, a duplicate or unknown node name)."""
+
+
+class InvalidNameError(ChimeraPyError, ValueError):
+    """A name that breaks the rule of :mod:`chimerapy.names`.
+
+    Attributes:
+        kind: what was being named (``"node"``, ``"Worker"``, ``"record"``, ``"session"``).
+        value: the refused name.
+        position: the index of the first offending character (``None`` for a length problem).
+    """
+
+    def __init__(self, message: str, *, kind: str, value: object, position: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.value = value
+        self.position = position
 
 
 class MappingError(ChimeraPyError, ValueError):

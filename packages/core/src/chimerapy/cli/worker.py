@@ -8,13 +8,24 @@ import sys
 
 import click
 
+from ..errors import InvalidNameError
+from ..names import check_name
 from ..worker.worker import Worker
+
+
+def _checked_name(value: str) -> str:
+    """``--name`` checked against the name rule (a usage error naming the bad character if not)."""
+    try:
+        return check_name("Worker", value)
+    except InvalidNameError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--ip", "host", required=True, help="The Manager's IP address or host name.")
 @click.option("--port", required=True, type=int, help="The Manager's port.")
-@click.option("--name", required=True, help="This Worker's name (unique in the cluster).")
+@click.option("--name", required=True, callback=lambda ctx, param, value: _checked_name(value),
+              help="This Worker's name (unique in the cluster; letters, digits, '-', '_', '.').")
 @click.option("--token", envvar="CHIMERAPY_TOKEN", default=None,
               help="The cluster's secret token (printed by the Manager; or set CHIMERAPY_TOKEN).")
 @click.option("--id", "worker_id", default=None, help="A fixed Worker id (default: random).")

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from ..names import check_name
 from ..records.mp4_trim import trim_mp4
 
 __all__ = ["FileStore", "sha256_of"]
 
 log = logging.getLogger(__name__)
-
-_SESSION = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -46,10 +44,9 @@ class FileStore:
         self.confirmed: set[str] = set()
 
     def session_dir(self, session: str) -> Path:
-        """The folder of ``session`` (raises ValueError for an id that is not a plain name)."""
-        if not _SESSION.match(session) or session in (".", ".."):
-            raise ValueError(f"invalid session id {session!r}")
-        return self.root / session
+        """The folder of ``session`` (raises InvalidNameError, a ValueError, for an id that breaks
+        the name rule)."""
+        return self.root / check_name("session", session)
 
     def list(self, session: str) -> list[dict[str, Any]]:
         """Every file of ``session``: relative path, size and SHA-256 (torn MP4 tails trimmed)."""

@@ -27,6 +27,7 @@ from ..__about__ import __version__
 from ..clock import ClockEstimator, ClockSample
 from ..errors import ProtocolError
 from ..loop_thread import LoopThread
+from ..names import check_name
 from ..net import auth, control
 from ..net.control import Envelope, Requests
 from .files import FileStore
@@ -66,7 +67,8 @@ class Worker:
         cp-worker --ip <manager's IP> --port <manager's port> --name <name>
 
     Args:
-        name: the Worker's name, used in mappings; unique within a cluster.
+        name: the Worker's name, used in mappings; unique within a cluster; it follows the name
+            rule of :mod:`chimerapy.names` (else :class:`~chimerapy.errors.InvalidNameError`).
         port: the port of the Worker's HTTP server (file transfers); if taken, a free one is
             used. 0 picks a free port. The port in use is :attr:`port`.
         delete_temp: delete the Worker's temporary recordings once the Manager has them.
@@ -74,8 +76,7 @@ class Worker:
     """
 
     def __init__(self, name: str, port: int = 10000, delete_temp: bool = True, id: str | None = None):
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a Worker needs a non-empty name, got {name!r}")
+        check_name("Worker", name)
         self.name = name
         self.id = id or uuid.uuid4().hex[:12]
         self.delete_temp = delete_temp
@@ -486,7 +487,7 @@ class Worker:
 
     async def _create_node(self, spec: dict[str, Any]) -> Envelope:
         process = await self.supervisor.spawn(spec["name"])
-        directory = self.tempdir / self._session / spec["name"]
+        directory = self.files.session_dir(self._session) / check_name("node", spec["name"])
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
                 "pythonpath": self._session_packages}
         reply = await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
