@@ -368,7 +368,7 @@ def test_bad_input_names_the_record_and_nothing_else_stops(
 
 @pytest.mark.parametrize(
     "name",
-    ["", "a/b", "a\\b", "..", ".", "a\x00b", "line\nbreak", "x" * 201, ".hidden", "CON",
+    ["", "a/b", "a\\b", "..", ".", "a\x00b", "line\nbreak", "x" * 65, ".hidden", "CON",
      "nul.txt", "trailing.", " padded", "what?", 'quote"', 3],
 )
 def test_names_that_are_not_portable_file_names_are_refused(make_recorder, name):
@@ -379,7 +379,7 @@ def test_names_that_are_not_portable_file_names_are_refused(make_recorder, name)
     recorder.save_text("fine", "x")  # the Recorder goes on
 
 
-@pytest.mark.parametrize("name", ["cam", "camera_1", "a.b", "Kamera-2", "名前", "x" * 200])
+@pytest.mark.parametrize("name", ["cam", "camera_1", "a.b", "Kamera-2", "名前", "x" * 64])
 def test_portable_names_are_accepted(name):
     assert check_name(name) == name
 

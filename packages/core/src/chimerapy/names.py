@@ -47,11 +47,11 @@ def name_problem(value: object) -> NameProblem | None:
         return NameProblem("it is empty")
     if len(value) > MAX_NAME_LENGTH:
         return NameProblem(f"it has {len(value)} characters, more than {MAX_NAME_LENGTH}")
-    if value.startswith("."):
-        return NameProblem("it starts with '.'", 0)
     for position, character in enumerate(value):
         if not _allowed(character):
             return NameProblem(f"it holds {_describe(character)} at position {position}", position)
+    if value.startswith("."):
+        return NameProblem("it starts with '.' (position 0)", 0)
     return None
 
 

@@ -124,8 +124,8 @@ class Pipeline(_Strict):
             for index, name in enumerate(names):
                 problem = name_problem(name)
                 if problem is not None:
-                    problems.append((f"{kind}s[{index}].name", f"{label} name {name!r} is refused: "
-                                                                f"{problem.reason}; {RULE}"))
+                    problems.append((f"{kind}s[{index}].name", (f"{label} name {name!r} is refused: "
+                                                                f"{problem.reason}; {RULE}")))
                 if name in seen:
                     problems.append((f"{kind}s[{index}].name", f"a second {kind} named {name!r}; names must be unique"))
                 seen.add(name)
@@ -137,8 +137,8 @@ class Pipeline(_Strict):
         placed: dict[str, str] = {}
         for worker, names in self.mapping.items():
             if worker not in worker_set:
-                problems.append((f"mapping.{worker}", f"unknown worker {worker!r}{suggest(worker, workers)}; "
-                                 f"declare it under 'workers'"))
+                problems.append((f"mapping.{worker}", (f"unknown worker {worker!r}{suggest(worker, workers)}; "
+                                 f"declare it under 'workers'")))
             for index, name in enumerate(names):
                 if name not in node_set:
                     problems.append((f"mapping.{worker}[{index}]", f"unknown node {name!r}{suggest(name, nodes)}"))
@@ -224,7 +224,7 @@ def _json_path(location: tuple) -> str:
     return path
 
 
-def _explain(error: dict) -> str:
+def _explain(error: Any) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "this field is required"
@@ -259,6 +259,6 @@ def _oversize(data: Any) -> list[tuple[str, str]]:
     for key, limit in (("nodes", MAX_NODES), ("edges", MAX_EDGES), ("workers", MAX_WORKERS)):
         items = data.get(key)
         if isinstance(items, list) and len(items) > limit:
-            problems.append((key, f"{len(items)} {key}: a pipeline holds at most {limit} {key}; "
-                                  f"split it into several pipelines"))
+            problems.append((key, (f"{len(items)} {key}: a pipeline holds at most {limit} {key}; "
+                                  f"split it into several pipelines")))
     return problems

@@ -21,9 +21,9 @@ import importlib
 import importlib.machinery
 import importlib.metadata
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from .errors import RegistryError
@@ -195,9 +195,9 @@ def _describe(info: NodeInfo) -> NodeInfo:
     kind, init = "?", None
     for klass in _lineage(cls, classes):
         for statement in klass.body:
-            if kind == "?" and isinstance(statement, ast.Assign) and _assigns(statement, "kind"):
-                if isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
-                    kind = statement.value.value
+            if (kind == "?" and isinstance(statement, ast.Assign) and _assigns(statement, "kind")
+                    and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)):
+                kind = statement.value.value
             if init is None and isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
                 init = statement
     summary = (ast.get_docstring(cls) or "").strip().split("\n", 1)[0]

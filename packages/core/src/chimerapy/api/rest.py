@@ -34,8 +34,9 @@ from aiohttp import WSMsgType, web
 
 from .. import registry
 from ..pipeline import Pipeline, PipelineError
-from .dashboard import add_dashboard
+from .dashboard import PUBLIC_PATHS, add_dashboard
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
+from .origin import origin_middleware
 from .sessions import add_session_routes
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def cluster_state(manager: ServedManager, *, thumbnails: bool = False) -> dict[s
 def add_api(app: web.Application, manager: ServedManager) -> None:
     """Register the API, the events socket and the dashboard on ``app`` (before it starts)."""
     app.middlewares.append(error_middleware)
+    app.middlewares.append(origin_middleware(public=PUBLIC_PATHS))
     lifecycle = asyncio.Lock()  # one blocking Manager call at a time
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
@@ -139,7 +141,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
         if missing:
             raise PipelineError(missing, "the posted pipeline")
         await blocking(manager.commit_pipeline, pipeline)
-        return json_response({**summary(), "nodes": manager.graph.names()})
+        return json_response({**summary(), "nodes": manager.graph.names() if manager.graph is not None else []})
 
     async def post_start(request: web.Request) -> web.Response:
         await blocking(manager.start)
