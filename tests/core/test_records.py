@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import itertools
 import json
 import logging
 import threading
@@ -11,12 +12,12 @@ import time
 from pathlib import Path
 
 import av
+import chimerapy.records
 import numpy as np
 import pytest
-
-import chimerapy.records
 from chimerapy.errors import RecordError, StateError
-from chimerapy.records import Recorder, recorder as recorder_module
+from chimerapy.records import Recorder
+from chimerapy.records import recorder as recorder_module
 from chimerapy.records.image import encode_png
 from chimerapy.records.naming import check_name
 from chimerapy.records.tabular import TabularWriter
@@ -181,7 +182,7 @@ def test_text_is_appended_as_given_with_byte_offsets(make_recorder, tmp_path):
     rows = read_csv(tmp_path / "rec" / "log.timestamps.csv")
     assert rows[0] == ["byte_offset", "timestamp"]
     offsets = [int(row[0]) for row in rows[1:]] + [len(data)]
-    assert [data[a:b].decode() for a, b in zip(offsets, offsets[1:])] == pieces
+    assert [data[a:b].decode() for a, b in itertools.pairwise(offsets)] == pieces
     assert [float(row[1]) for row in rows[1:]] == [T0, T0 + 1, T0 + 2]
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from yarl import URL
-
 from chimerapy.net import auth
+from yarl import URL
 
 pytestmark = pytest.mark.timeout(90)
 
