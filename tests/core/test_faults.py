@@ -53,7 +53,7 @@ def test_worker_killed_mid_recording_is_marked_lost_and_collected_when_back(make
         assert time.monotonic() - killed_at < 10
         assert manager.node_states["beacon_doomed"] == "lost"
         started = time.monotonic()
-        assert manager.stop() is False  # stopped, but not everything could be collected
+        assert not manager.stop()  # stopped, but not everything could be collected (a falsy report)
         assert time.monotonic() - started < 30
         meta = json.loads((manager.session.path / "meta.json").read_text())
         assert meta["collected"]["steady"]["complete"]

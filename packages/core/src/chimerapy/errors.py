@@ -8,6 +8,7 @@ inherits the builtin it resembles, so ``except ValueError`` keeps working::
     ├── InvalidNameError(ValueError)    a node, Worker, record or session name that breaks the name rule
     ├── MappingError(ValueError)        a mapping that names unknown Workers/Nodes or leaves one out
     ├── ProtocolError(ValueError)       a malformed control or data message
+    │   └── UnsendableRecordError       a step output with a record that cannot be serialised
     ├── RecordError(ValueError)         bad input to a ``Node.save_*`` call (names the record)
     ├── RegistryError(LookupError)      an unknown or ambiguous node name in the registry
     ├── NodeError(RuntimeError)         a node raised in prep, step or teardown (remote traceback)
@@ -31,6 +32,7 @@ __all__ = [
     "RecordError",
     "RegistryError",
     "StateError",
+    "UnsendableRecordError",
     "WorkerLostError",
 ]
 
@@ -65,6 +67,20 @@ class MappingError(ChimeraPyError, ValueError):
 
 class ProtocolError(ChimeraPyError, ValueError):
     """A control or data message that does not follow the wire format."""
+
+
+class UnsendableRecordError(ProtocolError):
+    """A chunk holds a record the wire cannot carry (a lock, a generator, an open file ...).
+
+    Attributes:
+        record: the record's name.
+        reason: why it cannot be serialised.
+    """
+
+    def __init__(self, message: str, *, record: str, reason: str) -> None:
+        super().__init__(message)
+        self.record = record
+        self.reason = reason
 
 
 class RecordError(ChimeraPyError, ValueError):

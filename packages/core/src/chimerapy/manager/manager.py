@@ -31,6 +31,7 @@ from ..node.node import Node
 from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .events import EventHub
+from .report import Fault, FaultLog, SessionReport, merge_collected
 from .server import ManagerServer, WorkerLink
 from .session import Session
 
@@ -87,6 +88,12 @@ class Manager:
         self.node_states: dict[str, str] = {}
         self.node_stats: dict[str, dict[str, Any]] = {}
         self.final_stats: dict[str, dict[str, Any]] = {}
+        #: The faults of the current session (see :mod:`chimerapy.manager.report`).
+        self.faults = FaultLog()
+        #: The report of the last stop() or collect() (None before the first).
+        self.last_report: SessionReport | None = None
+        self._stopped_ok = True
+        self._lost_at: dict[str, float] = {}
         self.graph: Graph | None = None
         self._plan: CommitPlan | None = None
         self._pending_logs: list[dict[str, Any]] = []
@@ -105,7 +112,7 @@ class Manager:
         self.events = EventHub(self._loop.loop)
         self._server = ManagerServer(
             token=self.token, max_workers=max_num_of_workers, on_event=self._on_event,
-            on_change=self._on_worker_change,
+            on_change=self._on_worker_change, welcome=self._welcome,
         )
         if dashboard_api:
             from ..api.rest import add_api
@@ -227,14 +234,18 @@ class Manager:
         self._set_state("stepping")
         return True
 
-    def stop(self, *, collect: bool = True) -> bool:
+    def stop(self, *, collect: bool = True) -> SessionReport:
         """Stop every node: sources first, then each node once it has drained its inputs.
 
         Then (unless ``collect=False``) bring every Worker's recordings into the session folder
-        (see :meth:`collect`). Nodes that ignore the stop are ended.
+        (see :meth:`collect`). Nodes that ignore the stop are ended (and reported). A full disk
+        under the logdir does not raise: it is in the report.
 
         Returns:
-            True when every node stopped (and every file arrived, when collecting).
+            The :class:`~chimerapy.manager.report.SessionReport`: truthy when every node
+            stopped when asked and (when collecting) every file arrived intact with no fault
+            that lost data, as the bool this returned before; falsy otherwise, with the
+            faults (what, where, when) and the node errors. Also kept as :attr:`last_report`.
         """
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
@@ -242,32 +253,38 @@ class Manager:
             self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
             timeout=grace + 30,
         )
-        for reply in replies.values():
+        killed = False
+        for worker, reply in replies.items():
             if isinstance(reply, Envelope) and reply.ok:
-                for name, info in reply.data.get("nodes", {}).items():
+                nodes = reply.data.get("nodes", {})
+                self.faults.stop_replies(nodes, worker=worker)
+                for name, info in nodes.items():
                     self.final_stats[name] = info.get("stats", {})
-                    self.node_states[name] = info.get("state", "stopped")
+                    self.node_states[name] = "killed at stop" if info.get("killed") else info.get("state", "stopped")
+                    killed = killed or bool(info.get("killed"))
         self._set_state("stopped")
+        self._stopped_ok = not killed and all(isinstance(r, Envelope) and r.ok for r in replies.values())
         self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
-        stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
-            report = self.collect()
-            return stopped and all(item["complete"] for item in report.values())
-        return stopped
+            return self.collect()
+        return self._report()
 
-    def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
+    def collect(self, progress: ProgressCallback | None = None) -> SessionReport:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
 
         Files travel over HTTP and are verified with SHA-256 (a damaged file is fetched again);
         a Worker deletes its copy only once all its files arrived. ``meta.json`` gets the
-        per-Worker result and each Worker's clock offsets. Safe to call again: e.g. once a lost
-        Worker is back.
+        per-Worker result (merged with earlier collects, never overwritten), each Worker's
+        clock offsets, the faults and whether the session is complete. Safe to call again:
+        e.g. once a lost Worker is back, or once a full disk has room again.
 
         Args:
             progress: called as ``progress(worker, path, bytes_done, bytes_total)``.
 
         Returns:
-            Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
+            The :class:`~chimerapy.manager.report.SessionReport` (truthy when complete); its
+            ``report[worker]`` is that Worker's {"files", "bytes", "retries", "missing",
+            "error", "complete"}.
         """
         self._require_state("collect", ("stopped",))
 
@@ -277,17 +294,47 @@ class Manager:
                 progress(worker, path, done, total)
 
         results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
-        report = {r.worker: r.as_dict() for r in results}
-        collected = {**self.session.meta.get("collected", {}), **report}
+        collected = dict(self.session.meta.get("collected", {}))
+        for result in results:
+            collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())
+            self.faults.collection(result.worker, result.problems)
         clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
         self.session.update_meta(collected=collected, clock_offsets=clocks)
-        for worker, item in report.items():
+        for result in results:
+            item = collected[result.worker]
             if item["complete"]:
-                log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
+                log.info("collected %d files (%d bytes) from Worker %s", result.files, result.bytes, result.worker)
             else:
                 log.error("collect from Worker %s is incomplete: %s missing %s",
-                          worker, item["error"] or "", item["missing"])
-        return report
+                          result.worker, item["error"] or "", item["missing"])
+        return self._report()
+
+    def collect_session(self, folder: Path | str, *, timeout: float = 60.0) -> SessionReport:
+        """Collect a session whose Manager is gone (crashed) into its folder ``<logdir>/<id>``.
+
+        The Workers named in its ``meta.json`` keep their recordings until a Manager confirms
+        them, and reconnect to the address they joined (run this Manager there: same host,
+        port and token). Waits up to ``timeout`` seconds for them, collects from those that
+        came, merges ``meta.json`` and returns the report (Workers that did not come are in
+        it as not connected: collect again later).
+        """
+        self._require_open()
+        if self.state in ("committed", "running", "stepping"):
+            raise StateError(f"the cluster is {self.state}; call stop() before collecting another session")
+        session = Session.open(Path(folder))
+        if self.session is not None:
+            self.session.close()
+        self.session, self.graph, self._plan = session, None, None
+        self.faults = FaultLog(Fault.from_dict(item) for item in session.meta.get("faults", []))
+        self._stopped_ok = session.meta.get("stop_time") is not None
+        if not self._stopped_ok:
+            self.faults.add(Fault("manager_lost", "the session's Manager ended before stop(); its nodes ran until "
+                                  "their Workers lost it", data_lost=False))
+        self._set_state("stopped")
+        workers = self._session_workers()
+        log.info("collecting session %s from Workers %s", session.id, workers)
+        self.wait_for_workers(workers, timeout=timeout)
+        return self.collect()
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
@@ -385,10 +432,12 @@ class Manager:
         self.errors.clear()
         self.node_stats.clear()
         self.final_stats.clear()
+        self.faults, self._stopped_ok, self._lost_at = FaultLog(), True, {}
         self.node_states = {name: "creating" for name in plan.graph.names()}
         self.session.update_meta(
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
+            manager={"host": self.host, "port": self.port},
             workers={name: self._server.workers[name].info for name in plan.workers()},
             versions={"manager": _installed_versions(),
                       "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
@@ -465,6 +514,29 @@ class Manager:
                     raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
         return replies
 
+    def _session_workers(self) -> list[str]:
+        """The Workers of the current session: the committed plan's, or those in meta.json."""
+        if self._plan is not None:
+            return self._plan.workers()
+        return sorted(self.session.meta.get("mapping", {})) if self.session is not None else []
+
+    def _report(self) -> SessionReport:
+        """The current session's report; also written into meta.json and kept as last_report."""
+        assert self.session is not None
+        errors = self.status()["errors"]
+        if self.session.write_error is not None:
+            self.faults.add(Fault("meta_not_written" if "meta.json" in self.session.write_error else "disk_full",
+                                  f"the session folder could not be written: {self.session.write_error}",
+                                  data_lost=False))
+        report = SessionReport(self.session.id, stopped=self._stopped_ok,
+                               collected=dict(self.session.meta.get("collected", {})),
+                               faults=list(self.faults.faults), errors=errors)
+        self.session.update_meta(faults=[fault.as_dict() for fault in report.faults], complete=report.complete)
+        self.last_report = report
+        if not report.complete:
+            log.error("%s", report)
+        return report
+
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
         async with aiohttp.ClientSession(headers=auth.bearer(self.token)) as http:
             async def one(name: str) -> WorkerCollection:
@@ -474,7 +546,7 @@ class Manager:
                 return await collect_from(link, self.session.id, self.session.path / name, http,
                                           progress=progress)
 
-            return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
+            return list(await asyncio.gather(*(one(name) for name in self._session_workers())))
 
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:
@@ -505,6 +577,8 @@ class Manager:
                 remote_traceback=str(data.get("traceback", "")),
             )
             self.errors.append(error)
+            self.faults.node_error(worker=link.name, node=str(data["node"]), phase=str(data["phase"]),
+                                   text=error.remote_traceback)
             if data["phase"] == "process":
                 self.node_states[data["node"]] = "crashed"
             self.events.publish({"type": "error", "node": error.node, "phase": error.phase, "worker": link.name,
@@ -522,14 +596,51 @@ class Manager:
         if not connected and self._plan is not None and link.name in self._plan.workers() \
                 and self.state in ("committed", "running", "stepping"):
             verb = "LOST"
-            for node, worker in self._plan.placement.items():
-                if worker == link.name:
-                    self.node_states[node] = "lost"
+            nodes = [node for node, worker in self._plan.placement.items() if worker == link.name]
+            for node in nodes:
+                self.node_states[node] = "lost"
+            self._lost_at[link.name] = time.time()
+            self.faults.add(Fault("worker_lost", f"Worker {link.name!r} stopped answering while the cluster was "
+                                  f"{self.state}; the data of its nodes {nodes} since then is missing unless it "
+                                  f"comes back", worker=link.name))
             log.error("Worker %s was lost while the cluster was %s; its nodes are marked lost and its data is "
                       "collected when it comes back (Manager.collect())", link.name, self.state)
         self.events.publish({"type": "workers", "worker": link.name, "connected": connected,
                              "workers": sorted(self._server.workers)})
         self._write_log({"time": time.time(), "level": "INFO", "worker": link.name, "message": f"Worker {verb}"})
+
+    def _welcome(self, link: WorkerLink) -> dict[str, Any]:
+        """What a (re)joining Worker is told: whether to keep its running nodes (``resume``).
+
+        A Worker that lost the Manager (a stall, a cut cable) keeps its nodes running while it
+        reconnects; it resumes when this Manager still runs that session, and the session's
+        report says how long it was away and that nothing was lost. Otherwise it stops them
+        (their files stay until collected).
+        """
+        session, running = link.info.get("session"), list(link.info.get("running") or [])
+        ours = (self.session is not None and session == self.session.id and self._plan is not None
+                and link.name in self._plan.workers())
+        resume = ours and self.state in ("committed", "running", "stepping")
+        if ours and link.name in self._lost_at:
+            lost_at, back_at = self._lost_at.pop(link.name), time.time()
+            placed = sorted(n for n, w in self._plan.placement.items() if w == link.name)
+            kept = sorted(running) == placed
+            when = f"from {time.strftime('%H:%M:%S', time.localtime(lost_at))} to " \
+                   f"{time.strftime('%H:%M:%S', time.localtime(back_at))} ({back_at - lost_at:.1f} s)"
+            message = (f"Worker {link.name!r} was lost {when}; its nodes kept running, nothing was lost" if kept else
+                       f"Worker {link.name!r} was lost {when}; of its nodes {placed} only {sorted(running)} were "
+                       f"still running: the others' data after {time.strftime('%H:%M:%S', time.localtime(lost_at))} "
+                       f"is missing")
+            self.faults.add(Fault("worker_lost", message, worker=link.name, time=lost_at, data_lost=not kept),
+                            update=True)
+            for fault in self.faults.faults:
+                if fault.kind == "worker_lost" and fault.worker == link.name:
+                    fault.data_lost = not kept
+            if resume:
+                for node in running:
+                    self.node_states[node] = "running" if self.state == "running" else self.node_states.get(node, "ready")
+            log.warning("%s", message)
+        return {"resume": resume}
 
     def _write_log(self, record: dict[str, Any]) -> None:
         self.events.publish({"type": "log", **record})

@@ -68,14 +68,18 @@ class ManagerServer:
         max_workers: the most Workers that may be connected at once.
         on_event: awaited for each event (stats, node_state, node_error, log) from a Worker.
         on_change: called when a Worker connects or disconnects.
+        welcome: called with a newly registered Worker; what it returns is added to the reply
+            (e.g. whether a Worker that comes back keeps its running nodes).
     """
 
     def __init__(self, *, token: str, max_workers: int, on_event: EventHandler,
-                 on_change: Callable[[WorkerLink, bool], None]):
+                 on_change: Callable[[WorkerLink, bool], None],
+                 welcome: Callable[[WorkerLink], dict[str, Any]] | None = None):
         self.max_workers = max_workers
         self.workers: dict[str, WorkerLink] = {}
         self._on_event = on_event
         self._on_change = on_change
+        self._welcome = welcome
         self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES,
                                    middlewares=[auth.middleware(token, public=PUBLIC_PATHS, login_path="/login")])
         self.app.router.add_get("/ws/worker", self._worker_socket)
@@ -174,7 +178,8 @@ class ManagerServer:
         link = WorkerLink(name, str(envelope.data["id"]), dict(envelope.data), ws)
         self.workers[name] = link
         self.lost.pop(name, None)
-        await ws.send_str(control.encode(envelope.reply({"manager_time": time.time()})))
+        extra = self._welcome(link) if self._welcome is not None else {}
+        await ws.send_str(control.encode(envelope.reply({"manager_time": time.time(), **extra})))
         log.info("Worker %s registered from %s", name, envelope.data.get("host"))
         self._on_change(link, True)
         async with self.changed:

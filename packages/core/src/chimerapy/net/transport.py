@@ -178,11 +178,15 @@ class Publisher:
 
         Blocks while a lossless consumer's queue is full (backpressure), until ``abort()`` is
         true. The chunk's arrays are sent without copying: do not modify them afterwards.
+
+        Raises:
+            UnsendableRecordError: a record cannot be serialised; nothing was sent and the
+                sequence number is not used.
         """
-        self.seq += 1
+        seq = self.seq + 1  # taken only once the chunk is encoded: a refused chunk leaves no gap
         produced_at = self._clock()
-        chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
-        encode = functools.partial(wire.encode_chunk, chunk, seq=self.seq, producer=self.name,
+        chunk.producer, chunk.seq, chunk.produced_at = self.name, seq, produced_at
+        encode = functools.partial(wire.encode_chunk, chunk, seq=seq, producer=self.name,
                                    produced_at=produced_at, incarnation=self.incarnation)
         consumers = self._local_consumers
         messages: dict[str, list] = {}
@@ -197,6 +201,7 @@ class Publisher:
             else:
                 plain = plain or encode()
                 messages[mode] = plain
+        self.seq = seq
         self._send(messages, abort)
         return self.seq
 

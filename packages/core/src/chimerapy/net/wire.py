@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..data_chunk import CONTENT_TYPES, DataChunk
-from ..errors import ProtocolError
+from ..errors import ProtocolError, UnsendableRecordError
 from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]
@@ -90,7 +90,11 @@ def encode_chunk(
     ``image_encoder`` (e.g. JPEG for another host) is applied to ``"image"`` records; ``shm``
     places large arrays in shared memory for the ``consumers`` on this host (None: send bytes).
     The producer's name is appended to each record's ownership.
+
+    Raises:
+        UnsendableRecordError: a record cannot be serialised (nothing was placed in shared memory).
     """
+    pickled = _pickle_all(chunk)  # first: a record that cannot be sent must not take a shm slot
     records: list[dict[str, Any]] = []
     frames: list[Buffer] = [b""]
     for name, record in chunk.items():
@@ -119,14 +123,8 @@ def encode_chunk(
             frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
         else:
             entry["e"] = "pk"
-            out_of_band: list[pickle.PickleBuffer] = []
-            try:
-                frames.append(pickle.dumps(value, protocol=5, buffer_callback=out_of_band.append))
-            except Exception as error:
-                raise ProtocolError(
-                    f"record {name!r}: its value of type {type(value).__name__} cannot be "
-                    f"pickled ({error}); send plain data, numpy arrays or picklable objects"
-                ) from error
+            data, out_of_band = pickled[name]
+            frames.append(data)
             frames.extend(buffer.raw() for buffer in out_of_band)
         entry["f"] = [first, len(frames)]
         records.append(entry)
@@ -135,6 +133,33 @@ def encode_chunk(
         header["c"] = consumers
     frames[0] = MAGIC + _encode_json(header).encode()
     return frames
+
+
+def _pickle_all(chunk: DataChunk) -> dict[str, tuple[bytes, list[pickle.PickleBuffer]]]:
+    """The pickle (and out-of-band buffers) of every record that travels as ``"pk"``.
+
+    Raises:
+        UnsendableRecordError: naming the first record that cannot be pickled, and why.
+    """
+    pickled = {}
+    for name, record in chunk.items():
+        value = record["value"]
+        kind = type(value)
+        if kind in _INLINE_TYPES and (kind is not str or len(value) <= _INLINE_MAX_STR):
+            continue
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            continue
+        out_of_band: list[pickle.PickleBuffer] = []
+        try:
+            data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band.append)
+        except Exception as error:
+            reason = f"its value of type {type(value).__name__} cannot be pickled ({type(error).__name__}: {error})"
+            raise UnsendableRecordError(
+                f"record {name!r}: {reason}; send plain data, numpy arrays or picklable objects",
+                record=name, reason=reason,
+            ) from error
+        pickled[name] = (data, out_of_band)
+    return pickled
 
 
 def encode_end(*, last_seq: int, producer: str, produced_at: float, incarnation: str = "") -> list[bytes]:

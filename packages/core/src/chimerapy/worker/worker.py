@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL = 1.0
 INITIAL_PROBES = 8
 LOST_AFTER_PROBES = 2  # consecutive unanswered probes (5 s each) after which the Manager is lost
+#: Events kept while the Manager is away (sent when it is back), and how many at most.
+KEPT_WHILE_AWAY = frozenset({"node_error", "node_state"})
+MAX_KEPT_EVENTS = 1000
 
 
 def _safe(name: str) -> str:
@@ -100,6 +103,9 @@ class Worker:
         self._token: str | None = None
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
+        self._resumed = False
+        #: Node errors and states that happened while no Manager was connected.
+        self._away_events: list[tuple[str, dict[str, Any]]] = []
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
@@ -238,6 +244,7 @@ class Worker:
             log.error("Worker %s: the Manager at %s:%s refused it: %s", self.name, host, port, reply.error)
             await ws.close()
             return False
+        self._resumed = bool(reply.data.get("resume"))
         self.manager_address = (host, port)
         self._clock_ready = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._probe_clock()))
@@ -248,8 +255,16 @@ class Worker:
         log.info("Worker %s connected to the Manager at %s:%s", self.name, host, port)
         return True
 
+    def _running_nodes(self) -> list[str]:
+        return sorted(p.name for p in self.supervisor.nodes.values()
+                      if p.state == "running" and p.handle.poll() is None)
+
     def _registration(self) -> dict[str, Any]:
+        running = self._running_nodes()
         return {
+            "session": self._session if running else None,
+            "running": running,
+            "uncollected": sorted(path.name for path in self.files.unconfirmed()),
             "name": self.name,
             "id": self.id,
             "host": self._bind_host,
@@ -273,6 +288,10 @@ class Worker:
             raise TimeoutError(f"the Manager did not answer {kind!r} within {timeout} s") from None
 
     async def _notify(self, kind: str, data: dict[str, Any]) -> None:
+        if (self._ws is None or self._ws.closed) and kind in KEPT_WHILE_AWAY:
+            if len(self._away_events) < MAX_KEPT_EVENTS:
+                self._away_events.append((kind, data))  # sent once the Manager is back
+            return
         if self._ws is not None and not self._ws.closed:
             try:
                 await self._ws.send_str(control.encode(Envelope(kind, data)))
@@ -327,13 +346,12 @@ class Worker:
             await ws.send_str(control.encode(reply))
 
     async def _on_manager_lost(self) -> None:
-        """The Manager is gone: stop the nodes, keep every file, try to reconnect, else end."""
-        await self._stop_nodes({})
-        await self.supervisor.end_all()
-        kept = self.files.unconfirmed()
-        if kept:
-            log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
-                        self.name, ", ".join(map(str, kept)))
+        """The Manager is gone (a crash, a cut cable, or this process was stalled): keep the
+        nodes running and reconnect; once back, resume if the Manager still runs the session,
+        else stop the nodes. If it does not come back, stop them. Every file is kept."""
+        running = self._running_nodes()
+        if running:
+            log.warning("Worker %s keeps its nodes %s running while it reconnects", self.name, running)
         if self.manager_address is not None and self.reconnect_timeout > 0:
             host, port = self.manager_address
             deadline = time.monotonic() + self.reconnect_timeout
@@ -343,9 +361,33 @@ class Worker:
                 pause = min(pause * 2, 5.0)
                 if await self._connect(host, port, 5.0, self._token):
                     log.warning("Worker %s reconnected to the Manager at %s:%s", self.name, host, port)
+                    if self._resumed:
+                        log.warning("Worker %s resumes session %s: its nodes %s kept running",
+                                    self.name, self._session, self._running_nodes())
+                    else:
+                        await self._end_nodes("the Manager did not take the session back")
+                    await self._send_away_events()
                     return
             log.warning("Worker %s gives up reconnecting to %s:%s", self.name, host, port)
+        await self._end_nodes("the Manager is gone")
         self._ended.set()
+
+    async def _end_nodes(self, why: str) -> None:
+        """Stop and end every node (bounded), keeping every file for a later collect."""
+        if self.supervisor.nodes:
+            log.warning("Worker %s stops its nodes: %s", self.name, why)
+        await self._stop_nodes({})
+        await self.supervisor.end_all()
+        kept = self.files.unconfirmed()
+        if kept:
+            log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
+                        self.name, ", ".join(map(str, kept)))
+
+    async def _send_away_events(self) -> None:
+        """Send the node errors and states that happened while the Manager was away."""
+        events, self._away_events = self._away_events, []
+        for kind, data in events:
+            await self._notify(kind, data)
 
     async def _probe_once(self) -> None:
         """One clock probe; tell the nodes when the best estimate moved."""
@@ -537,9 +579,11 @@ class Worker:
         processes = list(self.supervisor.nodes.values())
         await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
         self.supervisor.remove_shared_memory()
-        return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
+        return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state, "killed": p.killed,
+                                   "ended_at": p.ended_at} for p in processes}}
 
     async def _stop_one(self, process: NodeProcess, grace: float) -> None:
+        late = False
         if process.handle.poll() is None:
             try:
                 await self.supervisor.request(process, "stop", timeout=2.0)
@@ -548,13 +592,20 @@ class Worker:
             try:
                 await asyncio.wait_for(process.stopped.wait(), grace)
             except asyncio.TimeoutError:
+                late = True
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
-        await self.supervisor.end(process, grace=5.0)
+        ended = await self.supervisor.end(process, grace=5.0)
+        if late:
+            process.killed = f"did not stop within its grace period of {grace:.1f} s and was {ended}"
+            process.ended_at = time.time() + self.clock.offset
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
-        listing = await asyncio.to_thread(self.files.list, str(data["session"]))
+        session = str(data["session"])
+        problems = await asyncio.to_thread(self.files.repair, session)
+        listing = await asyncio.to_thread(self.files.list, session)
         return {
             "files": listing,
+            "problems": problems,
             "http": {"host": self._bind_host, "port": self.port},
             "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty,
                       "history": self.clock.history[-3600:]},
