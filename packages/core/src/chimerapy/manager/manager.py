@@ -297,6 +297,7 @@ class Manager:
         collected = dict(self.session.meta.get("collected", {}))
         for result in results:
             collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())
+            self.faults.arrived(result.worker, set(result.listed) - set(result.missing))
             self.faults.collection(result.worker, result.problems)
         clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
         self.session.update_meta(collected=collected, clock_offsets=clocks)

@@ -34,6 +34,8 @@ __all__ = ["Fault", "FaultLog", "SessionReport", "merge_collected"]
 
 #: Phases of a node error and the fault kind each becomes.
 _PHASE_KINDS = {"record": "record_failed", "send": "unsendable_output", "process": "node_crashed"}
+#: Faults of a file that a later collect can still bring.
+_RECOVERABLE = frozenset({"disk_full", "missing_file"})
 _DISK_FULL = ("No space left on device", "ENOSPC", "Disk quota exceeded")
 
 
@@ -108,6 +110,14 @@ class FaultLog:
                 self.add(Fault("unsendable_output", f"{stats.get('dropped_outputs', '?')} output(s) of node {name!r} "
                                                     f"were dropped: record {record!r}: {reason}",
                                worker=worker, node=name, record=record, data_lost=False), update=True)
+
+    def arrived(self, worker: str, paths: Iterable[str]) -> None:
+        """Files of ``worker`` that a later collect brought: their earlier faults lost nothing."""
+        arrived = set(paths)
+        for fault in self.faults:
+            if fault.worker == worker and fault.kind in _RECOVERABLE and fault.path in arrived and fault.data_lost:
+                fault.data_lost = False
+                fault.message += "; collected on a later attempt"
 
     def collection(self, worker: str, problems: Iterable[Mapping[str, Any]]) -> None:
         """Faults found while collecting from ``worker`` (torn rows, partial or missing files)."""
