@@ -247,7 +247,7 @@ class Worker:
         self._resumed = bool(reply.data.get("resume"))
         self.manager_address = (host, port)
         self._clock_ready = asyncio.Event()
-        self._tasks.append(asyncio.create_task(self._probe_clock()))
+        self._tasks.append(asyncio.create_task(self._probe_clock(ws)))
         try:
             await asyncio.wait_for(self._clock_ready.wait(), timeout)
         except asyncio.TimeoutError:
@@ -402,7 +402,7 @@ class Worker:
                 except ConnectionError:
                     pass
 
-    async def _probe_clock(self) -> None:
+    async def _probe_clock(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Probe a burst at once (a good first estimate), then once every PROBE_INTERVAL."""
         for index in range(INITIAL_PROBES):
             try:
@@ -412,16 +412,16 @@ class Worker:
             if index == INITIAL_PROBES - 1:
                 self._clock_ready.set()
         failures = 0
-        while self.connected:
+        while self._ws is ws and not ws.closed:  # this connection's probes only, not a later one's
             await asyncio.sleep(PROBE_INTERVAL)
             try:
                 await self._probe_once()
                 failures = 0
             except (TimeoutError, ConnectionError):
                 failures += 1
-                if failures >= LOST_AFTER_PROBES and self._ws is not None:
+                if failures >= LOST_AFTER_PROBES and self._ws is ws:
                     log.warning("Worker %s: the Manager stopped answering; treating it as lost", self.name)
-                    await self._ws.close()
+                    await ws.close()
                     return
 
     # -- node events -----------------------------------------------------------------------------
