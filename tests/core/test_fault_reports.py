@@ -12,9 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy.errors import RecordError
 from chimerapy.records import Recorder
 from support.requirements import missing

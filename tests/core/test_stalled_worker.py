@@ -1,16 +1,20 @@
-"""A Worker frozen for 20 s (SIGSTOP) then resumed (SIGCONT) reconnects and keeps its healthy nodes
-running: nothing is lost, and the session's report says when it was away."""
+"""Lost and found: a Worker frozen for 20 s (SIGSTOP) then resumed (SIGCONT) reconnects and keeps
+its healthy nodes running (nothing is lost; the report says when it was away), and a session
+whose Manager crashed is collected by `chimerapy collect` from the Workers that kept it."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 
-import pytest
-
 import chimerapy as cp
+import pytest
+from support.processes import new_marker, wait_until_gone
 
 STALL = 20.0
 
@@ -89,3 +93,70 @@ def test_a_stalled_worker_resumes_its_nodes_and_the_report_says_when_it_was_away
     assert meta["complete"] is True and [f["kind"] for f in meta["faults"]] == ["worker_lost"]
     manager.shutdown()
     assert stalling.wait(30) == 0
+
+
+MANAGER_SCRIPT = '''
+import sys, time
+import chimerapy as cp
+from support.processes import new_marker, wait_until_gone
+
+class Ticker(cp.Node):
+    def prep(self):
+        self.i = 0
+
+    def step(self):
+        time.sleep(0.02)
+        self.save_tabular("ticks", {"i": self.i})
+        self.i += 1
+
+manager = cp.Manager(logdir=sys.argv[1], port=0)
+print(manager.port, flush=True)
+assert manager.wait_for_workers(["survivor"], timeout=60)
+graph = cp.Graph()
+graph.add_node(Ticker("ticker"))
+manager.commit_graph(graph, {"survivor": ["ticker"]})
+manager.start()
+print("running", manager.session.id, flush=True)
+time.sleep(600)
+'''
+
+
+@pytest.mark.timeout(180)
+def test_chimerapy_collect_brings_in_a_session_whose_manager_crashed(tmp_path):
+    marker, env = new_marker()
+    env["CHIMERAPY_TOKEN"] = "crash-test-token"
+    script = tmp_path / "manager.py"
+    script.write_text(MANAGER_SCRIPT)
+    logdir = tmp_path / "runs"
+    manager = subprocess.Popen([sys.executable, str(script), str(logdir)], env=env, stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        port = manager.stdout.readline().strip()
+        worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", "127.0.0.1", "--port", port,
+                                   "--name", "survivor"], env=env)
+        _, session = manager.stdout.readline().split()
+        folder = logdir / session
+        wait_for(lambda: len((folder / "meta.json").read_text()) > 0 and "start_time" in (folder / "meta.json").read_text(),
+                 30, "the session did not start")
+        time.sleep(1.0)  # let it record a little
+        manager.send_signal(signal.SIGKILL)
+        manager.wait(10)
+        assert not (folder / "survivor").exists()  # nothing was collected: the Manager died
+        result = subprocess.run([sys.executable, "-m", "chimerapy.cli.main", "collect", str(folder), "--wait", "60"],
+                                env=env, capture_output=True, text=True, timeout=150, check=False)
+        print(result.stdout, result.stderr)
+        assert result.returncode == 0, result.stderr
+        assert "complete" in result.stdout and "manager_lost" in result.stdout
+        assert worker.wait(60) == 0  # the collecting Manager shut it down when done
+    finally:
+        for process in (manager, worker):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+    assert wait_until_gone(marker) == []
+    ticks = numbers(folder / "survivor" / "ticker" / "ticks.csv")
+    assert ticks == list(range(len(ticks))) and len(ticks) > 40
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["collected"]["survivor"]["complete"] and meta["complete"] is True
+    assert [f["kind"] for f in meta["faults"]] == ["manager_lost"]
+    assert os.listdir(folder / "survivor") == ["ticker"]

@@ -12,6 +12,7 @@ from .. import registry
 from ..__about__ import __version__
 from ..errors import ChimeraPyError
 from ..pipeline import PipelineError, load
+from .collect import collect
 from .table import echo_table
 
 
@@ -139,6 +140,8 @@ def new_pack(name: str, directory: Path | None) -> None:
         sys.exit(2)
     click.echo(f"created {folder}\n  pip install -e {folder}\n  chimerapy nodes\n  pytest {folder}")
 
+
+main.add_command(collect)
 
 if __name__ == "__main__":
     main()

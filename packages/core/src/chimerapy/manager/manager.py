@@ -327,10 +327,10 @@ class Manager:
             self.session.close()
         self.session, self.graph, self._plan = session, None, None
         self.faults = FaultLog(Fault.from_dict(item) for item in session.meta.get("faults", []))
-        self._stopped_ok = session.meta.get("stop_time") is not None
-        if not self._stopped_ok:
-            self.faults.add(Fault("manager_lost", "the session's Manager ended before stop(); its nodes ran until "
-                                  "their Workers lost it", data_lost=False))
+        self._stopped_ok = True  # the Workers stop a session's nodes when they rejoin another Manager
+        if session.meta.get("stop_time") is None:
+            self.faults.add(Fault("manager_lost", "the session's Manager ended before stop(); its Workers kept "
+                                  "their nodes recording until they rejoined a Manager", data_lost=False))
         self._set_state("stopped")
         workers = self._session_workers()
         log.info("collecting session %s from Workers %s", session.id, workers)

@@ -104,6 +104,7 @@ class Worker:
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
         self._resumed = False
+        self._ending: asyncio.Task | None = None  # nodes being ended for a Manager that did not resume
         #: Node errors and states that happened while no Manager was connected.
         self._away_events: list[tuple[str, dict[str, Any]]] = []
         self._loop = LoopThread(f"chimerapy-worker-{name}")
@@ -245,6 +246,8 @@ class Worker:
             await ws.close()
             return False
         self._resumed = bool(reply.data.get("resume"))
+        if not self._resumed and self._running_nodes():  # before the new Manager asks for the files
+            self._ending = asyncio.create_task(self._end_nodes("the Manager did not take the session back"))
         self.manager_address = (host, port)
         self._clock_ready = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._probe_clock(ws)))
@@ -364,8 +367,8 @@ class Worker:
                     if self._resumed:
                         log.warning("Worker %s resumes session %s: its nodes %s kept running",
                                     self.name, self._session, self._running_nodes())
-                    else:
-                        await self._end_nodes("the Manager did not take the session back")
+                    elif self._ending is not None:
+                        await self._ending
                     await self._send_away_events()
                     return
             log.warning("Worker %s gives up reconnecting to %s:%s", self.name, host, port)
@@ -601,6 +604,8 @@ class Worker:
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         session = str(data["session"])
+        if self._ending is not None:  # files still being finished by nodes that are ending
+            await asyncio.shield(self._ending)
         problems = await asyncio.to_thread(self.files.repair, session)
         listing = await asyncio.to_thread(self.files.list, session)
         return {
