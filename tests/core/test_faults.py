@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = pytest.mark.timeout(180)

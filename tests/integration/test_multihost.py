@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from support import netns
 from support.nodes import Collector, ValuesSource, collected
 from support.processes import end_process, new_marker, wait_until_gone

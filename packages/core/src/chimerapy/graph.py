@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]  # no stubs installed
 
 from .errors import GraphError
 from .names import check_name

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from ..pipeline import Pipeline
 from ..worker.worker import Worker
 from .status import StatusView, node_rows
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 
 class Interrupts:
     """Counts Ctrl-C presses: the first asks to stop, the third aborts."""
@@ -29,7 +33,7 @@ class Interrupts:
         self.stop = threading.Event()
         self.count = 0
 
-    def __enter__(self) -> Interrupts:
+    def __enter__(self) -> Self:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         self._previous_term = signal.signal(signal.SIGTERM, self._on_sigint)
         return self
@@ -100,7 +104,8 @@ def _watch(manager: Manager, placement: dict[str, str], duration: float | None, 
     while not interrupts.stop.wait(1.0):
         elapsed = time.monotonic() - started
         limit = f"/{duration:.0f}" if duration else ""
-        view.update(f"session {manager.session.id}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
+        session = manager.session.id if manager.session is not None else "-"
+        view.update(f"session {session}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
                     node_rows(manager.status(), placement))
         if duration is not None and elapsed >= duration:
             return
@@ -130,4 +135,4 @@ def _summary(manager: Manager, report: SessionReport) -> None:
         click.echo(f"  {fault.kind} ({'data lost' if fault.data_lost else 'nothing lost'}): {fault.message}")
     for error in manager.errors:
         click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
-    click.echo(f"archive: {manager.session.path}")
+    click.echo(f"archive: {manager.session.path if manager.session is not None else manager.logdir}")

@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import zmq
@@ -34,6 +34,9 @@ from .events import EventHub
 from .report import Fault, FaultLog, SessionReport, merge_collected
 from .server import ManagerServer, WorkerLink
 from .session import Session
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Manager"]
 
@@ -199,7 +202,7 @@ class Manager:
         plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
                            shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":
-            self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+            self._loop.run(self._broadcast(self._plan_now().workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
         if packages:
             self._loop.run(self._ship(plan.workers(), packages), timeout=600)
@@ -220,17 +223,17 @@ class Manager:
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
         self._require_state("start", ("committed",))
-        self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+        self._loop.run(self._broadcast(self._plan_now().workers(), "start", {"mode": "run"}), timeout=60)
         self._set_state("running")
-        self.session.update_meta(start_time=time.time())
+        self._session_now().update_meta(start_time=time.time())
         return True
 
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
         self._require_state("step", ("committed", "stepping"))
-        self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
+        self._loop.run(self._broadcast(self._plan_now().workers(), "step", {"mode": "step"}), timeout=60)
         if self.state == "committed":
-            self.session.update_meta(start_time=time.time())
+            self._session_now().update_meta(start_time=time.time())
         self._set_state("stepping")
         return True
 
@@ -250,7 +253,7 @@ class Manager:
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
-            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            self._broadcast(self._plan_now().workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
             timeout=grace + 30,
         )
         killed = False
@@ -264,7 +267,7 @@ class Manager:
                     killed = killed or bool(info.get("killed"))
         self._set_state("stopped")
         self._stopped_ok = not killed and all(isinstance(r, Envelope) and r.ok for r in replies.values())
-        self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+        self._session_now().update_meta(stop_time=time.time(), node_stats=self.final_stats)
         if collect:
             return self.collect()
         return self._report()
@@ -294,13 +297,13 @@ class Manager:
                 progress(worker, path, done, total)
 
         results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
-        collected = dict(self.session.meta.get("collected", {}))
+        collected = dict(self._session_now().meta.get("collected", {}))
         for result in results:
             collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())
             self.faults.arrived(result.worker, set(result.listed) - set(result.missing))
             self.faults.collection(result.worker, result.problems)
-        clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
-        self.session.update_meta(collected=collected, clock_offsets=clocks)
+        clocks = {**self._session_now().meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+        self._session_now().update_meta(collected=collected, clock_offsets=clocks)
         for result in results:
             item = collected[result.worker]
             if item["complete"]:
@@ -387,7 +390,7 @@ class Manager:
                        for e in self.errors],
         }
 
-    def __enter__(self) -> Manager:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -422,7 +425,7 @@ class Manager:
         if problems:
             raise CommitError("send_packages failed:\n" + "\n".join(problems))
 
-    async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
+    async def _commit(self, plan: CommitPlan, packages: Sequence[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
         self.session = Session(self.logdir)
@@ -435,7 +438,7 @@ class Manager:
         self.final_stats.clear()
         self.faults, self._stopped_ok, self._lost_at = FaultLog(), True, {}
         self.node_states = {name: "creating" for name in plan.graph.names()}
-        self.session.update_meta(
+        self._session_now().update_meta(
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
             manager={"host": self.host, "port": self.port},
@@ -457,7 +460,8 @@ class Manager:
             self.errors.extend(errors)
             culprits = ", ".join(f"{e.node} ({e.phase})" for e in errors)
             raise CommitError(f"commit_graph failed: {culprits}", errors=errors)
-        addresses = {name: info["addresses"] for reply in created.values() for name, info in reply.data["nodes"].items()}
+        addresses = {name: info["addresses"] for reply in created.values() if isinstance(reply, Envelope)
+                     for name, info in reply.data["nodes"].items()}
         connections = plan.connections(addresses)
         connected = await self._broadcast(names, "connect_nodes", per_worker=connections, timeout=60, strict=False)
         failures = {w: r for w, r in connected.items() if not (isinstance(r, Envelope) and r.ok)}
@@ -515,11 +519,21 @@ class Manager:
                     raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
         return replies
 
+    def _session_now(self) -> Session:
+        if self.session is None:
+            raise StateError("there is no session yet: call commit_graph() first")
+        return self.session
+
+    def _plan_now(self) -> CommitPlan:
+        if self._plan is None:
+            raise StateError("no graph is committed: call commit_graph() first")
+        return self._plan
+
     def _session_workers(self) -> list[str]:
         """The Workers of the current session: the committed plan's, or those in meta.json."""
         if self._plan is not None:
-            return self._plan.workers()
-        return sorted(self.session.meta.get("mapping", {})) if self.session is not None else []
+            return self._plan_now().workers()
+        return sorted(self._session_now().meta.get("mapping", {})) if self.session is not None else []
 
     def _report(self) -> SessionReport:
         """The current session's report; also written into meta.json and kept as last_report."""
@@ -530,21 +544,22 @@ class Manager:
                                   f"the session folder could not be written: {self.session.write_error}",
                                   data_lost=False))
         report = SessionReport(self.session.id, stopped=self._stopped_ok,
-                               collected=dict(self.session.meta.get("collected", {})),
+                               collected=dict(self._session_now().meta.get("collected", {})),
                                faults=list(self.faults.faults), errors=errors)
-        self.session.update_meta(faults=[fault.as_dict() for fault in report.faults], complete=report.complete)
+        self._session_now().update_meta(faults=[fault.as_dict() for fault in report.faults], complete=report.complete)
         self.last_report = report
         if not report.complete:
             log.error("%s", report)
         return report
 
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
+        session = self._session_now()
         async with aiohttp.ClientSession(headers=auth.bearer(self.token)) as http:
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
                 if link is None:
                     return WorkerCollection(name, error="the Worker is not connected; its data is missing")
-                return await collect_from(link, self.session.id, self.session.path / name, http,
+                return await collect_from(link, session.id, session.path / name, http,
                                           progress=progress)
 
             return list(await asyncio.gather(*(one(name) for name in self._session_workers())))
@@ -594,7 +609,7 @@ class Manager:
 
     def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
         verb = "connected" if connected else "disconnected"
-        if not connected and self._plan is not None and link.name in self._plan.workers() \
+        if not connected and self._plan is not None and link.name in self._plan_now().workers() \
                 and self.state in ("committed", "running", "stepping"):
             verb = "LOST"
             nodes = [node for node, worker in self._plan.placement.items() if worker == link.name]
@@ -619,12 +634,13 @@ class Manager:
         (their files stay until collected).
         """
         session, running = link.info.get("session"), list(link.info.get("running") or [])
-        ours = (self.session is not None and session == self.session.id and self._plan is not None
-                and link.name in self._plan.workers())
+        plan = self._plan
+        ours = (self.session is not None and session == self.session.id and plan is not None
+                and link.name in plan.workers())
         resume = ours and self.state in ("committed", "running", "stepping")
-        if ours and link.name in self._lost_at:
+        if ours and plan is not None and link.name in self._lost_at:
             lost_at, back_at = self._lost_at.pop(link.name), time.time()
-            placed = sorted(n for n, w in self._plan.placement.items() if w == link.name)
+            placed = sorted(n for n, w in plan.placement.items() if w == link.name)
             kept = sorted(running) == placed
             when = f"from {time.strftime('%H:%M:%S', time.localtime(lost_at))} to " \
                    f"{time.strftime('%H:%M:%S', time.localtime(back_at))} ({back_at - lost_at:.1f} s)"
@@ -689,7 +705,7 @@ def _installed_versions() -> dict[str, str]:
         for folder in names:
             if folder.lower().startswith("chimerapy") and folder.endswith((".dist-info", ".egg-info")):
                 dist = importlib.metadata.Distribution.at(os.path.join(entry or ".", folder))
-                name = dist.metadata.get("Name") or ""
+                name = dist.metadata["Name"] or ""
                 versions.setdefault(name, dist.version)
     return versions
 
@@ -703,5 +719,5 @@ def _shutdown_live_managers() -> None:
     for manager in list(_live_managers):
         try:
             manager.shutdown()
-        except Exception:  # pragma: no cover - best effort at interpreter exit
+        except Exception:  # noqa: BLE001, S110 - best effort at interpreter exit  # pragma: no cover
             pass

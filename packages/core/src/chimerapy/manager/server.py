@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import WSMsgType, web
 
@@ -102,7 +102,7 @@ class ManagerServer:
             except OSError as error:
                 log.info("Manager: port %s unavailable (%s); using a free port", candidate, error)
                 continue
-            self.host, self.port = host, site._server.sockets[0].getsockname()[1]
+            self.host, self.port = host, cast(asyncio.Server, site._server).sockets[0].getsockname()[1]
             self._watchdog = asyncio.create_task(self._watch_heartbeats())
             return
         raise OSError("Manager: no port available")

@@ -30,7 +30,7 @@ import pickle
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -303,7 +303,7 @@ def _dtype(descr: Any) -> np.dtype:
         return np.lib.format.descr_to_dtype(_descr(descr))
     dtype = _DTYPES.get(descr)
     if dtype is None:
-        dtype = np.lib.format.descr_to_dtype(descr)
+        dtype = np.lib.format.descr_to_dtype(cast(Any, descr))  # a str descr is fine; the stub says list
         if len(_DTYPES) < 256:
             _DTYPES[descr] = dtype
     return dtype
@@ -330,7 +330,7 @@ def _descr(raw: Any) -> Any:
 
 
 def _view(frame: Buffer) -> memoryview:
-    buffer = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
+    buffer: Any = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
     view = memoryview(buffer)
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 

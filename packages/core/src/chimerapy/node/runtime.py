@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,7 +79,7 @@ class NodeRuntime:
         host: str,
         directory: Path,
         clock: Callable[[], float] = time.time,
-        inputs: list[str] = (),
+        inputs: Sequence[str] = (),
         followed: str | None = None,
         outputs: tuple[str, ...] = (),
         report_error: ErrorReporter | None = None,
@@ -129,7 +129,9 @@ class NodeRuntime:
 
     def connect(self, specs: list[InputSpec]) -> None:
         """Connect the subscriber to each input's publisher."""
-        assert self.subscriber is not None or not specs
+        if not specs:
+            return
+        assert self.subscriber is not None, "a node without inputs was given input addresses"
         for spec in specs:
             self.subscriber.connect(spec.producer, spec.address, latest_only=spec.latest_only)
 
@@ -202,7 +204,7 @@ class NodeRuntime:
             return
         complete = len(self.inputs)
         for chunk in self.subscriber.stream(timeout):
-            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.in_bound_data[str(chunk.producer)] = chunk  # always set on a received chunk
             self.node.new_data_available = True
             if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:
                 self.emit(self._call_step(dict(self.node.in_bound_data)))
@@ -211,7 +213,7 @@ class NodeRuntime:
         """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
         chunks = self.subscriber.receive(timeout) if self.subscriber else []
         for chunk in chunks:
-            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.in_bound_data[str(chunk.producer)] = chunk
             self.node.new_data_available = True
         return chunks
 
@@ -232,7 +234,7 @@ class NodeRuntime:
                 self._drop_output(error)
                 return None
         self.outputs += 1
-        if self._previews is not None and self._previews.due():  # after sending: no added latency
+        if self._previews is not None and self._on_preview is not None and self._previews.due():  # after sending
             try:
                 self._on_preview(self._previews.make(chunk))
             except Exception:  # a preview must never break the node
@@ -248,7 +250,7 @@ class NodeRuntime:
                 result = self.node.step({})
             else:
                 result = self.node.step()
-        except Exception:
+        except Exception:  # noqa: BLE001 - node code may raise anything; reported, the node goes on
             self.step_errors += 1
             self._report_step_error(traceback.format_exc())
             return None
@@ -286,7 +288,7 @@ class NodeRuntime:
         try:
             function()
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - node code may raise anything; reported
             self._report_error(phase, traceback.format_exc())
             return False
 

@@ -60,6 +60,9 @@ def trim_torn_row(path: Path) -> int:
     return size - keep
 
 
+PathList = list[Path]
+
+
 class FileStore:
     """The session folders under ``root``.
 
@@ -128,7 +131,7 @@ class FileStore:
         self.confirmed.add(session)
         shutil.rmtree(self.session_dir(session), ignore_errors=True)
 
-    def unconfirmed(self) -> list[Path]:
+    def unconfirmed(self) -> PathList:
         """Session folders whose files the Manager has not confirmed."""
         if not self.root.exists():
             return []

@@ -156,7 +156,7 @@ class NodeSupervisor:
                 continue
             try:
                 envelope = control.decode(raw)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - a malformed message of any kind is dropped
                 log.warning("node %s sent a malformed message: %s", process.name, error)
                 continue
             if envelope.type == "reply":

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +32,9 @@ from ..net import auth, control
 from ..net.control import Envelope, Requests
 from .files import FileStore
 from .supervisor import NodeProcess, NodeSupervisor
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Worker"]
 
@@ -173,7 +176,7 @@ class Worker:
     def connected(self) -> bool:
         return self._ws is not None and not self._ws.closed
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -198,7 +201,7 @@ class Worker:
             except OSError as error:
                 log.info("Worker %s: port %s unavailable (%s); using a free port", self.name, candidate, error)
                 continue
-            self.port = site._server.sockets[0].getsockname()[1]
+            self.port = cast(asyncio.Server, site._server).sockets[0].getsockname()[1]
             return
         raise OSError(f"Worker {self.name}: no port available for its HTTP server")
 
@@ -228,7 +231,7 @@ class Worker:
         self._token = token
         sockname = ws.get_extra_info("sockname")
         self._bind_host = sockname[0] if sockname else "127.0.0.1"
-        if self._bind_host != self.host:  # serve files on the interface that faces the Manager
+        if self._bind_host != self.host and self._runner is not None:  # serve files facing the Manager
             site = web.TCPSite(self._runner, self._bind_host, self.port)
             try:
                 await site.start()
@@ -471,7 +474,7 @@ class Worker:
             if self._run_mode is not None:
                 await self.supervisor.request(process, self._run_mode, timeout=10.0)
                 process.state = "running"
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure of a restart is reported
             await self._notify("node_error", {"node": dead.name, "phase": "restart",
                                               "traceback": f"restart {attempt} failed: {error}"})
 
