@@ -173,3 +173,20 @@ def test_pipeline_checks_names_without_a_registry():
     with pytest.raises(PipelineError) as caught:
         Pipeline.parse(hostile_pipeline())
     assert any(path == "nodes[0].name" for path, _ in caught.value.problems)
+
+
+def test_the_manager_refuses_a_worker_registering_under_a_hostile_name(make_manager):
+    from chimerapy.net import control
+
+    manager = make_manager()
+
+    async def scenario():
+        async with aiohttp.ClientSession(headers=auth.bearer(manager.token)) as http, \
+                http.ws_connect(f"http://{manager.host}:{manager.port}/ws/worker") as ws:
+            register = control.Envelope("register", {"name": "../../etc", "id": "x"}, id=1)
+            await ws.send_str(control.encode(register))
+            reply = control.decode((await ws.receive(timeout=10)).data)
+            assert not reply.ok and "Worker name '../../etc' is refused" in reply.error
+
+    asyncio.run(scenario())
+    assert manager.workers == {}

@@ -17,6 +17,7 @@ from typing import Any, cast
 from aiohttp import WSMsgType, web
 
 from ..errors import ProtocolError, WorkerLostError
+from ..names import RULE, name_problem
 from ..net import auth, control
 from ..net.control import Envelope, Requests
 
@@ -165,9 +166,12 @@ class ManagerServer:
         except ProtocolError as error:
             await ws.send_str(control.encode(Envelope("reply", reply_to=0, ok=False, error=str(error))))
             return None
-        name = str(envelope.data["name"])
+        name = str(envelope.data.get("name"))
         problem = None
-        if name in self.workers:
+        rule = name_problem(name)
+        if rule is not None:  # a name becomes the Worker's folder in the archive: checked here too
+            problem = f"Worker name {name!r} is refused: {rule.reason}; {RULE}"
+        elif name in self.workers:
             problem = f"a Worker named {name!r} is already connected; give each Worker a unique name"
         elif len(self.workers) >= self.max_workers:
             problem = f"the Manager accepts at most {self.max_workers} Workers (max_num_of_workers)"

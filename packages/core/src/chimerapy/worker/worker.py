@@ -501,7 +501,10 @@ class Worker:
     async def _install_packages(self, data: dict[str, Any]) -> dict[str, Any]:
         """Unpack shipped packages and check that each imports; fail with the traceback if not."""
         for package in data["packages"]:
-            folder = self.tempdir / "packages" / package["sha256"][:16]
+            digest = str(package["sha256"])
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise RequestFailed(f"package {package.get('name')!r}: its sha256 {digest[:80]!r} is not a hex digest")
+            folder = self.tempdir / "packages" / digest[:16]
             await asyncio.to_thread(shipping.unpack, base64.b64decode(package["archive"]), folder)
             check = "import " + ", ".join(package["top_levels"]) if package["top_levels"] else "pass"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
