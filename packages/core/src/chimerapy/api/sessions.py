@@ -53,7 +53,10 @@ def _summary(folder: Path) -> dict[str, Any]:
         "workers": sorted(meta.get("workers") or {}),
         "nodes": [node.get("name") for node in (meta.get("graph") or {}).get("nodes", [])],
         "collected": collected,
-        "complete": bool(collected) and all(item.get("complete") for item in collected.values()),
+        # the session's own verdict (faults included) when it has one, else from the collection
+        "complete": bool(meta["complete"]) if "complete" in meta else
+                    bool(collected) and all(item.get("complete") for item in collected.values()),
+        "faults": meta.get("faults") or [],
         "error": meta.get("error"),
     }
 
