@@ -98,7 +98,6 @@ def test_a_stalled_worker_resumes_its_nodes_and_the_report_says_when_it_was_away
 MANAGER_SCRIPT = '''
 import sys, time
 import chimerapy as cp
-from support.processes import new_marker, wait_until_gone
 
 class Ticker(cp.Node):
     def prep(self):

@@ -20,6 +20,8 @@ from ..records.mp4_trim import trim_mp4
 
 __all__ = ["PARTIAL_SUFFIXES", "ROW_SUFFIXES", "FileStore", "sha256_of", "trim_torn_row"]
 
+#: The folder of shipped packages beside the session folders (not a session).
+PACKAGES = "packages"
 #: Files of unfinished writes (atomic writes, downloads): never archived.
 PARTIAL_SUFFIXES = (".tmp", ".part")
 #: Files that grow by whole lines (CSV rows, JSON Lines): a last line without its newline is torn.
@@ -135,7 +137,15 @@ class FileStore:
         """Session folders whose files the Manager has not confirmed."""
         if not self.root.exists():
             return []
-        return [p for p in self.root.iterdir() if p.is_dir() and p.name not in self.confirmed and any(p.rglob("*"))]
+        found = []
+        for path in self.root.iterdir():
+            try:
+                if (path.is_dir() and path.name not in self.confirmed and path.name != PACKAGES
+                        and any(path.rglob("*"))):
+                    found.append(path)
+            except OSError:  # deleted while looked at (a collect confirming it): not uncollected
+                continue
+        return found
 
     def add_routes(self, app: web.Application) -> None:
         """Serve ``GET /files/{session}/{path}``."""

@@ -30,7 +30,7 @@ from ..loop_thread import LoopThread
 from ..names import check_name
 from ..net import auth, control
 from ..net.control import Envelope, Requests
-from .files import FileStore
+from .files import PACKAGES, FileStore
 from .supervisor import NodeProcess, NodeSupervisor
 
 if TYPE_CHECKING:
@@ -504,7 +504,7 @@ class Worker:
             digest = str(package["sha256"])
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise RequestFailed(f"package {package.get('name')!r}: its sha256 {digest[:80]!r} is not a hex digest")
-            folder = self.tempdir / "packages" / digest[:16]
+            folder = self.tempdir / PACKAGES / digest[:16]
             await asyncio.to_thread(shipping.unpack, base64.b64decode(package["archive"]), folder)
             check = "import " + ", ".join(package["top_levels"]) if package["top_levels"] else "pass"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
