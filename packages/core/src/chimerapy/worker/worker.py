@@ -375,15 +375,20 @@ class Worker:
                     await self._send_away_events()
                     return
             log.warning("Worker %s gives up reconnecting to %s:%s", self.name, host, port)
-        await self._end_nodes("the Manager is gone")
+        if not self._shut:  # a shutdown ends the nodes itself
+            await self._end_nodes("the Manager is gone")
         self._ended.set()
 
     async def _end_nodes(self, why: str) -> None:
-        """Stop and end every node (bounded), keeping every file for a later collect."""
-        if self.supervisor.nodes:
-            log.warning("Worker %s stops its nodes: %s", self.name, why)
-        await self._stop_nodes({})
-        await self.supervisor.end_all()
+        """Stop and end the nodes running now (bounded; not those a new session creates
+        meanwhile), keeping every file for a later collect."""
+        processes = list(self.supervisor.nodes.values())
+        if not processes:
+            return
+        log.warning("Worker %s stops its nodes %s: %s", self.name, sorted(p.name for p in processes), why)
+        self._run_mode = None  # no restarts once stopping
+        await asyncio.gather(*(self._stop_one(p, 8.0) for p in processes))
+        self.supervisor.remove_shared_memory()
         kept = self.files.unconfirmed()
         if kept:
             log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
