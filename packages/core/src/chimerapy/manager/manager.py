@@ -616,9 +616,7 @@ class Manager:
             for node in nodes:
                 self.node_states[node] = "lost"
             self._lost_at[link.name] = time.time()
-            self.faults.add(Fault("worker_lost", f"Worker {link.name!r} stopped answering while the cluster was "
-                                  f"{self.state}; the data of its nodes {nodes} since then is missing unless it "
-                                  f"comes back", worker=link.name))
+            self.faults.worker_lost(link.name, nodes, state=self.state)
             log.error("Worker %s was lost while the cluster was %s; its nodes are marked lost and its data is "
                       "collected when it comes back (Manager.collect())", link.name, self.state)
         self.events.publish({"type": "workers", "worker": link.name, "connected": connected,
@@ -639,24 +637,13 @@ class Manager:
                 and link.name in plan.workers())
         resume = ours and self.state in ("committed", "running", "stepping")
         if ours and plan is not None and link.name in self._lost_at:
-            lost_at, back_at = self._lost_at.pop(link.name), time.time()
-            placed = sorted(n for n, w in plan.placement.items() if w == link.name)
-            kept = sorted(running) == placed
-            when = f"from {time.strftime('%H:%M:%S', time.localtime(lost_at))} to " \
-                   f"{time.strftime('%H:%M:%S', time.localtime(back_at))} ({back_at - lost_at:.1f} s)"
-            message = (f"Worker {link.name!r} was lost {when}; its nodes kept running, nothing was lost" if kept else
-                       f"Worker {link.name!r} was lost {when}; of its nodes {placed} only {sorted(running)} were "
-                       f"still running: the others' data after {time.strftime('%H:%M:%S', time.localtime(lost_at))} "
-                       f"is missing")
-            self.faults.add(Fault("worker_lost", message, worker=link.name, time=lost_at, data_lost=not kept),
-                            update=True)
-            for fault in self.faults.faults:
-                if fault.kind == "worker_lost" and fault.worker == link.name:
-                    fault.data_lost = not kept
+            placed = [n for n, w in plan.placement.items() if w == link.name]
+            fault = self.faults.worker_back(link.name, lost_at=self._lost_at.pop(link.name), placed=placed,
+                                            running=running)
             if resume:
                 for node in running:
                     self.node_states[node] = "running" if self.state == "running" else self.node_states.get(node, "ready")
-            log.warning("%s", message)
+            log.warning("%s", fault.message)
         return {"resume": resume}
 
     def _write_log(self, record: dict[str, Any]) -> None:

@@ -98,6 +98,30 @@ class FaultLog:
             return
         self.add(Fault(kind, first_line, worker=worker, node=node, record=record, data_lost=kind != "node_crashed"))
 
+    def worker_lost(self, worker: str, nodes: list[str], *, state: str) -> None:
+        """``worker`` stopped answering while the cluster was ``state``."""
+        self.add(Fault("worker_lost", f"Worker {worker!r} stopped answering while the cluster was {state}; the data "
+                                      f"of its nodes {sorted(nodes)} since then is missing unless it comes back",
+                       worker=worker))
+
+    def worker_back(self, worker: str, *, lost_at: float, placed: list[str], running: list[str]) -> Fault:
+        """``worker`` is back; its fault says for how long it was away and whether data was lost
+        (its nodes ``placed`` all still ``running``: nothing was)."""
+        back_at = time.time()
+        kept = sorted(running) == sorted(placed)
+        since = time.strftime("%H:%M:%S", time.localtime(lost_at))
+        when = f"from {since} to {time.strftime('%H:%M:%S', time.localtime(back_at))} ({back_at - lost_at:.1f} s)"
+        message = (f"Worker {worker!r} was lost {when}; its nodes kept running, nothing was lost" if kept else
+                   f"Worker {worker!r} was lost {when}; of its nodes {sorted(placed)} only {sorted(running)} were "
+                   f"still running: the others' data after {since} is missing")
+        fault = Fault("worker_lost", message, worker=worker, time=lost_at, data_lost=not kept)
+        self.add(fault, update=True)
+        for known in self.faults:
+            if known.key() == fault.key():
+                known.data_lost = not kept
+                return known
+        return fault
+
     def stop_replies(self, nodes: Mapping[str, Mapping[str, Any]], *, worker: str) -> None:
         """Faults in a Worker's answer to ``stop``: nodes it had to kill, outputs dropped."""
         for name, info in nodes.items():
