@@ -245,3 +245,34 @@ def test_a_csv_on_a_full_disk_keeps_whole_rows_and_reports_the_record(tmp_path):
         assert errors and errors[0].record == "sensor" and "No space left" in str(errors[0])
         lines = rows(folder / "rec" / "sensor.csv")  # ends in a whole row
         assert [int(line["i"]) for line in lines] == list(range(len(lines))) and len(lines) > 100
+
+
+def test_merging_collects_never_overwrites_an_entry():
+    from chimerapy.manager.report import merge_collected
+
+    first = merge_collected(None, {"files": 3, "bytes": 30, "retries": 0, "missing": ["n/a.csv"], "error": None,
+                                   "complete": False, "listed": ["n/a.csv", "n/b.csv", "n/c.csv", "n/d.csv"]})
+    assert "listed" not in first and first["attempts"] == 1 and not first["complete"]
+    unreachable = merge_collected(first, {"files": 0, "bytes": 0, "retries": 0, "missing": [],
+                                          "error": "the Worker is not connected", "complete": False})
+    assert (unreachable["files"], unreachable["missing"], unreachable["error"]) == (3, ["n/a.csv"],
+                                                                                   "the Worker is not connected")
+    back = merge_collected(unreachable, {"files": 1, "bytes": 10, "retries": 1, "missing": [], "error": None,
+                                         "complete": True, "listed": ["n/a.csv"]})
+    assert back == {"files": 4, "bytes": 40, "retries": 1, "missing": [], "error": None, "attempts": 3,
+                    "complete": True}
+    # a Worker complete before and unreachable now stays complete: it had nothing left to give
+    again = merge_collected(back, {"files": 0, "bytes": 0, "retries": 0, "missing": [], "error": "gone",
+                                   "complete": False})
+    assert again["complete"] and again["files"] == 4 and again["attempts"] == 4
+
+
+def test_trim_torn_row_keeps_whole_lines_only(tmp_path):
+    from chimerapy.worker.files import trim_torn_row
+
+    whole = tmp_path / "whole.csv"
+    whole.write_bytes(b"a,b\n1,2\n")
+    torn = tmp_path / "torn.csv"
+    torn.write_bytes(b"a,b\n1,2\n3," + b"9" * 100_000)
+    assert trim_torn_row(whole) == 0 and whole.read_bytes() == b"a,b\n1,2\n"
+    assert trim_torn_row(torn) == 100_002 and torn.read_bytes() == b"a,b\n1,2\n"

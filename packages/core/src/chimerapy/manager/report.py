@@ -155,10 +155,11 @@ def merge_collected(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) 
     """One Worker's entry in ``meta.json["collected"]`` after another collect (never overwritten).
 
     Files and bytes add up; a file missing before and listed again now is no longer missing; an
-    attempt that could not reach the Worker keeps what earlier attempts collected.
+    attempt that could not reach the Worker keeps what earlier attempts collected. ``new`` may
+    carry ``listed`` (every path the Worker listed this time); it is used, not stored.
     """
     if not previous:
-        return {**new, "attempts": 1}
+        return {**{k: v for k, v in new.items() if k != "listed"}, "attempts": 1}
     listed = set(new.get("listed", ()))
     missing = sorted((set(previous.get("missing", ())) - listed) | set(new.get("missing", ())))
     if new.get("error") is None or (not missing and previous.get("error") is None):
@@ -174,8 +175,6 @@ def merge_collected(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) 
         "attempts": int(previous.get("attempts", 1)) + 1,
     }
     merged["complete"] = merged["error"] is None and not merged["missing"]
-    if "listed" in new:
-        merged["listed"] = new["listed"]
     return merged
 
 
@@ -209,7 +208,7 @@ class SessionReport:
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         return {"session": self.session, "complete": self.complete, "stopped": self.stopped,
-                "collected": {w: {k: v for k, v in item.items() if k != "listed"} for w, item in self.collected.items()},
+                "collected": self.collected,
                 "faults": [fault.as_dict() for fault in self.faults], "errors": self.errors}
 
     # dict-like access to the per-Worker collection, as ``Manager.collect()`` returned before
