@@ -276,3 +276,23 @@ def test_trim_torn_row_keeps_whole_lines_only(tmp_path):
     torn.write_bytes(b"a,b\n1,2\n3," + b"9" * 100_000)
     assert trim_torn_row(whole) == 0 and whole.read_bytes() == b"a,b\n1,2\n"
     assert trim_torn_row(torn) == 100_002 and torn.read_bytes() == b"a,b\n1,2\n"
+
+
+def test_images_on_a_full_disk_leave_no_temporary_file(tmp_path):
+    import numpy as np
+
+    errors: list[RecordError] = []
+    with tmpfs(tmp_path / "tiny", "256k") as folder:
+        recorder = Recorder(folder / "rec", on_error=errors.append, flush_interval=0.01)
+        noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)  # ~12 KB as PNG
+        try:
+            for _ in range(100):
+                try:
+                    recorder.save_image("frames", noise)
+                except RecordError:
+                    break
+                time.sleep(0.002)
+        finally:
+            recorder.close()
+        assert errors and errors[0].record == "frames" and "No space left" in str(errors[0])
+        assert [p.name for p in folder.rglob("*") if p.name.endswith(".tmp")] == []
