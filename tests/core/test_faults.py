@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import chimerapy as cp
 from chimerapy.net import auth
 from chimerapy.private import scratch_base
+import pytest
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = pytest.mark.timeout(180)
@@ -56,7 +55,7 @@ def test_worker_killed_mid_recording_is_marked_lost_and_collected_when_back(make
         assert time.monotonic() - killed_at < 10
         assert manager.node_states["beacon_doomed"] == "lost"
         started = time.monotonic()
-        assert manager.stop() is False  # stopped, but not everything could be collected
+        assert not manager.stop()  # stopped, but not everything could be collected (a falsy report)
         assert time.monotonic() - started < 30
         meta = json.loads((manager.session.path / "meta.json").read_text())
         assert meta["collected"]["steady"]["complete"]

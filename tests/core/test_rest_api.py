@@ -276,8 +276,8 @@ def test_requests_without_the_right_token_are_refused(make_manager):
                 page = await response.text()
                 assert response.status == 200 and "/assets/app.js" in page
                 assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-            async with http.ws_connect("/api/events") as ws:
-                assert (await ws.receive_json())["type"] == "snapshot"
+            async with http.ws_connect("/api/events", origin=f"https://{manager.host}:{manager.port}") as ws:
+                assert (await ws.receive_json())["type"] == "snapshot"  # the cookie, from its own page
 
     asyncio.run(scenario())
 

@@ -5,8 +5,10 @@ inherits the builtin it resembles, so ``except ValueError`` keeps working::
 
     ChimeraPyError
     ├── GraphError(ValueError)          a graph that is not a DAG, duplicate or unknown names
+    ├── InvalidNameError(ValueError)    a node, Worker, record or session name that breaks the name rule
     ├── MappingError(ValueError)        a mapping that names unknown Workers/Nodes or leaves one out
     ├── ProtocolError(ValueError)       a malformed control or data message
+    │   └── UnsendableRecordError       a step output with a record that cannot be serialised
     ├── RecordError(ValueError)         bad input to a ``Node.save_*`` call (names the record)
     ├── RegistryError(LookupError)      an unknown or ambiguous node name in the registry
     ├── NodeError(RuntimeError)         a node raised in prep, step or teardown (remote traceback)
@@ -24,6 +26,7 @@ __all__ = [
     "ChimeraPyError",
     "CommitError",
     "GraphError",
+    "InvalidNameError",
     "MappingError",
     "NodeError",
     "ProtocolError",
@@ -31,6 +34,7 @@ __all__ = [
     "RegistryError",
     "StateError",
     "UnsafePathError",
+    "UnsendableRecordError",
     "WorkerLostError",
 ]
 
@@ -43,12 +47,42 @@ class GraphError(ChimeraPyError, ValueError):
     """The graph is not a valid pipeline (a cycle, a duplicate or unknown node name)."""
 
 
+class InvalidNameError(ChimeraPyError, ValueError):
+    """A name that breaks the rule of :mod:`chimerapy.names`.
+
+    Attributes:
+        kind: what was being named (``"node"``, ``"Worker"``, ``"record"``, ``"session"``).
+        value: the refused name.
+        position: the index of the first offending character (``None`` for a length problem).
+    """
+
+    def __init__(self, message: str, *, kind: str, value: object, position: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.value = value
+        self.position = position
+
+
 class MappingError(ChimeraPyError, ValueError):
     """The Worker-to-Node mapping does not fit the graph or the connected Workers."""
 
 
 class ProtocolError(ChimeraPyError, ValueError):
     """A control or data message that does not follow the wire format."""
+
+
+class UnsendableRecordError(ProtocolError):
+    """A chunk holds a record the wire cannot carry (a lock, a generator, an open file ...).
+
+    Attributes:
+        record: the record's name.
+        reason: why it cannot be serialised.
+    """
+
+    def __init__(self, message: str, *, record: str, reason: str) -> None:
+        super().__init__(message)
+        self.record = record
+        self.reason = reason
 
 
 class RecordError(ChimeraPyError, ValueError):

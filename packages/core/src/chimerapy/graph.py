@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from .errors import GraphError
+from .names import check_name
 
 if TYPE_CHECKING:
     from .node.node import Node
@@ -45,6 +46,7 @@ class Graph:
             raise GraphError(f"graph nodes must be chimerapy.Node instances, got {node!r}")
         if node in self.G:
             return
+        check_name("node", node.name)  # again: a name may have been changed since Node()
         clash = self._by_name(node.name)
         if clash is not None:
             raise GraphError(

@@ -15,20 +15,24 @@ node's source with :mod:`ast`, so listing imports no pack and a broken pack cann
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import importlib
 import importlib.machinery
 import importlib.metadata
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import RegistryError
 
-__all__ = ["GROUP", "NodeInfo", "Parameter", "available", "check", "create", "find", "load"]
+__all__ = ["GROUP", "NodeInfo", "Parameter", "available", "check", "create", "find", "load", "snapshot"]
 
 GROUP = "chimerapy.nodes"
+#: The registry as read once by :func:`snapshot` (None: read it on every call).
+_snapshot: list[NodeInfo] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,26 @@ class NodeInfo:
         return self.error is not None
 
 
+@contextlib.contextmanager
+def snapshot() -> Iterator[None]:
+    """Within this block, the installed packs are read once, not on every lookup.
+
+    Reading the entry points takes milliseconds; checking or building a pipeline of many
+    nodes does it once this way.
+    """
+    global _snapshot
+    outer = _snapshot
+    _snapshot = outer if outer is not None else available()
+    try:
+        yield
+    finally:
+        _snapshot = outer
+
+
 def available() -> list[NodeInfo]:
     """Every declared node, sorted by name, without importing any pack."""
+    if _snapshot is not None:
+        return list(_snapshot)
     by_name: dict[str, list[NodeInfo]] = {}
     seen: set[tuple[str, str]] = set()
     for entry in importlib.metadata.entry_points(group=GROUP):

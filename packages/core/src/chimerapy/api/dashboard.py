@@ -13,10 +13,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["DASHBOARD", "add_dashboard"]
+__all__ = ["DASHBOARD", "PUBLIC_PATHS", "add_dashboard"]
 
 #: The folder of the dashboard's static files (part of the wheel).
 DASHBOARD = Path(__file__).with_name("static")
+#: Path prefixes that hold no data: the login page and the static assets.
+PUBLIC_PATHS = ("/login", "/assets/")
 
 _HEADERS = {
     "Cache-Control": "no-store",

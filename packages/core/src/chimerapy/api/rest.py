@@ -9,8 +9,8 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/registry      the nodes installed packs declare
     POST /api/pipeline      commit a pipeline (the JSON of a pipeline file); 409 while running
     POST /api/start         start the committed graph
-    POST /api/stop          stop, then collect; answers the collect report
-    POST /api/collect       collect again (e.g. once a lost Worker is back)
+    POST /api/stop          stop, then collect; answers the session report (collected, complete, faults)
+    POST /api/collect       collect again (e.g. once a lost Worker is back); the merged report
     POST /api/shutdown      answers, then shuts the Manager and its Workers down
     GET  /api/events        WebSocket: a "snapshot" (the state, full previews), then every event
     GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
@@ -34,13 +34,15 @@ from aiohttp import WSMsgType, web
 
 from .. import registry
 from ..pipeline import Pipeline, PipelineError
-from .dashboard import add_dashboard
+from .dashboard import PUBLIC_PATHS, add_dashboard
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
+from .origin import origin_middleware
 from .sessions import add_session_routes
 
 if TYPE_CHECKING:
     from ..graph import Graph
     from ..manager.events import EventHub
+    from ..manager.report import SessionReport
     from ..manager.session import Session
 
 __all__ = ["ServedManager", "add_api", "cluster_state"]
@@ -61,8 +63,8 @@ class ServedManager(Protocol):
     def status(self) -> dict[str, Any]: ...
     def commit_pipeline(self, pipeline: Any) -> bool: ...
     def start(self) -> bool: ...
-    def stop(self, *, collect: bool = True) -> bool: ...
-    def collect(self) -> dict[str, dict[str, Any]]: ...
+    def stop(self, *, collect: bool = True) -> SessionReport: ...
+    def collect(self) -> SessionReport: ...
     def shutdown(self) -> None: ...
 
 
@@ -95,6 +97,7 @@ def cluster_state(manager: ServedManager, *, thumbnails: bool = False) -> dict[s
 def add_api(app: web.Application, manager: ServedManager) -> None:
     """Register the API, the events socket and the dashboard on ``app`` (before it starts)."""
     app.middlewares.append(error_middleware)
+    app.middlewares.append(origin_middleware(public=PUBLIC_PATHS))
     lifecycle = asyncio.Lock()  # one blocking Manager call at a time
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
@@ -146,16 +149,16 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
         return json_response(summary())
 
     async def post_stop(request: web.Request) -> web.Response:
-        def stop_and_collect() -> tuple[bool, dict[str, Any]]:
+        def stop_and_collect() -> tuple[bool, SessionReport]:
             stopped = manager.stop(collect=False)
-            return stopped, manager.collect()
+            return bool(stopped), manager.collect()
 
         stopped, report = await blocking(stop_and_collect)
-        return json_response({**summary(), "stopped": stopped, "collected": report})
+        return json_response({**summary(), "stopped": stopped, **_report_fields(report)})
 
     async def post_collect(request: web.Request) -> web.Response:
         report = await blocking(manager.collect)
-        return json_response({**summary(), "collected": report})
+        return json_response({**summary(), **_report_fields(report)})
 
     async def post_shutdown(request: web.Request) -> web.StreamResponse:
         response = json_response({**summary(), "shutting_down": True})
@@ -199,6 +202,12 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_get("/api/events", events)
     add_session_routes(app, manager.logdir)
     add_dashboard(app)
+
+
+def _report_fields(report: SessionReport) -> dict[str, Any]:
+    """A session report as the stop and collect answers carry it."""
+    data = report.as_dict()
+    return {"collected": data["collected"], "complete": data["complete"], "faults": data["faults"]}
 
 
 def _not_connected(worker: str, connected: list[str]) -> str:

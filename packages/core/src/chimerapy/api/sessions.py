@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..names import RULE, name_problem
 from .jsonio import ApiError, json_response
 
 __all__ = ["add_session_routes", "list_files", "list_sessions"]
@@ -52,7 +53,10 @@ def _summary(folder: Path) -> dict[str, Any]:
         "workers": sorted(meta.get("workers") or {}),
         "nodes": [node.get("name") for node in (meta.get("graph") or {}).get("nodes", [])],
         "collected": collected,
-        "complete": bool(collected) and all(item.get("complete") for item in collected.values()),
+        # the session's own verdict (faults included) when it has one, else from the collection
+        "complete": bool(meta["complete"]) if "complete" in meta else
+                    bool(collected) and all(item.get("complete") for item in collected.values()),
+        "faults": meta.get("faults") or [],
         "error": meta.get("error"),
     }
 
@@ -62,8 +66,11 @@ def add_session_routes(app: web.Application, logdir: Path) -> None:
 
     def session_folder(request: web.Request) -> Path:
         session = request.match_info["session"]
+        problem = name_problem(session)
+        if problem is not None:
+            raise ApiError(400, f"session id {session!r} is refused: {problem.reason}; {RULE}")
         folder = logdir / session
-        if session in (".", "..") or not (folder / "meta.json").is_file():
+        if not (folder / "meta.json").is_file():
             raise ApiError(404, f"there is no session {session!r} in {logdir}; GET /api/sessions lists them")
         return folder
 

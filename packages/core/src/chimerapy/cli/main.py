@@ -12,6 +12,7 @@ from .. import registry
 from ..__about__ import __version__
 from ..errors import ChimeraPyError
 from ..pipeline import PipelineError, load
+from .collect import collect
 from .export import export
 from .report import report
 from .table import echo_table
@@ -162,6 +163,7 @@ def new_pack(name: str, directory: Path | None) -> None:
 
 main.add_command(report)
 main.add_command(export)
+main.add_command(collect)
 
 if __name__ == "__main__":
     main()

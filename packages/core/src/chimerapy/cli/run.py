@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..manager.manager import Manager
+from ..manager.report import SessionReport
 from ..pipeline import Pipeline
 from ..worker.worker import Worker
 from .status import StatusView, node_rows
@@ -73,11 +74,10 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
             manager.start()
             _watch(manager, placement, duration, interrupts)
             click.echo("stopping and collecting ...")
-            complete = manager.stop(collect=False)
+            manager.stop(collect=False)
             report = manager.collect(progress=_progress_line())
-            complete = complete and all(item["complete"] for item in report.values())
             _summary(manager, report)
-            return 0 if complete and not manager.errors else 1
+            return 0 if report.complete and not manager.errors else 1
         except KeyboardInterrupt:
             click.echo("aborted: recordings not yet collected stay in the Workers' temporary folders", err=True)
             return 130
@@ -127,10 +127,12 @@ def _progress_line():
     return show
 
 
-def _summary(manager: Manager, report: dict) -> None:
+def _summary(manager: Manager, report: SessionReport) -> None:
     for worker, item in report.items():
         state = "complete" if item["complete"] else f"INCOMPLETE ({item['error'] or ''} missing {item['missing']})"
         click.echo(f"  {worker}: {item['files']} files, {item['bytes'] / 1e6:.1f} MB, {state}")
+    for fault in report.faults:
+        click.echo(f"  {fault.kind} ({'data lost' if fault.data_lost else 'nothing lost'}): {fault.message}")
     for error in manager.errors:
         click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
     if manager.check is not None:

@@ -18,17 +18,27 @@ import sys
 
 import click
 
-from ..errors import UnsafePathError
+from ..errors import InvalidNameError, UnsafePathError
+from ..names import check_name
 from ..net import auth, tls
 from ..worker.worker import Worker
 
 log = logging.getLogger("chimerapy.cli.worker")
 
 
+def _checked_name(value: str) -> str:
+    """``--name`` checked against the name rule (a usage error naming the bad character if not)."""
+    try:
+        return check_name("Worker", value)
+    except InvalidNameError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--ip", "host", default=None, help="The Manager's IP address or host name.")
 @click.option("--port", default=None, type=int, help="The Manager's port.")
-@click.option("--name", required=True, help="This Worker's name (unique in the cluster).")
+@click.option("--name", required=True, callback=lambda ctx, param, value: _checked_name(value),
+              help="This Worker's name (unique in the cluster; letters, digits, '-', '_', '.').")
 @click.option("--fingerprint", envvar="CHIMERAPY_FINGERPRINT", default=None,
               help="The Manager's certificate fingerprint (sha256:..., printed by the Manager): only that Manager "
                    "is trusted.")

@@ -8,11 +8,13 @@ Worker arrived intact is the Worker told that it may delete its copy.
 The Worker's file server is trusted only through what the Worker said over its authenticated
 control socket: the fingerprint of its certificate (pinned) and a key for its files (presented
 instead of the cluster token, which never leaves the Manager). Folders are created 0700 and
-files 0600.
+files 0600. A file that cannot be stored (a full disk under the logdir) leaves no partial file behind, stays on the Worker, and is
+reported (kind ``disk_full``) so that collecting again once there is space brings it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -46,6 +48,11 @@ class WorkerCollection:
     missing: list[str] = field(default_factory=list)
     error: str | None = None
     clock: dict[str, Any] = field(default_factory=dict)
+    #: Every path the Worker listed this time (to merge with earlier attempts).
+    listed: list[str] = field(default_factory=list)
+    #: Faults found on the way: torn rows cut off, partial files left out, files that could not
+    #: be stored (see :mod:`chimerapy.manager.report`).
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -53,7 +60,7 @@ class WorkerCollection:
 
     def as_dict(self) -> dict[str, Any]:
         return {"files": self.files, "bytes": self.bytes, "retries": self.retries,
-                "missing": self.missing, "error": self.error, "complete": self.complete}
+                "missing": self.missing, "error": self.error, "complete": self.complete, "listed": self.listed}
 
 
 async def collect_from(
@@ -79,7 +86,9 @@ async def collect_from(
         result.error = reply.error or "list_files failed"
         return result
     result.clock = reply.data.get("clock", {})
+    result.problems = list(reply.data.get("problems", []))
     listing = reply.data.get("files", [])
+    result.listed = [str(entry["path"]) for entry in listing]
     server = reply.data.get("http", {})
     if not server.get("fingerprint") or not server.get("key"):
         result.error = "the Worker offered no pinned file channel (a Worker of an older version?)"
@@ -96,10 +105,17 @@ async def collect_from(
             result.missing.append(relative)
             log.error("Worker %s listed a path outside its session: %r", link.name, relative)
             continue
+        full = None
         for attempt in range(1, attempts + 1):
             try:
                 digest = await _download(http, base + relative, target, channel, (folder_mode, file_mode))
-            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            except OSError as error:
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    digest = f"error: {error}"
+                else:
+                    full = f"no space left under the logdir for {relative} ({error.strerror})"
+                    break
+            except (aiohttp.ClientError, TimeoutError) as error:
                 digest = f"error: {error}"
             if digest == entry["sha256"]:
                 break
@@ -107,8 +123,14 @@ async def collect_from(
             log.warning("collect: %s from Worker %s arrived damaged (attempt %d of %d: %s); retrying",
                         relative, link.name, attempt, attempts, digest[:40])
         else:
+            full = f"{relative} could not be collected intact in {attempts} attempts"
+        if full is not None:
             result.missing.append(relative)
             target.unlink(missing_ok=True)
+            kind = "disk_full" if full.startswith("no space") else "missing_file"
+            result.problems.append({"kind": kind, "path": relative, "node": relative.split("/", 1)[0],
+                                    "message": full + "; it stays on the Worker: free space and collect again"})
+            log.error("collect from Worker %s: %s", link.name, full)
             continue
         result.files += 1
         result.bytes += int(entry["size"])
@@ -131,15 +153,18 @@ async def _download(http: aiohttp.ClientSession, url: str, target: Path, channel
     _private_parents(target.parent, folder_mode)
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
-    async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60), **channel) as response:
-        response.raise_for_status()
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, file_mode)
-        os.fchmod(descriptor, file_mode)
-        with os.fdopen(descriptor, "wb") as file:
-            async for block in response.content.iter_chunked(1 << 20):
-                digest.update(block)
-                file.write(block)
-    partial.replace(target)
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60), **channel) as response:
+            response.raise_for_status()
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, file_mode)
+            os.fchmod(descriptor, file_mode)
+            with os.fdopen(descriptor, "wb") as file:
+                async for block in response.content.iter_chunked(1 << 20):
+                    digest.update(block)
+                    file.write(block)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # never leave a .part in the archive (a full disk, a cut)
     return digest.hexdigest()
 
 

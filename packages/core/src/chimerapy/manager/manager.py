@@ -33,6 +33,7 @@ from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .credentials import load_credentials
 from .events import EventHub
 from .pipeline_record import describe_pipeline, edge_statistics, with_pipeline_file
+from .report import Fault, FaultLog, SessionReport, merge_collected
 from .server import ManagerServer, WorkerLink
 from .session import Session
 
@@ -114,6 +115,12 @@ class Manager:
         self.node_states: dict[str, str] = {}
         self.node_stats: dict[str, dict[str, Any]] = {}
         self.final_stats: dict[str, dict[str, Any]] = {}
+        #: The faults of the current session (see :mod:`chimerapy.manager.report`).
+        self.faults = FaultLog()
+        #: The report of the last stop() or collect() (None before the first).
+        self.last_report: SessionReport | None = None
+        self._stopped_ok = True
+        self._lost_at: dict[str, float] = {}
         self.graph: Graph | None = None
         self._plan: CommitPlan | None = None
         self._pending_logs: list[dict[str, Any]] = []
@@ -133,7 +140,7 @@ class Manager:
         self._server = ManagerServer(
             token=self.token, max_workers=max_num_of_workers, on_event=self._on_event,
             on_change=self._on_worker_change, ssl_context=credentials.identity.server_context(),
-            fingerprint=self.fingerprint,
+            fingerprint=self.fingerprint, welcome=self._welcome,
         )
         if dashboard_api:
             from ..api.rest import add_api
@@ -237,7 +244,7 @@ class Manager:
         plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
                            shipped=frozenset(top for p in packages for top in p.top_levels))
         if self.state == "committed":
-            self._loop.run(self._broadcast(self._active_plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+            self._loop.run(self._broadcast(self._plan_now().workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
         if packages:
             self._loop.run(self._ship(plan.workers(), packages), timeout=600)
@@ -254,69 +261,79 @@ class Manager:
             pipeline = Pipeline.parse(pipeline)
         graph, mapping = pipeline.build()
         committed = self.commit_graph(graph, mapping)
-        meta = self._active_session.meta
-        self._active_session.update_meta(pipeline=with_pipeline_file(meta["pipeline"], pipeline))
+        meta = self._session_now().meta
+        self._session_now().update_meta(pipeline=with_pipeline_file(meta["pipeline"], pipeline))
         return committed
 
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
         self._require_state("start", ("committed",))
-        self._loop.run(self._broadcast(self._active_plan.workers(), "start", {"mode": "run"}), timeout=60)
+        self._loop.run(self._broadcast(self._plan_now().workers(), "start", {"mode": "run"}), timeout=60)
         self._set_state("running")
-        self._active_session.update_meta(start_time=time.time())
+        self._session_now().update_meta(start_time=time.time())
         return True
 
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
         self._require_state("step", ("committed", "stepping"))
-        self._loop.run(self._broadcast(self._active_plan.workers(), "step", {"mode": "step"}), timeout=60)
+        self._loop.run(self._broadcast(self._plan_now().workers(), "step", {"mode": "step"}), timeout=60)
         if self.state == "committed":
-            self._active_session.update_meta(start_time=time.time())
+            self._session_now().update_meta(start_time=time.time())
         self._set_state("stepping")
         return True
 
-    def stop(self, *, collect: bool = True) -> bool:
+    def stop(self, *, collect: bool = True) -> SessionReport:
         """Stop every node: sources first, then each node once it has drained its inputs.
 
         Then (unless ``collect=False``) bring every Worker's recordings into the session folder
-        (see :meth:`collect`). Nodes that ignore the stop are ended.
+        (see :meth:`collect`). Nodes that ignore the stop are ended (and reported). A full disk
+        under the logdir does not raise: it is in the report.
 
         Returns:
-            True when every node stopped (and every file arrived, when collecting).
+            The :class:`~chimerapy.manager.report.SessionReport`: truthy when every node
+            stopped when asked and (when collecting) every file arrived intact with no fault
+            that lost data, as the bool this returned before; falsy otherwise, with the
+            faults (what, where, when) and the node errors. Also kept as :attr:`last_report`.
         """
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
-            self._broadcast(self._active_plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            self._broadcast(self._plan_now().workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
             timeout=grace + 30,
         )
-        for reply in replies.values():
+        killed = False
+        for worker, reply in replies.items():
             if isinstance(reply, Envelope) and reply.ok:
-                for name, info in reply.data.get("nodes", {}).items():
+                nodes = reply.data.get("nodes", {})
+                self.faults.stop_replies(nodes, worker=worker)
+                for name, info in nodes.items():
                     self.final_stats[name] = info.get("stats", {})
-                    self.node_states[name] = info.get("state", "stopped")
+                    self.node_states[name] = "killed at stop" if info.get("killed") else info.get("state", "stopped")
+                    killed = killed or bool(info.get("killed"))
         self._set_state("stopped")
-        self._active_session.update_meta(stop_time=time.time(), node_stats=self.final_stats,
-                                          edge_stats=edge_statistics(self.final_stats))
-        stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
+        self._stopped_ok = not killed and all(isinstance(r, Envelope) and r.ok for r in replies.values())
+        self._session_now().update_meta(stop_time=time.time(), node_stats=self.final_stats,
+                                        edge_stats=edge_statistics(self.final_stats))
         if collect:
-            report = self.collect()
-            return stopped and all(item["complete"] for item in report.values())
-        return stopped
+            return self.collect()
+        return self._report()
 
-    def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
+    def collect(self, progress: ProgressCallback | None = None) -> SessionReport:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
 
         Files travel over HTTP and are verified with SHA-256 (a damaged file is fetched again);
         a Worker deletes its copy only once all its files arrived. ``meta.json`` gets the
-        per-Worker result and each Worker's clock offsets. Safe to call again: e.g. once a lost
-        Worker is back.
+        per-Worker result (merged with earlier collects, never overwritten), each Worker's
+        clock offsets, the faults and whether the session is complete. Safe to call again:
+        e.g. once a lost Worker is back, or once a full disk has room again.
 
         Args:
             progress: called as ``progress(worker, path, bytes_done, bytes_total)``.
 
         Returns:
-            Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
+            The :class:`~chimerapy.manager.report.SessionReport` (truthy when complete); its
+            ``report[worker]`` is that Worker's {"files", "bytes", "retries", "missing",
+            "error", "complete"}.
         """
         self._require_state("collect", ("stopped",))
 
@@ -326,22 +343,53 @@ class Manager:
                 progress(worker, path, done, total)
 
         results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
-        report = {r.worker: r.as_dict() for r in results}
-        collected = {**self._active_session.meta.get("collected", {}), **report}
-        clocks = {**self._active_session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
-        self._active_session.update_meta(collected=collected, clock_offsets=clocks)
+        collected = dict(self._session_now().meta.get("collected", {}))
+        for result in results:
+            collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())
+            self.faults.arrived(result.worker, set(result.listed) - set(result.missing))
+            self.faults.collection(result.worker, result.problems)
+        clocks = {**self._session_now().meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+        self._session_now().update_meta(collected=collected, clock_offsets=clocks)
         from ..archive.check import check_collected  # loaded on first use: it reads the archive
 
-        self.check = check_collected(self._active_session.path)
+        self.check = check_collected(self._session_now().path)
         if self.check is not None:
-            self._active_session.update_meta(check=self.check.as_dict())
-        for worker, item in report.items():
+            self._session_now().update_meta(check=self.check.as_dict())
+        for result in results:
+            item = collected[result.worker]
             if item["complete"]:
-                log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
+                log.info("collected %d files (%d bytes) from Worker %s", result.files, result.bytes, result.worker)
             else:
                 log.error("collect from Worker %s is incomplete: %s missing %s",
-                          worker, item["error"] or "", item["missing"])
-        return report
+                          result.worker, item["error"] or "", item["missing"])
+        return self._report()
+
+    def collect_session(self, folder: Path | str, *, timeout: float = 60.0) -> SessionReport:
+        """Collect a session whose Manager is gone (crashed) into its folder ``<logdir>/<id>``.
+
+        The Workers named in its ``meta.json`` keep their recordings until a Manager confirms
+        them, and reconnect to the address they joined (run this Manager there: same host,
+        port and token). Waits up to ``timeout`` seconds for them, collects from those that
+        came, merges ``meta.json`` and returns the report (Workers that did not come are in
+        it as not connected: collect again later).
+        """
+        self._require_open()
+        if self.state in ("committed", "running", "stepping"):
+            raise StateError(f"the cluster is {self.state}; call stop() before collecting another session")
+        session = Session.open(Path(folder))
+        if self.session is not None:
+            self.session.close()
+        self.session, self.graph, self._plan = session, None, None
+        self.faults = FaultLog(Fault.from_dict(item) for item in session.meta.get("faults", []))
+        self._stopped_ok = True  # the Workers stop a session's nodes when they rejoin another Manager
+        if session.meta.get("stop_time") is None:
+            self.faults.add(Fault("manager_lost", "the session's Manager ended before stop(); its Workers kept "
+                                  "their nodes recording until they rejoined a Manager", data_lost=False))
+        self._set_state("stopped")
+        workers = self._session_workers()
+        log.info("collecting session %s from Workers %s", session.id, workers)
+        self.wait_for_workers(workers, timeout=timeout)
+        return self.collect()
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
@@ -442,10 +490,12 @@ class Manager:
         self.errors.clear()
         self.node_stats.clear()
         self.final_stats.clear()
+        self.faults, self._stopped_ok, self._lost_at = FaultLog(), True, {}
         self.node_states = {name: "creating" for name in plan.graph.names()}
-        self._active_session.update_meta(
+        self._session_now().update_meta(
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
+            manager={"host": self.host, "port": self.port},
             workers={name: self._server.workers[name].info for name in plan.workers()},
             versions={"manager": _installed_versions(),
                       "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
@@ -525,8 +575,41 @@ class Manager:
                     raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
         return replies
 
+    def _session_now(self) -> Session:
+        if self.session is None:
+            raise StateError("there is no session yet: call commit_graph() first")
+        return self.session
+
+    def _plan_now(self) -> CommitPlan:
+        if self._plan is None:
+            raise StateError("no graph is committed: call commit_graph() first")
+        return self._plan
+
+    def _session_workers(self) -> list[str]:
+        """The Workers of the current session: the committed plan's, or those in meta.json."""
+        if self._plan is not None:
+            return self._plan_now().workers()
+        return sorted(self._session_now().meta.get("mapping", {})) if self.session is not None else []
+
+    def _report(self) -> SessionReport:
+        """The current session's report; also written into meta.json and kept as last_report."""
+        assert self.session is not None
+        errors = self.status()["errors"]
+        if self.session.write_error is not None:
+            self.faults.add(Fault("meta_not_written" if "meta.json" in self.session.write_error else "disk_full",
+                                  f"the session folder could not be written: {self.session.write_error}",
+                                  data_lost=False))
+        report = SessionReport(self.session.id, stopped=self._stopped_ok,
+                               collected=dict(self._session_now().meta.get("collected", {})),
+                               faults=list(self.faults.faults), errors=errors)
+        self._session_now().update_meta(faults=[fault.as_dict() for fault in report.faults], complete=report.complete)
+        self.last_report = report
+        if not report.complete:
+            log.error("%s", report)
+        return report
+
     async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
-        session = self._active_session
+        session = self._session_now()
         async with aiohttp.ClientSession() as http:  # each Worker's pin and key come with its file list
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
@@ -536,7 +619,7 @@ class Manager:
                                           folder_mode=session.folder_mode, file_mode=session.file_mode,
                                           progress=progress)
 
-            return list(await asyncio.gather(*(one(name) for name in self._active_plan.workers())))
+            return list(await asyncio.gather(*(one(name) for name in self._session_workers())))
 
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:
@@ -567,6 +650,8 @@ class Manager:
                 remote_traceback=str(data.get("traceback", "")),
             )
             self.errors.append(error)
+            self.faults.node_error(worker=link.name, node=str(data["node"]), phase=str(data["phase"]),
+                                   text=error.remote_traceback)
             if data["phase"] == "process":
                 self.node_states[data["node"]] = "crashed"
             self.events.publish({"type": "error", "node": error.node, "phase": error.phase, "worker": link.name,
@@ -581,17 +666,42 @@ class Manager:
 
     def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
         verb = "connected" if connected else "disconnected"
-        if not connected and self._plan is not None and link.name in self._plan.workers() \
+        if not connected and self._plan is not None and link.name in self._plan_now().workers() \
                 and self.state in ("committed", "running", "stepping"):
             verb = "LOST"
-            for node, worker in self._plan.placement.items():
-                if worker == link.name:
-                    self.node_states[node] = "lost"
+            nodes = [node for node, worker in self._plan.placement.items() if worker == link.name]
+            for node in nodes:
+                self.node_states[node] = "lost"
+            self._lost_at[link.name] = time.time()
+            self.faults.worker_lost(link.name, nodes, state=self.state)
             log.error("Worker %s was lost while the cluster was %s; its nodes are marked lost and its data is "
                       "collected when it comes back (Manager.collect())", link.name, self.state)
         self.events.publish({"type": "workers", "worker": link.name, "connected": connected,
                              "workers": sorted(self._server.workers)})
         self._write_log({"time": time.time(), "level": "INFO", "worker": link.name, "message": f"Worker {verb}"})
+
+    def _welcome(self, link: WorkerLink) -> dict[str, Any]:
+        """What a (re)joining Worker is told: whether to keep its running nodes (``resume``).
+
+        A Worker that lost the Manager (a stall, a cut cable) keeps its nodes running while it
+        reconnects; it resumes when this Manager still runs that session, and the session's
+        report says how long it was away and that nothing was lost. Otherwise it stops them
+        (their files stay until collected).
+        """
+        session, running = link.info.get("session"), list(link.info.get("running") or [])
+        plan = self._plan
+        ours = (self.session is not None and session == self.session.id and plan is not None
+                and link.name in plan.workers())
+        resume = ours and self.state in ("committed", "running", "stepping")
+        if ours and plan is not None and link.name in self._lost_at:
+            placed = [n for n, w in plan.placement.items() if w == link.name]
+            fault = self.faults.worker_back(link.name, lost_at=self._lost_at.pop(link.name), placed=placed,
+                                            running=running)
+            if resume:
+                for node in running:
+                    self.node_states[node] = "running" if self.state == "running" else self.node_states.get(node, "ready")
+            log.warning("%s", fault.message)
+        return {"resume": resume}
 
     def _write_log(self, record: dict[str, Any]) -> None:
         self.events.publish({"type": "log", **record})
@@ -614,18 +724,6 @@ class Manager:
     def _require_open(self) -> None:
         if self._closed:
             raise StateError("this Manager was shut down; create a new Manager")
-
-    @property
-    def _active_plan(self) -> CommitPlan:
-        if self._plan is None:
-            raise StateError("no graph is committed: call commit_graph() first")
-        return self._plan
-
-    @property
-    def _active_session(self) -> Session:
-        if self.session is None:
-            raise StateError("no session is open: call commit_graph() first")
-        return self.session
 
     def _require_state(self, call: str, allowed: tuple[str, ...]) -> None:
         self._require_open()

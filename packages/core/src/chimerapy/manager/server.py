@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..errors import ProtocolError, WorkerLostError
+from ..names import RULE, name_problem
 from ..net import auth, control, handshake
 from ..net.control import Envelope, Requests
 
@@ -71,11 +72,13 @@ class ManagerServer:
         max_workers: the most Workers that may be connected at once.
         on_event: awaited for each event (stats, node_state, node_error, log) from a Worker.
         on_change: called when a Worker connects or disconnects.
+        welcome: called with a newly registered Worker; what it returns is added to the reply
+            (e.g. whether a Worker that comes back keeps its running nodes).
     """
 
     def __init__(self, *, token: str, max_workers: int, on_event: EventHandler,
                  on_change: Callable[[WorkerLink, bool], None], ssl_context: ssl.SSLContext | None = None,
-                 fingerprint: str = ""):
+                 fingerprint: str = "", welcome: Callable[[WorkerLink], dict[str, Any]] | None = None):
         self.max_workers = max_workers
         self._token = token
         self._ssl_context = ssl_context
@@ -86,6 +89,7 @@ class ManagerServer:
         self._on_change = on_change
         #: One-time codes that sign a browser in to the dashboard (``/?code=...``).
         self.login_codes = auth.LoginCodes()
+        self._welcome = welcome
         self.app = web.Application(client_max_size=control.MAX_MESSAGE_BYTES,
                                    middlewares=[auth.middleware(token, public=PUBLIC_PATHS, login_path="/login",
                                                                 codes=self.login_codes)])
@@ -207,9 +211,12 @@ class ManagerServer:
         envelope = await self._receive(ws, request, "register")
         if envelope is None:
             return None
-        name = str(envelope.data["name"])
+        name = str(envelope.data.get("name"))
         problem = None
-        if name in self.workers:
+        rule = name_problem(name)
+        if rule is not None:  # a name becomes the Worker's folder in the archive: checked here too
+            problem = f"Worker name {name!r} is refused: {rule.reason}; {RULE}"
+        elif name in self.workers:
             problem = f"a Worker named {name!r} is already connected; give each Worker a unique name"
         elif len(self.workers) >= self.max_workers:
             problem = f"the Manager accepts at most {self.max_workers} Workers (max_num_of_workers)"
@@ -220,7 +227,8 @@ class ManagerServer:
         link = WorkerLink(name, str(envelope.data["id"]), dict(envelope.data), ws)
         self.workers[name] = link
         self.lost.pop(name, None)
-        await ws.send_str(control.encode(envelope.reply({"manager_time": time.time()})))
+        extra = self._welcome(link) if self._welcome is not None else {}
+        await ws.send_str(control.encode(envelope.reply({"manager_time": time.time(), **extra})))
         log.info("Worker %s registered from %s", name, envelope.data.get("host"))
         self._on_change(link, True)
         async with self.changed:

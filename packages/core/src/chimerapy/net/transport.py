@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -30,6 +31,9 @@ from ..data_chunk import DataChunk
 from ..errors import ProtocolError
 from . import wire
 from .shm import SlotPool, SlotReader
+
+if TYPE_CHECKING:
+    from .jpeg import JpegDecoder, JpegEncoder
 
 __all__ = ["EdgeStats", "Publisher", "Subscriber"]
 
@@ -61,7 +65,7 @@ def _send_frames(socket: zmq.Socket, frames: list) -> None:
 def _receive_frames(socket: zmq.Socket) -> list:
     """Receive one message without blocking (raises ``zmq.Again`` when none is queued): the header
     as bytes, the frames after it as zero-copy ``zmq.Frame`` s."""
-    frames = [socket.recv(_NOBLOCK)]
+    frames: list[Any] = [socket.recv(_NOBLOCK)]
     while socket.getsockopt(_RCVMORE):
         frames.append(socket.recv(copy=False))
     return frames
@@ -121,7 +125,7 @@ class Publisher:
         unknown = set(modes) - set(MODES)
         if unknown:
             raise ValueError(f"unknown publisher modes {sorted(unknown)}; known: {MODES}")
-        self._jpeg = None  # a JpegEncoder, made when a remote consumer first needs one
+        self._jpeg: JpegEncoder | None = None  # made when a remote consumer first needs one
         for mode in (m for m in MODES if m in set(modes)):
             socket = context.socket(zmq.XPUB)
             socket.setsockopt(zmq.LINGER, 0)
@@ -178,18 +182,22 @@ class Publisher:
 
         Blocks while a lossless consumer's queue is full (backpressure), until ``abort()`` is
         true. The chunk's arrays are sent without copying: do not modify them afterwards.
+
+        Raises:
+            UnsendableRecordError: a record cannot be serialised; nothing was sent and the
+                sequence number is not used.
         """
-        self.seq += 1
+        seq = self.seq + 1  # taken only once the chunk is encoded: a refused chunk leaves no gap
         produced_at = self._clock()
-        chunk.producer, chunk.seq, chunk.produced_at = self.name, self.seq, produced_at
-        encode = functools.partial(wire.encode_chunk, chunk, seq=self.seq, producer=self.name,
+        chunk.producer, chunk.seq, chunk.produced_at = self.name, seq, produced_at
+        encode = functools.partial(wire.encode_chunk, chunk, seq=seq, producer=self.name,
                                    produced_at=produced_at, incarnation=self.incarnation)
-        consumers = self._local_consumers
+        consumers, pool = self._local_consumers, self._pool
         messages: dict[str, list] = {}
         plain = remote = None  # one encoding serves every socket that needs it
         for mode in self._sockets:
-            if mode == "lossless" and consumers:
-                messages[mode] = encode(shm=lambda array: self._pool.put(array, len(consumers), abort),
+            if mode == "lossless" and consumers and pool is not None:
+                messages[mode] = encode(shm=lambda array: pool.put(array, len(consumers), abort),
                                         consumers=consumers)
             elif mode.endswith("-remote"):
                 remote = remote or encode(image_encoder=self._jpeg_encoder().encode)
@@ -197,6 +205,7 @@ class Publisher:
             else:
                 plain = plain or encode()
                 messages[mode] = plain
+        self.seq = seq
         self._send(messages, abort)
         return self.seq
 
@@ -313,7 +322,7 @@ class Subscriber:
         self.edges: dict[str, EdgeStats] = {}
         #: Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped.
         self.garbage = 0
-        self._jpeg = None  # a JpegDecoder, made when a JPEG frame first arrives
+        self._jpeg: JpegDecoder | None = None  # made when a JPEG frame first arrives
         self._slots = SlotReader(name)
 
     def connect(self, producer: str, address: str, *, latest_only: bool = False) -> None:
@@ -375,11 +384,12 @@ class Subscriber:
                 if mode == "lossless":
                     yield chunk
                     continue
-                replaced = newest.get(chunk.producer)
+                producer = str(chunk.producer)  # always set on a decoded chunk
+                replaced = newest.get(producer)
                 if replaced is not None:  # an older chunk of this burst: skipped by design
-                    self.edges[chunk.producer].received -= 1
-                    self.edges[chunk.producer].skipped += 1
-                newest[chunk.producer] = chunk
+                    self.edges[producer].received -= 1
+                    self.edges[producer].skipped += 1
+                newest[producer] = chunk
             yield from newest.values()
 
     def _decode_jpeg(self, data: memoryview):

@@ -30,12 +30,12 @@ import pickle
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..data_chunk import CONTENT_TYPES, DataChunk
-from ..errors import ProtocolError
+from ..errors import ProtocolError, UnsendableRecordError
 from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]
@@ -90,7 +90,11 @@ def encode_chunk(
     ``image_encoder`` (e.g. JPEG for another host) is applied to ``"image"`` records; ``shm``
     places large arrays in shared memory for the ``consumers`` on this host (None: send bytes).
     The producer's name is appended to each record's ownership.
+
+    Raises:
+        UnsendableRecordError: a record cannot be serialised (nothing was placed in shared memory).
     """
+    pickled = _pickle_all(chunk)  # first: a record that cannot be sent must not take a shm slot
     records: list[dict[str, Any]] = []
     frames: list[Buffer] = [b""]
     for name, record in chunk.items():
@@ -119,14 +123,8 @@ def encode_chunk(
             frames.append(array.reshape(-1).view(np.uint8) if array.size else b"")
         else:
             entry["e"] = "pk"
-            out_of_band: list[pickle.PickleBuffer] = []
-            try:
-                frames.append(pickle.dumps(value, protocol=5, buffer_callback=out_of_band.append))
-            except Exception as error:
-                raise ProtocolError(
-                    f"record {name!r}: its value of type {type(value).__name__} cannot be "
-                    f"pickled ({error}); send plain data, numpy arrays or picklable objects"
-                ) from error
+            data, out_of_band = pickled[name]
+            frames.append(data)
             frames.extend(buffer.raw() for buffer in out_of_band)
         entry["f"] = [first, len(frames)]
         records.append(entry)
@@ -135,6 +133,33 @@ def encode_chunk(
         header["c"] = consumers
     frames[0] = MAGIC + _encode_json(header).encode()
     return frames
+
+
+def _pickle_all(chunk: DataChunk) -> dict[str, tuple[bytes, list[pickle.PickleBuffer]]]:
+    """The pickle (and out-of-band buffers) of every record that travels as ``"pk"``.
+
+    Raises:
+        UnsendableRecordError: naming the first record that cannot be pickled, and why.
+    """
+    pickled = {}
+    for name, record in chunk.items():
+        value = record["value"]
+        kind = type(value)
+        if kind in _INLINE_TYPES and (kind is not str or len(value) <= _INLINE_MAX_STR):
+            continue
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            continue
+        out_of_band: list[pickle.PickleBuffer] = []
+        try:
+            data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band.append)
+        except Exception as error:
+            reason = f"its value of type {type(value).__name__} cannot be pickled ({type(error).__name__}: {error})"
+            raise UnsendableRecordError(
+                f"record {name!r}: {reason}; send plain data, numpy arrays or picklable objects",
+                record=name, reason=reason,
+            ) from error
+        pickled[name] = (data, out_of_band)
+    return pickled
 
 
 def encode_end(*, last_seq: int, producer: str, produced_at: float, incarnation: str = "") -> list[bytes]:
@@ -278,7 +303,7 @@ def _dtype(descr: Any) -> np.dtype:
         return np.lib.format.descr_to_dtype(_descr(descr))
     dtype = _DTYPES.get(descr)
     if dtype is None:
-        dtype = np.lib.format.descr_to_dtype(descr)
+        dtype = np.lib.format.descr_to_dtype(cast(Any, descr))  # a str descr is fine; the stub says list
         if len(_DTYPES) < 256:
             _DTYPES[descr] = dtype
     return dtype
@@ -305,7 +330,7 @@ def _descr(raw: Any) -> Any:
 
 
 def _view(frame: Buffer) -> memoryview:
-    buffer = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
+    buffer: Any = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
     view = memoryview(buffer)
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 

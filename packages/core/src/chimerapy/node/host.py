@@ -80,7 +80,7 @@ class ControlThread(threading.Thread):
     def run(self) -> None:
         next_stats = time.monotonic() + STATS_INTERVAL
         while not self.closing.is_set():
-            events = dict(self._poller.poll(STATS_INTERVAL * 1000 / 4))
+            events = dict(self._poller.poll(int(STATS_INTERVAL * 1000 / 4)))
             if self._wake_read in events:
                 os.read(self._wake_read, 4096)
             while self.socket.poll(0, zmq.POLLIN):
@@ -141,7 +141,7 @@ class ForwardingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = {
+            line: dict[str, Any] = {
                 "time": self.channel.clock(),
                 "level": record.levelname,
                 "logger": record.name,
@@ -200,6 +200,11 @@ class NodeHost:
         self.channel.offset = float(spec.get("offset", 0.0))
         logging.getLogger().addHandler(ForwardingHandler(self.channel, node.name))
         errors: list[tuple[str, str]] = []
+
+        def report_error(phase: str, text: str) -> None:
+            errors.append((phase, text))
+            self._report(phase, text)
+
         try:
             self.runtime = NodeRuntime(
                 node,
@@ -210,7 +215,7 @@ class NodeHost:
                 inputs=spec["inputs"],
                 followed=spec.get("followed"),
                 outputs=tuple(spec["outputs"]),
-                report_error=lambda phase, text: errors.append((phase, text)) or self._report(phase, text),
+                report_error=report_error,
                 drain_timeout=float(spec.get("drain_timeout", 5.0)),
                 on_preview=lambda records: self.channel.send(
                     Envelope("preview", {"node": node.name, "records": records})),

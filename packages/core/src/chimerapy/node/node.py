@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..data_chunk import DataChunk
 from ..errors import StateError
+from ..names import check_name
 from .params import capture_init
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ class Node:
     sent as the record ``"default"`` of a new chunk (so ``0`` or an empty array is delivered).
 
     Args:
-        name: the node's name, unique within a graph.
+        name: the node's name, unique within a graph; it follows the name rule of
+            :mod:`chimerapy.names` (letters, digits, ``-``, ``_``, ``.``; at most 64 characters),
+            else :class:`~chimerapy.errors.InvalidNameError` is raised.
         debug: ``"step"`` to drive the node by hand in this process (:meth:`debug_step`), or
             ``"stream"`` to run its loop in a thread here, publishing on ``debug_port``.
         debug_port: the TCP port for ``debug="stream"`` (0 or None: a free port).
@@ -90,8 +93,7 @@ class Node:
     def __init__(
         self, name: str, debug: DebugMode | None = None, debug_port: int | None = None
     ) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a node needs a non-empty name, got {name!r}")
+        check_name("node", name)
         if debug not in (None, "step", "stream"):
             raise ValueError(f"node {name!r}: debug must be None, 'step' or 'stream', got {debug!r}")
         self.name = name

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from ..data_chunk import DataChunk
+from ..errors import UnsendableRecordError
 from ..net.transport import Publisher, Subscriber
 from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
@@ -78,7 +79,7 @@ class NodeRuntime:
         host: str,
         directory: Path,
         clock: Callable[[], float] = time.time,
-        inputs: list[str] = (),
+        inputs: Sequence[str] = (),
         followed: str | None = None,
         outputs: tuple[str, ...] = (),
         report_error: ErrorReporter | None = None,
@@ -114,6 +115,11 @@ class NodeRuntime:
         self.steps = self.step_errors = self.outputs = 0
         self._last_error_report = 0.0
         self._suppressed_errors = 0
+        #: Outputs dropped because a record could not be sent; record name -> the last reason.
+        self.dropped_outputs = 0
+        self.dropped_records: dict[str, str] = {}
+        self._last_drop_report = 0.0
+        self._suppressed_drops = 0
         self._rate_mark = (time.monotonic(), 0)
         self._on_preview = on_preview
         self._previews = PreviewMaker() if on_preview is not None else None
@@ -123,7 +129,9 @@ class NodeRuntime:
 
     def connect(self, specs: list[InputSpec]) -> None:
         """Connect the subscriber to each input's publisher."""
-        assert self.subscriber is not None or not specs
+        if not specs:
+            return
+        assert self.subscriber is not None, "a node without inputs was given input addresses"
         for spec in specs:
             self.subscriber.connect(spec.producer, spec.address, latest_only=spec.latest_only)
 
@@ -196,7 +204,7 @@ class NodeRuntime:
             return
         complete = len(self.inputs)
         for chunk in self.subscriber.stream(timeout):
-            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.in_bound_data[str(chunk.producer)] = chunk  # always set on a received chunk
             self.node.new_data_available = True
             if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:
                 self.emit(self._call_step(dict(self.node.in_bound_data)))
@@ -205,19 +213,28 @@ class NodeRuntime:
         """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
         chunks = self.subscriber.receive(timeout) if self.subscriber else []
         for chunk in chunks:
-            self.node.in_bound_data[chunk.producer] = chunk
+            self.node.in_bound_data[str(chunk.producer)] = chunk
             self.node.new_data_available = True
         return chunks
 
     def emit(self, output: Any) -> DataChunk | None:
-        """Publish what a step produced (``None`` publishes nothing)."""
+        """Publish what a step produced (``None`` publishes nothing).
+
+        An output holding a record that cannot be sent (a lock, a generator ...) is dropped,
+        counted in :meth:`stats` (``dropped_outputs``, ``dropped_records``) and reported as a
+        ``"send"`` error naming the node, the record and the reason; the node goes on.
+        """
         chunk = as_chunk(output)
         if chunk is None:
             return None
-        self.outputs += 1
         if self.publisher is not None:
-            self.publisher.send(chunk, abort=self._give_up_sending)
-        if self._previews is not None and self._previews.due():  # after sending: no added latency
+            try:
+                self.publisher.send(chunk, abort=self._give_up_sending)
+            except UnsendableRecordError as error:
+                self._drop_output(error)
+                return None
+        self.outputs += 1
+        if self._previews is not None and self._on_preview is not None and self._previews.due():  # after sending
             try:
                 self._on_preview(self._previews.make(chunk))
             except Exception:  # a preview must never break the node
@@ -239,6 +256,22 @@ class NodeRuntime:
             return None
         self.steps += 1
         return result
+
+    def _drop_output(self, error: UnsendableRecordError) -> None:
+        """Count and report one output that cannot be sent; the node goes on."""
+        self.dropped_outputs += 1
+        self.dropped_records[error.record] = error.reason
+        text = (f"node {self.node.name!r}: an output was dropped: record {error.record!r} cannot be sent: "
+                f"{error.reason} ({self.dropped_outputs} output(s) dropped so far; the node goes on)")
+        now = time.monotonic()
+        if now - self._last_drop_report < 1.0:
+            self._suppressed_drops += 1
+            return
+        if self._suppressed_drops:
+            text += f"\n({self._suppressed_drops} more dropped since the last report)"
+        self._suppressed_drops = 0
+        self._last_drop_report = now
+        self._report_error("send", text)
 
     def _report_step_error(self, text: str) -> None:
         now = time.monotonic()
@@ -277,6 +310,8 @@ class NodeRuntime:
             "steps": self.steps,
             "step_errors": self.step_errors,
             "outputs": self.outputs,
+            "dropped_outputs": self.dropped_outputs,
+            "dropped_records": dict(self.dropped_records),
             "rate": round(rate, 2),
             "inputs": {p: e.as_dict() for p, e in (self.subscriber.edges.items() if self.subscriber else [])},
             "garbage": self.subscriber.garbage if self.subscriber else 0,

@@ -2,7 +2,8 @@
 
 Everything here runs in the Recorder's writer thread and blocks on disk. Appends are kept in
 memory until ``flush`` and then handed to the operating system in one ``write``, so a process
-killed at any moment leaves whole rows and lines behind (never a number cut in half). Nothing
+killed at any moment leaves whole rows and lines behind (never a number cut in half); a flush
+that a full disk cuts short is undone back to the last whole flush. Nothing
 is fsynced: the files survive the death of the process, not a power loss.
 """
 
@@ -31,6 +32,7 @@ class AppendFile:
         self._pending: list[bytes] = []
         #: Bytes appended so far, flushed or not.
         self.size = 0
+        self._durable = 0  # the file's length after the last complete flush
 
     def append(self, data: bytes) -> None:
         """Queue ``data`` for the next flush (no I/O)."""
@@ -38,13 +40,22 @@ class AppendFile:
         self.size += len(data)
 
     def flush(self) -> None:
-        """Write every pending piece in one system call (more only if the OS writes short)."""
+        """Write every pending piece in one system call (more only if the OS writes short).
+
+        If the disk refuses part of it (full), the file is cut back to its last whole piece
+        (the pieces before this flush: never a row cut mid-line) and the error is raised.
+        """
         if not self._pending:
             return
         view = memoryview(b"".join(self._pending))
         self._pending.clear()
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            os.ftruncate(self._fd, self._durable)  # shrinking needs no space
+            raise
+        self._durable = os.lseek(self._fd, 0, os.SEEK_END)
 
     def close(self) -> None:
         """Flush and close; idempotent."""
@@ -98,9 +109,13 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     A reader, or a process killed half-way, sees either the old file or the new one, never a
-    truncated one.
+    truncated one; a write that fails (a full disk) leaves no temporary file behind.
     """
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as file:
-        file.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written temporary file
+        raise

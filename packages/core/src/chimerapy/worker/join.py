@@ -31,7 +31,7 @@ async def open_manager_socket(
     token: str | None,
     pin: str | None,
     timeout: float,
-) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+) -> tuple[aiohttp.ClientWebSocketResponse[bool], str]:
     """Connect to ``wss://host:port/ws/worker`` and run the token proof.
 
     Args:
@@ -80,7 +80,7 @@ async def open_manager_socket(
     return ws, seen
 
 
-async def _prove(ws: aiohttp.ClientWebSocketResponse, where: str, token: str, fingerprint: str,
+async def _prove(ws: aiohttp.ClientWebSocketResponse[bool], where: str, token: str, fingerprint: str,
                  timeout: float) -> None:
     """The Worker's side of :mod:`chimerapy.net.handshake`."""
     worker_nonce = handshake.new_nonce()
@@ -105,7 +105,7 @@ async def _prove(ws: aiohttp.ClientWebSocketResponse, where: str, token: str, fi
     await ws.send_str(control.encode(Envelope("auth_proof", {"proof": mine})))
 
 
-async def _receive(ws: aiohttp.ClientWebSocketResponse, where: str, timeout: float) -> Envelope:
+async def _receive(ws: aiohttp.ClientWebSocketResponse[bool], where: str, timeout: float) -> Envelope:
     try:
         message = await ws.receive(timeout=timeout)
     except asyncio.TimeoutError:

@@ -53,6 +53,10 @@ class NodeProcess:
     connection: dict[str, Any] | None = None
     addresses: dict[str, str] = field(default_factory=dict)
     restarts: int = 0
+    #: Set when the node had to be ended at stop: how (e.g. "did not stop within ... and was killed").
+    killed: str | None = None
+    #: Manager-aligned time at which a killed node was ended.
+    ended_at: float | None = None
 
     @property
     def pid(self) -> int:
@@ -194,24 +198,32 @@ class NodeSupervisor:
                     })
                     await self._on_event(process, event)
 
-    async def end(self, process: NodeProcess, *, grace: float = 3.0) -> None:
-        """End ``process``: ask it to exit, wait ``grace``, then SIGTERM, then SIGKILL, and reap."""
+    async def end(self, process: NodeProcess, *, grace: float = 3.0) -> str:
+        """End ``process``: ask it to exit, wait ``grace``, then SIGTERM, then SIGKILL, and reap.
+
+        Returns:
+            How it ended: ``"exited"`` (by itself or when asked), ``"terminated"`` (SIGTERM)
+            or ``"killed"`` (SIGKILL).
+        """
         process.expected_exit = True
         handle = process.handle
+        how = "exited"
         if handle.poll() is None and grace > 0:
             try:
                 await self.notify(process, "exit")
             except ConnectionError:
                 pass
             await _wait_exit(handle, grace)
-        for signal_it, wait in ((handle.terminate, 1.0), (handle.kill, 2.0)):
+        for signal_it, wait, verb in ((handle.terminate, 1.0, "terminated"), (handle.kill, 2.0, "killed")):
             if handle.poll() is not None:
                 break
             log.warning("node %s (pid %d) did not exit; %s", process.name, handle.pid, signal_it.__name__)
             signal_it()
+            how = verb
             await _wait_exit(handle, wait)
         self.nodes.pop(process.id, None)
         self.ended_pids.append(handle.pid)
+        return how
 
     async def end_all(self, *, grace: float = 3.0) -> None:
         """End every node process concurrently."""

@@ -27,10 +27,11 @@ from ..__about__ import __version__
 from ..clock import ClockEstimator, ClockSample
 from ..errors import AuthenticationError, ProtocolError
 from ..loop_thread import LoopThread
+from ..names import check_name
 from ..net import auth, control, tls
 from ..net.control import Envelope, Requests
 from ..private import private_folder, scratch_base
-from .files import FileStore
+from .files import PACKAGES, FileStore
 from .join import open_manager_socket
 from .supervisor import NodeProcess, NodeSupervisor
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL = 1.0
 INITIAL_PROBES = 8
 LOST_AFTER_PROBES = 2  # consecutive unanswered probes (5 s each) after which the Manager is lost
+#: Events kept while the Manager is away (sent when it is back), and how many at most.
+KEPT_WHILE_AWAY = frozenset({"node_error", "node_state"})
+MAX_KEPT_EVENTS = 1000
 
 
 def _safe(name: str) -> str:
@@ -72,7 +76,8 @@ class Worker:
             --token-file <copy of the Manager's token file>
 
     Args:
-        name: the Worker's name, used in mappings; unique within a cluster.
+        name: the Worker's name, used in mappings; unique within a cluster; it follows the name
+            rule of :mod:`chimerapy.names` (else :class:`~chimerapy.errors.InvalidNameError`).
         port: the port of the Worker's HTTP server (file transfers); if taken, a free one is
             used. 0 picks a free port. The port in use is :attr:`port`.
         delete_temp: delete the Worker's temporary recordings once the Manager has them.
@@ -80,8 +85,7 @@ class Worker:
     """
 
     def __init__(self, name: str, port: int = 10000, delete_temp: bool = True, id: str | None = None):
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a Worker needs a non-empty name, got {name!r}")
+        check_name("Worker", name)
         self.name = name
         self.id = id or uuid.uuid4().hex[:12]
         self.delete_temp = delete_temp
@@ -95,7 +99,7 @@ class Worker:
         self.port = 0
         self.manager_address: tuple[str, int] | None = None
         self.clock = ClockEstimator()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._requests = Requests()
         self._tasks: list[asyncio.Task] = []
@@ -110,6 +114,10 @@ class Worker:
         self._files_ssl, self._files_fingerprint = tls.ephemeral_server_context(f"chimerapy-worker-{_safe(name)}")
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
+        self._resumed = False
+        self._ending: asyncio.Task | None = None  # nodes being ended for a Manager that did not resume
+        #: Node errors and states that happened while no Manager was connected.
+        self._away_events: list[tuple[str, dict[str, Any]]] = []
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
@@ -236,7 +244,7 @@ class Worker:
         self._token = token
         sockname = ws.get_extra_info("sockname")
         self._bind_host = sockname[0] if sockname else "127.0.0.1"
-        if self._bind_host != self.host:  # serve files on the interface that faces the Manager
+        if self._bind_host != self.host and self._runner is not None:  # serve files facing the Manager
             site = web.TCPSite(self._runner, self._bind_host, self.port, ssl_context=self._files_ssl)
             try:
                 await site.start()
@@ -253,9 +261,12 @@ class Worker:
             log.error("Worker %s: the Manager at %s:%s refused it: %s", self.name, host, port, reply.error)
             await ws.close()
             return False
+        self._resumed = bool(reply.data.get("resume"))
+        if not self._resumed and self._running_nodes():  # before the new Manager asks for the files
+            self._ending = asyncio.create_task(self._end_nodes("the Manager did not take the session back"))
         self.manager_address = (host, port)
         self._clock_ready = asyncio.Event()
-        self._tasks.append(asyncio.create_task(self._probe_clock()))
+        self._tasks.append(asyncio.create_task(self._probe_clock(ws)))
         try:
             await asyncio.wait_for(self._clock_ready.wait(), timeout)
         except asyncio.TimeoutError:
@@ -263,8 +274,16 @@ class Worker:
         log.info("Worker %s connected to the Manager at %s:%s", self.name, host, port)
         return True
 
+    def _running_nodes(self) -> list[str]:
+        return sorted(p.name for p in self.supervisor.nodes.values()
+                      if p.state == "running" and p.handle.poll() is None)
+
     def _registration(self) -> dict[str, Any]:
+        running = self._running_nodes()
         return {
+            "session": self._session if running else None,
+            "running": running,
+            "uncollected": sorted(path.name for path in self.files.unconfirmed()),
             "name": self.name,
             "id": self.id,
             "host": self._bind_host,
@@ -288,13 +307,17 @@ class Worker:
             raise TimeoutError(f"the Manager did not answer {kind!r} within {timeout} s") from None
 
     async def _notify(self, kind: str, data: dict[str, Any]) -> None:
+        if (self._ws is None or self._ws.closed) and kind in KEPT_WHILE_AWAY:
+            if len(self._away_events) < MAX_KEPT_EVENTS:
+                self._away_events.append((kind, data))  # sent once the Manager is back
+            return
         if self._ws is not None and not self._ws.closed:
             try:
                 await self._ws.send_str(control.encode(Envelope(kind, data)))
             except (ConnectionError, RuntimeError) as error:
                 log.debug("Worker %s: could not send %s: %s", self.name, kind, error)
 
-    async def _serve_manager(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _serve_manager(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         handlers: dict[str, Any] = {
             "create_nodes": self._create_nodes,
             "connect_nodes": self._connect_nodes,
@@ -342,13 +365,12 @@ class Worker:
             await ws.send_str(control.encode(reply))
 
     async def _on_manager_lost(self) -> None:
-        """The Manager is gone: stop the nodes, keep every file, try to reconnect, else end."""
-        await self._stop_nodes({})
-        await self.supervisor.end_all()
-        kept = self.files.unconfirmed()
-        if kept:
-            log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
-                        self.name, ", ".join(map(str, kept)))
+        """The Manager is gone (a crash, a cut cable, or this process was stalled): keep the
+        nodes running and reconnect; once back, resume if the Manager still runs the session,
+        else stop the nodes. If it does not come back, stop them. Every file is kept."""
+        running = self._running_nodes()
+        if running:
+            log.warning("Worker %s keeps its nodes %s running while it reconnects", self.name, running)
         if self.manager_address is not None and self.reconnect_timeout > 0:
             host, port = self.manager_address
             deadline = time.monotonic() + self.reconnect_timeout
@@ -358,9 +380,38 @@ class Worker:
                 pause = min(pause * 2, 5.0)
                 if await self._connect(host, port, 5.0, self._token):
                     log.warning("Worker %s reconnected to the Manager at %s:%s", self.name, host, port)
+                    if self._resumed:
+                        log.warning("Worker %s resumes session %s: its nodes %s kept running",
+                                    self.name, self._session, self._running_nodes())
+                    elif self._ending is not None:
+                        await self._ending
+                    await self._send_away_events()
                     return
             log.warning("Worker %s gives up reconnecting to %s:%s", self.name, host, port)
+        if not self._shut:  # a shutdown ends the nodes itself
+            await self._end_nodes("the Manager is gone")
         self._ended.set()
+
+    async def _end_nodes(self, why: str) -> None:
+        """Stop and end the nodes running now (bounded; not those a new session creates
+        meanwhile), keeping every file for a later collect."""
+        processes = list(self.supervisor.nodes.values())
+        if not processes:
+            return
+        log.warning("Worker %s stops its nodes %s: %s", self.name, sorted(p.name for p in processes), why)
+        self._run_mode = None  # no restarts once stopping
+        await asyncio.gather(*(self._stop_one(p, 8.0) for p in processes))
+        self.supervisor.remove_shared_memory()
+        kept = self.files.unconfirmed()
+        if kept:
+            log.warning("Worker %s keeps its recordings in %s until a Manager collects them",
+                        self.name, ", ".join(map(str, kept)))
+
+    async def _send_away_events(self) -> None:
+        """Send the node errors and states that happened while the Manager was away."""
+        events, self._away_events = self._away_events, []
+        for kind, data in events:
+            await self._notify(kind, data)
 
     async def _probe_once(self) -> None:
         """One clock probe; tell the nodes when the best estimate moved."""
@@ -375,7 +426,7 @@ class Worker:
                 except ConnectionError:
                     pass
 
-    async def _probe_clock(self) -> None:
+    async def _probe_clock(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         """Probe a burst at once (a good first estimate), then once every PROBE_INTERVAL."""
         for index in range(INITIAL_PROBES):
             try:
@@ -385,16 +436,16 @@ class Worker:
             if index == INITIAL_PROBES - 1:
                 self._clock_ready.set()
         failures = 0
-        while self.connected:
+        while self._ws is ws and not ws.closed:  # this connection's probes only, not a later one's
             await asyncio.sleep(PROBE_INTERVAL)
             try:
                 await self._probe_once()
                 failures = 0
             except (TimeoutError, ConnectionError):
                 failures += 1
-                if failures >= LOST_AFTER_PROBES and self._ws is not None:
+                if failures >= LOST_AFTER_PROBES and self._ws is ws:
                     log.warning("Worker %s: the Manager stopped answering; treating it as lost", self.name)
-                    await self._ws.close()
+                    await ws.close()
                     return
 
     # -- node events -----------------------------------------------------------------------------
@@ -468,7 +519,10 @@ class Worker:
     async def _install_packages(self, data: dict[str, Any]) -> dict[str, Any]:
         """Unpack shipped packages and check that each imports; fail with the traceback if not."""
         for package in data["packages"]:
-            folder = self.tempdir / "packages" / package["sha256"][:16]
+            digest = str(package["sha256"])
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise RequestFailed(f"package {package.get('name')!r}: its sha256 {digest[:80]!r} is not a hex digest")
+            folder = self.tempdir / PACKAGES / digest[:16]
             await asyncio.to_thread(shipping.unpack, base64.b64decode(package["archive"]), folder)
             check = "import " + ", ".join(package["top_levels"]) if package["top_levels"] else "pass"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -502,7 +556,7 @@ class Worker:
 
     async def _create_node(self, spec: dict[str, Any]) -> Envelope:
         process = await self.supervisor.spawn(spec["name"])
-        directory = self.tempdir / self._session / spec["name"]
+        directory = self.files.session_dir(self._session) / check_name("node", spec["name"])
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
                 "pythonpath": self._session_packages}
         reply = await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
@@ -552,9 +606,11 @@ class Worker:
         processes = list(self.supervisor.nodes.values())
         await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
         self.supervisor.remove_shared_memory()
-        return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
+        return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state, "killed": p.killed,
+                                   "ended_at": p.ended_at} for p in processes}}
 
     async def _stop_one(self, process: NodeProcess, grace: float) -> None:
+        late = False
         if process.handle.poll() is None:
             try:
                 await self.supervisor.request(process, "stop", timeout=2.0)
@@ -563,13 +619,22 @@ class Worker:
             try:
                 await asyncio.wait_for(process.stopped.wait(), grace)
             except asyncio.TimeoutError:
+                late = True
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
-        await self.supervisor.end(process, grace=5.0)
+        ended = await self.supervisor.end(process, grace=5.0)
+        if late:
+            process.killed = f"did not stop within its grace period of {grace:.1f} s and was {ended}"
+            process.ended_at = time.time() + self.clock.offset
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
-        listing = await asyncio.to_thread(self.files.list, str(data["session"]))
+        session = str(data["session"])
+        if self._ending is not None:  # files still being finished by nodes that are ending
+            await asyncio.shield(self._ending)
+        problems = await asyncio.to_thread(self.files.repair, session)
+        listing = await asyncio.to_thread(self.files.list, session)
         return {
             "files": listing,
+            "problems": problems,
             "http": {"host": self._bind_host, "port": self.port, "fingerprint": self._files_fingerprint,
                      "key": self._files_key},
             "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty,
