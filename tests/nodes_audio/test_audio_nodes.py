@@ -184,7 +184,7 @@ def test_recorder_saves_each_block_once_with_its_first_sample_time(tmp_path):
     tone = blocks_of(
         run_node(Tone(samplerate=8000, blocksize=800, duration=0.3, realtime=False), steps=3)
     )
-    with NodeHarness(AudioRecorder(record="voice"), directory=tmp_path) as harness:
+    with NodeHarness(AudioRecorder(record_name="voice"), directory=tmp_path) as harness:
         for block in tone:
             chunk = block.to_chunk()
             harness.step({"meter": {"level_dbfs": -3.0}, "tone": chunk})

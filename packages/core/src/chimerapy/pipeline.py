@@ -12,7 +12,8 @@
 
 Local Workers (``remote`` false) are started by ``chimerapy run``; remote ones are waited for.
 :func:`load` and :meth:`Pipeline.check` raise :class:`PipelineError` listing every problem with
-its JSON path and the fix.
+its JSON path and the fix; :func:`chimerapy.pipeline_checks.check_pipeline` adds the checks that
+need the nodes' code (option types, constructors, cycles) and is what the CLI and the API use.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class Pipeline(_Strict):
             if info.broken:
                 problems.append((f"nodes[{index}].registry", f"{spec.registry!r} cannot be used: {info.error}"))
                 continue
-            known = [p.name for p in info.parameters]
+            known = [p.name for p in info.parameters] + list(info.renamed)  # former names still work
             for key in spec.params:
                 if known and key not in known:
                     problems.append((f"nodes[{index}].params.{key}",

@@ -7,7 +7,8 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/workers       the connected Workers: host, pid, versions, clock offset
     GET  /api/nodes         per node: Worker, state, stats, latest preview (thumbnails, values)
     GET  /api/registry      the nodes installed packs declare
-    POST /api/pipeline      commit a pipeline (the JSON of a pipeline file); 409 while running
+    POST /api/pipeline      commit a pipeline (the JSON of a pipeline file) after every check of
+                            ``chimerapy validate`` (:mod:`chimerapy.pipeline_checks`); 409 while running
     POST /api/start         start the committed graph
     POST /api/stop          stop, then collect; answers the collect report
     POST /api/collect       collect again (e.g. once a lost Worker is back)
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import WSMsgType, web
 
 from .. import registry
-from ..pipeline import Pipeline, PipelineError
+from ..pipeline_checks import check_pipeline
 from .dashboard import add_dashboard
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
 from .sessions import add_session_routes
@@ -55,6 +56,7 @@ class ServedManager(Protocol):
     events: EventHub
     previews: dict[str, dict[str, Any]]
     final_stats: dict[str, dict[str, Any]]
+    lifecycle: Any  # a threading.RLock held by each lifecycle call
 
     @property
     def workers(self) -> dict[str, Any]: ...
@@ -132,13 +134,9 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
                                 f"with nodes, edges, workers and mapping")
         if manager.state in ("running", "stepping"):
             raise ApiError(409, f"the cluster is {manager.state}; POST /api/stop first, then commit the pipeline")
-        pipeline = await asyncio.to_thread(Pipeline.parse, data, "the posted pipeline")
-        connected = sorted(manager.workers)
-        missing = [(f"mapping.{worker}", _not_connected(worker, connected))
-                   for worker in pipeline.mapping if worker not in connected]
-        if missing:
-            raise PipelineError(missing, "the posted pipeline")
-        await blocking(manager.commit_pipeline, pipeline)
+        checked = await asyncio.to_thread(check_pipeline, data, source="the posted pipeline",
+                                          connected=sorted(manager.workers))
+        await blocking(manager.commit_pipeline, checked.pipeline)
         return json_response({**summary(), "nodes": manager.graph.names()})
 
     async def post_start(request: web.Request) -> web.Response:
@@ -147,8 +145,9 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
 
     async def post_stop(request: web.Request) -> web.Response:
         def stop_and_collect() -> tuple[bool, dict[str, Any]]:
-            stopped = manager.stop(collect=False)
-            return stopped, manager.collect()
+            with manager.lifecycle:  # one step: a `chimerapy run` waiting on it sees the collection done
+                stopped = manager.stop(collect=False)
+                return stopped, manager.collect()
 
         stopped, report = await blocking(stop_and_collect)
         return json_response({**summary(), "stopped": stopped, "collected": report})
@@ -199,11 +198,6 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_get("/api/events", events)
     add_session_routes(app, manager.logdir)
     add_dashboard(app)
-
-
-def _not_connected(worker: str, connected: list[str]) -> str:
-    return (f"Worker {worker!r} is not connected (connected: {connected or 'none'}); "
-            f"start it (cp-worker ... --name {worker}) or map its nodes to another Worker")
 
 
 def _log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:

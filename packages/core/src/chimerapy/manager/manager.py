@@ -88,6 +88,10 @@ class Manager:
         self.node_stats: dict[str, dict[str, Any]] = {}
         self.final_stats: dict[str, dict[str, Any]] = {}
         self.graph: Graph | None = None
+        #: Held by each lifecycle call (commit, start, step, stop, collect) so that calls from
+        #: several threads (a script, the REST API) run one at a time; hold it to make several
+        #: calls one step (as the REST API's stop-then-collect does).
+        self.lifecycle = threading.RLock()
         self._plan: CommitPlan | None = None
         self._pending_logs: list[dict[str, Any]] = []
         self._log_socket: zmq.Socket | None = None
@@ -183,49 +187,54 @@ class Manager:
             CommitError: a node failed to load or raised in ``prep`` (``.errors`` holds each
                 :class:`NodeError` with its remote traceback); nothing is left running.
         """
-        self._require_open()
-        if self.state in ("running", "stepping"):
-            raise StateError("the cluster is running; call stop() before committing a new graph")
-        packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
-        workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
-                   for link in self._server.workers.values()]
-        plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
-                           shipped=frozenset(top for p in packages for top in p.top_levels))
-        if self.state == "committed":
-            self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
-            self._set_state("idle")
-        if packages:
-            self._loop.run(self._ship(plan.workers(), packages), timeout=600)
-        self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
-        return True
+        with self.lifecycle:
+            self._require_open()
+            if self.state in ("running", "stepping"):
+                raise StateError("the cluster is running; call stop() before committing a new graph")
+            packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
+            workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
+                       for link in self._server.workers.values()]
+            plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
+                               shipped=frozenset(top for p in packages for top in p.top_levels))
+            if self.state == "committed":
+                self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+                self._set_state("idle")
+            if packages:
+                self._loop.run(self._ship(plan.workers(), packages), timeout=600)
+            self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+            return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
-        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path)."""
-        from ..pipeline import Pipeline, load
+        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path).
 
-        if isinstance(pipeline, (str, Path)):
-            pipeline = load(pipeline)
-        elif not isinstance(pipeline, Pipeline):
-            pipeline = Pipeline.parse(pipeline)
-        graph, mapping = pipeline.build()
-        return self.commit_graph(graph, mapping)
+        It passes :func:`chimerapy.pipeline_checks.check_pipeline` (the checks of ``chimerapy
+        validate``, and that its Workers are connected) before anything is created.
+        """
+        from ..pipeline_checks import check_pipeline
+
+        checked = check_pipeline(pipeline, connected=[link.name for link in self._server.workers.values()])
+        for path, message in checked.warnings:
+            log.warning("%s: %s", path, message)
+        return self.commit_graph(checked.graph, checked.mapping)
 
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
-        self._require_state("start", ("committed",))
-        self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
-        self._set_state("running")
-        self.session.update_meta(start_time=time.time())
-        return True
+        with self.lifecycle:
+            self._require_state("start", ("committed",))
+            self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+            self._set_state("running")
+            self.session.update_meta(start_time=time.time())
+            return True
 
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
-        self._require_state("step", ("committed", "stepping"))
-        self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
-        if self.state == "committed":
-            self.session.update_meta(start_time=time.time())
-        self._set_state("stepping")
-        return True
+        with self.lifecycle:
+            self._require_state("step", ("committed", "stepping"))
+            self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
+            if self.state == "committed":
+                self.session.update_meta(start_time=time.time())
+            self._set_state("stepping")
+            return True
 
     def stop(self, *, collect: bool = True) -> bool:
         """Stop every node: sources first, then each node once it has drained its inputs.
@@ -236,24 +245,25 @@ class Manager:
         Returns:
             True when every node stopped (and every file arrived, when collecting).
         """
-        self._require_state("stop", ("running", "stepping", "committed"))
-        grace = self.drain_timeout + 3.0
-        replies = self._loop.run(
-            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
-            timeout=grace + 30,
-        )
-        for reply in replies.values():
-            if isinstance(reply, Envelope) and reply.ok:
-                for name, info in reply.data.get("nodes", {}).items():
-                    self.final_stats[name] = info.get("stats", {})
-                    self.node_states[name] = info.get("state", "stopped")
-        self._set_state("stopped")
-        self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
-        stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
-        if collect:
-            report = self.collect()
-            return stopped and all(item["complete"] for item in report.values())
-        return stopped
+        with self.lifecycle:
+            self._require_state("stop", ("running", "stepping", "committed"))
+            grace = self.drain_timeout + 3.0
+            replies = self._loop.run(
+                self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+                timeout=grace + 30,
+            )
+            for reply in replies.values():
+                if isinstance(reply, Envelope) and reply.ok:
+                    for name, info in reply.data.get("nodes", {}).items():
+                        self.final_stats[name] = info.get("stats", {})
+                        self.node_states[name] = info.get("state", "stopped")
+            self._set_state("stopped")
+            self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+            stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
+            if collect:
+                report = self.collect()
+                return stopped and all(item["complete"] for item in report.values())
+            return stopped
 
     def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
@@ -269,25 +279,27 @@ class Manager:
         Returns:
             Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
         """
-        self._require_state("collect", ("stopped",))
+        with self.lifecycle:
+            self._require_state("collect", ("stopped",))
 
-        def report_progress(worker: str, path: str, done: int, total: int) -> None:
-            self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
-            if progress is not None:
-                progress(worker, path, done, total)
+            def report_progress(worker: str, path: str, done: int, total: int) -> None:
+                self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
+                if progress is not None:
+                    progress(worker, path, done, total)
 
-        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
-        report = {r.worker: r.as_dict() for r in results}
-        collected = {**self.session.meta.get("collected", {}), **report}
-        clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
-        self.session.update_meta(collected=collected, clock_offsets=clocks)
-        for worker, item in report.items():
-            if item["complete"]:
-                log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
-            else:
-                log.error("collect from Worker %s is incomplete: %s missing %s",
-                          worker, item["error"] or "", item["missing"])
-        return report
+            results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
+            report = {r.worker: r.as_dict() for r in results}
+            collected = {**self.session.meta.get("collected", {}), **report}
+            clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+            self.session.update_meta(collected=collected, clock_offsets=clocks)
+            self.events.publish({"type": "collected", "report": report, "session": self.session.id})
+            for worker, item in report.items():
+                if item["complete"]:
+                    log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
+                else:
+                    log.error("collect from Worker %s is incomplete: %s missing %s",
+                              worker, item["error"] or "", item["missing"])
+            return report
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
