@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-
 from chimerapy import docstrings, registry
 from chimerapy.pipeline import PipelineError
 from chimerapy.pipeline_checks import check_pipeline
@@ -121,8 +120,8 @@ def test_a_former_option_name_works_with_a_warning(pack):
     checked = check_pipeline(data)
     assert checked.pipeline.nodes[1].params == {"record_name": "take1"}
     assert checked.graph.node("b").record_name == "take1"
-    assert checked.warnings == [("nodes[1].params", "lab.sink's option 'record' is now called 'record_name'; "
-                                                    "rename it (the old name still works for now)")]
+    warning = "lab.sink's option 'record' is now called 'record_name'; rename it (the old name still works for now)"
+    assert checked.warnings == [("nodes[1].params", warning)]
 
 
 def test_the_registry_gives_plain_text_docs_and_option_descriptions(pack):

@@ -2,12 +2,10 @@
 
 import sys
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy import registry
 from support.packs import fake_pack
-
 
 GOOD = '''
 import chimerapy as cp
@@ -83,9 +81,8 @@ def test_a_name_claimed_by_two_packs_names_both(packs):
 
 
 def test_cli_lists_nodes_and_broken_packs(packs):
-    from click.testing import CliRunner
-
     from chimerapy.cli.main import main
+    from click.testing import CliRunner
 
     result = CliRunner().invoke(main, ["nodes"])
     assert result.exit_code == 0, result.output

@@ -127,7 +127,7 @@ def nodes(no_check: bool, as_json: bool, verbose: bool) -> None:
         return
     console = Console(width=None if sys.stdout.isatty() else 200)  # piped: whole lines
     if not verbose:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for header in ("name", "kind", "package", "summary"):
             table.add_column(header, no_wrap=header != "summary", overflow="fold")
         for i in infos:

@@ -90,12 +90,11 @@ def run_pipeline(checked: CheckedPipeline, *, logdir: Path | None, runtime: floa
 def _stop_and_collect(manager: Manager) -> tuple[bool, dict]:
     """Stop and collect, unless the dashboard or the REST API already did: then report theirs."""
     with manager.lifecycle:  # the API holds it while it stops and collects
-        if manager.state == "stopped":
+        if manager.state == "stopped" and manager.session is not None:
             click.echo("stopped from the dashboard or the REST API; its collection:")
-            collected = manager.session.meta.get("collected", {})
-            report = {worker: collected.get(worker, {"files": 0, "bytes": 0, "missing": [], "complete": False,
-                                                     "error": "not collected"})
-                      for worker in dict.fromkeys(manager.session.meta.get("mapping", {}))}
+            meta = manager.session.meta
+            missing = {"files": 0, "bytes": 0, "missing": [], "complete": False, "error": "not collected"}
+            report = {worker: meta.get("collected", {}).get(worker, missing) for worker in meta.get("mapping", {})}
             return all(item["complete"] for item in report.values()), report
         click.echo("stopping and collecting ...")
         stopped = manager.stop(collect=False)
@@ -117,11 +116,12 @@ def _wait_for_remote(manager: Manager, names: list[str], interrupts: Interrupts)
 def _watch(manager: Manager, placement: dict[str, str], duration: float | None, interrupts: Interrupts) -> None:
     """Show the node table until the run time is over, Ctrl-C, or a stop from elsewhere."""
     started = time.monotonic()
+    session = manager.session.id if manager.session is not None else "?"
     with StatusView() as view:
         while not interrupts.stop.wait(1.0) and manager.state == "running":
             elapsed = time.monotonic() - started
             limit = f"/{duration:.0f}" if duration else ""
-            view.update(f"session {manager.session.id}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
+            view.update(f"session {session}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
                         node_rows(manager.status(), placement))
             if duration is not None and elapsed >= duration:
                 return
@@ -133,4 +133,5 @@ def _summary(manager: Manager, report: dict) -> None:
         click.echo(f"  {worker}: {item['files']} files, {item['bytes'] / 1e6:.1f} MB, {state}")
     for error in manager.errors:
         click.echo(f"  error in {error.node} ({error.phase}): {error.remote_traceback.strip().splitlines()[-1:]}")
-    click.echo(f"archive: {manager.session.path}")
+    if manager.session is not None:
+        click.echo(f"archive: {manager.session.path}")

@@ -58,7 +58,7 @@ def node_rows(status: dict[str, Any], placement: dict[str, str]) -> list[list[st
 
 def node_table(title: str, rows: list[list[str]]) -> Table:
     """The status table: names on the left, numbers right-aligned, problems in colour."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("node", "worker", "state") else "right",
                          no_wrap=True)
