@@ -503,7 +503,10 @@ class Manager:
             self.node_stats.update(data["nodes"])
             if isinstance(data.get("clock"), dict):
                 link.info["clock"] = data["clock"]  # live offset and uncertainty, for dashboards
-            self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"]})
+            if isinstance(data.get("resources"), dict):
+                link.info["resources"] = data["resources"]  # CPU and memory of the Worker's processes
+            self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"],
+                                 "clock": link.info.get("clock"), "resources": link.info.get("resources")})
         elif envelope.type == "preview":
             self.previews[data["node"]] = data["records"]
             self.events.publish({"type": "preview", "node": data["node"], "records": data["records"]})

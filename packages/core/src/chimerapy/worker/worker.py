@@ -30,6 +30,7 @@ from ..loop_thread import LoopThread
 from ..net import auth, control
 from ..net.control import Envelope, Requests
 from .files import FileStore
+from .resources import ResourceMeter
 from .supervisor import NodeProcess, NodeSupervisor
 
 __all__ = ["Worker"]
@@ -89,6 +90,8 @@ class Worker:
         self.port = 0
         self.manager_address: tuple[str, int] | None = None
         self.clock = ClockEstimator()
+        #: CPU and memory of this Worker and its node processes, sent with the node statistics.
+        self.resources = ResourceMeter()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._http: aiohttp.ClientSession | None = None
         self._requests = Requests()
@@ -387,7 +390,8 @@ class Worker:
         data = envelope.data
         if envelope.type == "node_stats":
             await self._notify("stats", {"nodes": {process.name: data.get("stats", {})},
-                                         "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty}})
+                                         "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty},
+                                         "resources": self.resources.sample()})
         elif envelope.type == "stopped":
             await self._notify("node_state", {"node": process.name, "state": "stopped"})
         elif envelope.type in ("node_error", "node_state", "preview"):
