@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from support.browser import ARTIFACTS, CHROMIUM, chromium_page, dashboard_url, origin
 from support.nodes import RaisesIn, Talker
 

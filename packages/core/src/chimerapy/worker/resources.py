@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in the environment
 
 __all__ = ["ResourceMeter"]
 
