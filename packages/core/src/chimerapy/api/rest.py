@@ -15,6 +15,7 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     POST /api/shutdown      answers, then shuts the Manager and its Workers down
     GET  /api/events        WebSocket: a "snapshot" (the state, full previews), then every event
     GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
+    POST /api/validate, GET/PUT /api/pipelines/...  the pipeline editor's (see :mod:`chimerapy.api.editor`)
     GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api.dashboard`)
 
 The handlers run on the Manager's event loop, which the Manager's blocking calls (start, stop,
@@ -36,6 +37,7 @@ from aiohttp import WSMsgType, web
 from .. import registry
 from ..pipeline_checks import check_pipeline
 from .dashboard import add_dashboard
+from .editor import add_editor_routes
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
 from .sessions import add_session_routes
 
@@ -197,6 +199,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_post("/api/shutdown", post_shutdown)
     app.router.add_get("/api/events", events)
     add_session_routes(app, manager.logdir)
+    add_editor_routes(app, manager)
     add_dashboard(app)
 
 

@@ -70,7 +70,7 @@ def run_pipeline(checked: CheckedPipeline, *, logdir: Path | None, runtime: floa
                     raise click.ClickException(f"local Worker {name} could not connect")
             if pipeline.remote_workers and not _wait_for_remote(manager, pipeline.remote_workers, interrupts):
                 return 1
-            manager.commit_graph(checked.graph, checked.mapping)
+            manager.commit_pipeline(checked)
             placement = {node: worker for worker, nodes in checked.mapping.items() for node in nodes}
             duration = runtime if runtime is not None else pipeline.runtime
             manager.start()

@@ -22,7 +22,7 @@ import zmq
 
 from .. import shipping
 from ..__about__ import __version__
-from ..errors import CommitError, NodeError, StateError, WorkerLostError
+from ..errors import CommitError, MappingError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
 from ..loop_thread import LoopThread
 from ..net import auth
@@ -205,17 +205,30 @@ class Manager:
             return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
-        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path).
+        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, a file path, or a
+        :class:`chimerapy.pipeline_checks.CheckedPipeline`).
 
         It passes :func:`chimerapy.pipeline_checks.check_pipeline` (the checks of ``chimerapy
-        validate``, and that its Workers are connected) before anything is created.
+        validate``, and that its Workers are connected) before anything is created. The session's
+        ``meta.json`` keeps the pipeline (``"pipeline"``), so the editor can open it again.
         """
-        from ..pipeline_checks import check_pipeline
+        from ..pipeline_checks import CheckedPipeline, check_pipeline, not_connected
 
-        checked = check_pipeline(pipeline, connected=[link.name for link in self._server.workers.values()])
+        connected = sorted(link.name for link in self._server.workers.values())
+        if isinstance(pipeline, CheckedPipeline):
+            checked = pipeline
+            missing = [worker for worker in checked.mapping if worker not in connected]
+            if missing:
+                raise MappingError(not_connected(missing[0], connected))
+        else:
+            checked = check_pipeline(pipeline, connected=connected)
         for path, message in checked.warnings:
             log.warning("%s: %s", path, message)
-        return self.commit_graph(checked.graph, checked.mapping)
+        with self.lifecycle:
+            committed = self.commit_graph(checked.graph, checked.mapping)
+            if self.session is not None:
+                self.session.update_meta(pipeline=checked.pipeline.model_dump(mode="json"))
+            return committed
 
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
