@@ -2,8 +2,9 @@
 
     POST /api/validate                every check ``chimerapy run`` makes (see
                                       :mod:`chimerapy.pipeline_checks`) and that the mapped Workers
-                                      are connected; 200 ``{"ok", "warnings", "nodes", "edges"}`` or
-                                      400 with ``problems`` (``{"path", "message"}`` each)
+                                      are connected: 200 ``{"ok": true, "warnings", "nodes", "edges"}``,
+                                      or 200 ``{"ok": false, "error", "problems"}`` (``{"path",
+                                      "message"}`` each: the answer to a check, not a refusal)
     GET  /api/pipelines               the saved pipelines: name, path, size, modification time
     GET  /api/pipelines/{name}        one saved pipeline (the JSON ``chimerapy run`` takes)
     PUT  /api/pipelines/{name}        save the body as ``<logdir>/pipelines/<name>.json`` once it
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..pipeline import PipelineError
 from ..pipeline_checks import CheckedPipeline, check_pipeline
 from .jsonio import ApiError, json_response, read_json
 
@@ -68,8 +70,12 @@ def add_editor_routes(app: web.Application, manager: ServedManager) -> None:
 
     async def validate(request: web.Request) -> web.Response:
         data = await pipeline_body(request)
-        checked = await asyncio.to_thread(check_pipeline, data, source="the pipeline",
-                                          connected=sorted(manager.workers))
+        try:
+            checked = await asyncio.to_thread(check_pipeline, data, source="the pipeline",
+                                              connected=sorted(manager.workers))
+        except PipelineError as error:
+            return json_response({"ok": False, "error": str(error),
+                                  "problems": [{"path": p, "message": m} for p, m in error.problems]})
         return json_response(summary(checked))
 
     async def list_saved(request: web.Request) -> web.Response:

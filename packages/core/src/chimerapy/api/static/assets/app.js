@@ -52,15 +52,22 @@ function bytes(size) {
   return `${index ? size.toFixed(1) : size} ${units[index]}`;
 }
 
-async function api(method, path) {
-  const response = await fetch(path, { method, headers: { Accept: "application/json" } });
+// A call of the REST API; a refusal throws an Error carrying the answer's ``problems`` (if any).
+async function api(method, path, body = undefined) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
     location.href = "/login";
     throw new Error("the dashboard needs the cluster token");
   }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || `${method} ${path}: ${response.status} ${response.statusText}`);
-  return body;
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(answer.error || `${method} ${path}: ${response.status} ${response.statusText}`);
+    error.problems = answer.problems || [];
+    throw error;
+  }
+  return answer;
 }
 
 function notify(message, kind = "info") {
@@ -167,6 +174,7 @@ function handle(event) {
       render();
       renderPreviews();
       refreshArchive();
+      Editor.workersChanged();
       break;
     case "state":
       if (event.session && event.session !== model.session) LiveView.reset(); // a new session's plots
@@ -177,7 +185,7 @@ function handle(event) {
       if (!RUNNING.includes(event.state)) refreshArchive();
       break;
     case "workers":
-      refreshState();
+      refreshState().then(() => Editor.workersChanged());
       break;
     case "node_state":
       model.nodes[event.node] = { ...(model.nodes[event.node] || {}), state: event.state };
@@ -444,6 +452,7 @@ async function refreshArchive() {
   archiveRequest = (async () => {
     try {
       const { logdir, sessions } = await api("GET", "/api/sessions");
+      Editor.sessionsChanged(sessions);
       $("logdir").textContent = logdir;
       const open = new Set([...document.querySelectorAll("#archive details[open]")].map((d) => d.dataset.session));
       const items = sessions.map(sessionItem);
@@ -517,6 +526,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-node").addEventListener("change", refilterLog);
   $("log-level").addEventListener("change", refilterLog);
   LiveView.setup();
+  Editor.setup();
   refreshArchive();
   connect();
 });
