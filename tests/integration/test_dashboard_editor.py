@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from chimerapy.pipeline_checks import check_pipeline
 from support.browser import ARTIFACTS, CHROMIUM, chromium_page, dashboard_url
 
