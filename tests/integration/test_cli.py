@@ -192,3 +192,23 @@ def test_validate_names_json_paths_and_fixes(tmp_path):
 def test_run_reports_a_missing_file(tmp_path):
     result = chimerapy("run", str(tmp_path / "nope.json"), timeout=60)
     assert result.returncode == 2 and "no such file" in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_manager_prints_how_to_load_a_pipeline(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "manager", "--port", "0", "--logdir",
+                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(6)]
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    text = "".join(lines)
+    origin = re.search(r"dashboard: (http://[\d.]+:\d+)/\?token=", text)
+    assert origin, text
+    assert "Load a pipeline: build or open one in the dashboard's editor" in text
+    assert f"--data @pipeline.json {origin[1]}/api/pipeline" in text and f"{origin[1]}/api/start" in text
+    assert "$CHIMERAPY_TOKEN" in text  # the token itself stays off the suggested command line

@@ -55,7 +55,7 @@ def test_build_check_save_and_run_a_pipeline_by_clicks(cluster, page):
     error = camera.locator('.option[data-option="fps"] .option-error')
     expect(error).to_have_text("video.test_pattern's option 'fps' takes float, not 'thirty' (a string)")
     expect(page.locator("#editor-status")).to_have_text("1 problem(s)")
-    page.screenshot(path=str(ARTIFACTS / "editor-error.png"), full_page=False)
+    page.locator("#editor-panel").screenshot(path=str(ARTIFACTS / "editor-error.png"))
     assert manager.state == "idle" and not [p for p in manager.logdir.iterdir() if p.name != "pipelines"]
 
     camera.locator('.option[data-option="fps"] input').fill("15")
@@ -68,7 +68,7 @@ def test_build_check_save_and_run_a_pipeline_by_clicks(cluster, page):
     checked = check_pipeline(saved)  # what `chimerapy validate` / `run` take
     assert checked.mapping == {"w1": ["test_pattern"], "w2": ["recorder"]}
     assert json.loads(saved.read_text())["nodes"][0]["params"] == {"width": 320, "height": 240, "fps": 15}
-    page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=False)
+    page.locator("#editor-panel").screenshot(path=str(ARTIFACTS / "editor.png"))
 
     page.click("#commit-pipeline")
     expect(page.locator("#cluster-state")).to_have_text("committed", timeout=60_000)

@@ -96,6 +96,9 @@ def test_live_view_plots_values_over_time_and_groups_the_graph_by_worker(running
         (x0, y0, x1, y1), (bx0, by0, bx1, by1) = nodes[node], boxes[worker]
         assert bx0 <= x0 and by0 <= y0 and x1 <= bx1 and y1 <= by1, (node, nodes[node], worker, boxes[worker])
     page.screenshot(path=str(ARTIFACTS / "live-view.png"), full_page=True)
+    page.evaluate("() => { document.querySelector('header.bar').style.position = 'static'; }")  # not over the panel
+    page.locator("#plots-panel").screenshot(path=str(ARTIFACTS / "live-plots.png"))
+    page.locator("#graph-panel").screenshot(path=str(ARTIFACTS / "live-graph.png"))
 
     # the log, filtered by node and by level
     expect(page.locator('#log .log-line[data-node="talker"]').first).to_contain_text("talker says hello 42")

@@ -302,7 +302,7 @@ function renderGraph() {
   }
   const width = 150, height = 34, labelHeight = 18;
   const layout = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-  layout.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 56, marginx: 10, marginy: 10 + labelHeight });
+  layout.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 56, marginx: 10, marginy: 10 });
   layout.setDefaultEdgeLabel(() => ({}));
   const workerOf = (name) => (model.nodes[name] || {}).worker;
   for (const worker of new Set(nodes.map((node) => workerOf(node.name)).filter(Boolean))) {
@@ -314,8 +314,14 @@ function renderGraph() {
   }
   for (const edge of edges) layout.setEdge(edge.source, edge.target);
   dagre.layout(layout);
+  // room for each Worker box's label: everything at or below a box's top moves down a label's height
+  const workers = layout.nodes().filter((id) => id.startsWith("worker:"));
+  const tops = workers.map((id) => layout.node(id).y - layout.node(id).height / 2);
+  const down = (y) => labelHeight * tops.filter((top) => top <= y + 0.5).length;
+  for (const id of layout.nodes()) layout.node(id).y += down(layout.node(id).y - (layout.node(id).height || 0) / 2);
+  for (const link of layout.edges()) for (const point of layout.edge(link).points) point.y += down(point.y);
   const size = layout.graph();
-  const maxX = Math.ceil(size.width), maxY = Math.ceil(size.height);
+  const maxX = Math.ceil(size.width), maxY = Math.ceil(size.height + labelHeight * workers.length);
   area.setAttribute("viewBox", `0 0 ${maxX} ${maxY}`);
   area.style.maxWidth = `${maxX}px`; // never drawn larger than life
   const defs = svg("defs");
@@ -323,7 +329,7 @@ function renderGraph() {
   marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
   defs.append(marker);
   area.append(defs);
-  for (const id of layout.nodes().filter((id) => id.startsWith("worker:"))) {
+  for (const id of workers) {
     const box = layout.node(id);
     const group = svg("g", { class: "worker-group", "data-worker": box.worker });
     const top = box.y - box.height / 2 - labelHeight;
