@@ -148,19 +148,12 @@ class Pipeline(_Strict):
         return problems
 
     def build(self) -> tuple[Graph, dict[str, list[str]]]:
-        """Create the nodes from the registry and return the graph and the mapping."""
-        created = {}
-        for index, spec in enumerate(self.nodes):
-            try:
-                created[spec.name] = registry.create(spec.registry, spec.name, **spec.params)
-                created[spec.name].restart, created[spec.name].max_restarts = spec.restart, spec.max_restarts
-            except (RegistryError, ValueError, TypeError) as error:
-                raise PipelineError([(f"nodes[{index}]", f"{spec.registry}: {error}")]) from error
-        graph = Graph()
-        graph.add_nodes(created.values())
-        for edge in self.edges:
-            graph.add_edge(created[edge.source], created[edge.target], follow=edge.follow, latest_only=edge.latest_only)
-        return graph, {worker: list(names) for worker, names in self.mapping.items()}
+        """Create the nodes from the registry and return the graph and the mapping (after every
+        check of :func:`chimerapy.pipeline_checks.check_pipeline`)."""
+        from .pipeline_checks import check_pipeline
+
+        checked = check_pipeline(self)
+        return checked.graph, checked.mapping
 
     @property
     def local_workers(self) -> list[str]:
