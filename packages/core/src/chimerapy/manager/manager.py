@@ -13,9 +13,9 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import zmq
@@ -37,6 +37,18 @@ from .session import Session
 __all__ = ["Manager"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _one_at_a_time(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A lifecycle call of the Manager, holding ``Manager.lifecycle`` while it runs."""
+
+    @functools.wraps(method)
+    def locked(self: Manager, *args: Any, **kwargs: Any) -> _T:
+        with self.lifecycle:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class Manager:
@@ -166,6 +178,7 @@ class Manager:
 
         return self._loop.run(ready(), timeout=timeout + 5)
 
+    @_one_at_a_time
     def commit_graph(
         self,
         graph: Graph,
@@ -187,22 +200,21 @@ class Manager:
             CommitError: a node failed to load or raised in ``prep`` (``.errors`` holds each
                 :class:`NodeError` with its remote traceback); nothing is left running.
         """
-        with self.lifecycle:
-            self._require_open()
-            if self.state in ("running", "stepping"):
-                raise StateError("the cluster is running; call stop() before committing a new graph")
-            packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
-            workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
-                       for link in self._server.workers.values()]
-            plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
-                               shipped=frozenset(top for p in packages for top in p.top_levels))
-            if self.state == "committed":
-                self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
-                self._set_state("idle")
-            if packages:
-                self._loop.run(self._ship(plan.workers(), packages), timeout=600)
-            self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
-            return True
+        self._require_open()
+        if self.state in ("running", "stepping"):
+            raise StateError("the cluster is running; call stop() before committing a new graph")
+        packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
+        workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
+                   for link in self._server.workers.values()]
+        plan = plan_commit(graph, mapping, workers, drain_timeout=self.drain_timeout,
+                           shipped=frozenset(top for p in packages for top in p.top_levels))
+        if self.state == "committed":
+            self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
+            self._set_state("idle")
+        if packages:
+            self._loop.run(self._ship(plan.workers(), packages), timeout=600)
+        self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+        return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
         """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, a file path, or a
@@ -230,25 +242,26 @@ class Manager:
                 self.session.update_meta(pipeline=checked.pipeline.model_dump(mode="json"))
             return committed
 
+    @_one_at_a_time
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
-        with self.lifecycle:
-            self._require_state("start", ("committed",))
-            self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
-            self._set_state("running")
-            self.session.update_meta(start_time=time.time())
-            return True
+        self._require_state("start", ("committed",))
+        self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+        self._set_state("running")
+        self.session.update_meta(start_time=time.time())
+        return True
 
+    @_one_at_a_time
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
-        with self.lifecycle:
-            self._require_state("step", ("committed", "stepping"))
-            self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
-            if self.state == "committed":
-                self.session.update_meta(start_time=time.time())
-            self._set_state("stepping")
-            return True
+        self._require_state("step", ("committed", "stepping"))
+        self._loop.run(self._broadcast(self._plan.workers(), "step", {"mode": "step"}), timeout=60)
+        if self.state == "committed":
+            self.session.update_meta(start_time=time.time())
+        self._set_state("stepping")
+        return True
 
+    @_one_at_a_time
     def stop(self, *, collect: bool = True) -> bool:
         """Stop every node: sources first, then each node once it has drained its inputs.
 
@@ -258,26 +271,26 @@ class Manager:
         Returns:
             True when every node stopped (and every file arrived, when collecting).
         """
-        with self.lifecycle:
-            self._require_state("stop", ("running", "stepping", "committed"))
-            grace = self.drain_timeout + 3.0
-            replies = self._loop.run(
-                self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
-                timeout=grace + 30,
-            )
-            for reply in replies.values():
-                if isinstance(reply, Envelope) and reply.ok:
-                    for name, info in reply.data.get("nodes", {}).items():
-                        self.final_stats[name] = info.get("stats", {})
-                        self.node_states[name] = info.get("state", "stopped")
-            self._set_state("stopped")
-            self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
-            stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
-            if collect:
-                report = self.collect()
-                return stopped and all(item["complete"] for item in report.values())
-            return stopped
+        self._require_state("stop", ("running", "stepping", "committed"))
+        grace = self.drain_timeout + 3.0
+        replies = self._loop.run(
+            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            timeout=grace + 30,
+        )
+        for reply in replies.values():
+            if isinstance(reply, Envelope) and reply.ok:
+                for name, info in reply.data.get("nodes", {}).items():
+                    self.final_stats[name] = info.get("stats", {})
+                    self.node_states[name] = info.get("state", "stopped")
+        self._set_state("stopped")
+        self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
+        stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
+        if collect:
+            report = self.collect()
+            return stopped and all(item["complete"] for item in report.values())
+        return stopped
 
+    @_one_at_a_time
     def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
 
@@ -292,27 +305,26 @@ class Manager:
         Returns:
             Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
         """
-        with self.lifecycle:
-            self._require_state("collect", ("stopped",))
+        self._require_state("collect", ("stopped",))
 
-            def report_progress(worker: str, path: str, done: int, total: int) -> None:
-                self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
-                if progress is not None:
-                    progress(worker, path, done, total)
+        def report_progress(worker: str, path: str, done: int, total: int) -> None:
+            self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
+            if progress is not None:
+                progress(worker, path, done, total)
 
-            results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
-            report = {r.worker: r.as_dict() for r in results}
-            collected = {**self.session.meta.get("collected", {}), **report}
-            clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
-            self.session.update_meta(collected=collected, clock_offsets=clocks)
-            self.events.publish({"type": "collected", "report": report, "session": self.session.id})
-            for worker, item in report.items():
-                if item["complete"]:
-                    log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
-                else:
-                    log.error("collect from Worker %s is incomplete: %s missing %s",
-                              worker, item["error"] or "", item["missing"])
-            return report
+        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
+        report = {r.worker: r.as_dict() for r in results}
+        collected = {**self.session.meta.get("collected", {}), **report}
+        clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
+        self.session.update_meta(collected=collected, clock_offsets=clocks)
+        self.events.publish({"type": "collected", "report": report, "session": self.session.id})
+        for worker, item in report.items():
+            if item["complete"]:
+                log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
+            else:
+                log.error("collect from Worker %s is incomplete: %s missing %s",
+                          worker, item["error"] or "", item["missing"])
+        return report
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
