@@ -27,6 +27,7 @@ from .errors import (
     WorkerLostError,
 )
 from .node import Node
+from .node.registered import register
 
 # Graph (networkx), Manager and Worker (aiohttp) load on first use, so that a node's process,
 # which needs none of them, starts fast.
@@ -64,4 +65,5 @@ __all__ = [
     "Worker",
     "WorkerLostError",
     "__version__",
+    "register",
 ]

@@ -16,6 +16,7 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/events        WebSocket: a "snapshot" (the state, full previews), then every event
     GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
     POST /api/validate, GET/PUT /api/pipelines/...  the pipeline editor's (see :mod:`chimerapy.api.editor`)
+    GET /api/methods, POST /api/nodes/{node}/methods/{method}  registered methods (:mod:`.methods`)
     GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api.dashboard`)
 
 The handlers run on the Manager's event loop, which the Manager's blocking calls (start, stop,
@@ -38,6 +39,7 @@ from .. import registry
 from ..pipeline_checks import check_pipeline
 from .dashboard import add_dashboard
 from .editor import add_editor_routes
+from .methods import add_method_routes
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
 from .sessions import add_session_routes
 
@@ -68,6 +70,8 @@ class ServedManager(Protocol):
     def stop(self, *, collect: bool = True) -> bool: ...
     def collect(self) -> dict[str, dict[str, Any]]: ...
     def shutdown(self) -> None: ...
+    def request_registered_method(self, node: str, method: str, params: Any = None, *,
+                                  timeout: float = 10.0) -> Any: ...
 
 
 #: Log lines a new events client gets in its snapshot.
@@ -200,6 +204,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_get("/api/events", events)
     add_session_routes(app, manager.logdir)
     add_editor_routes(app, manager)
+    add_method_routes(app, manager)
     add_dashboard(app)
 
 

@@ -242,6 +242,46 @@ class Manager:
                 self.session.update_meta(pipeline=checked.pipeline.model_dump(mode="json"))
             return committed
 
+    def request_registered_method(self, node: str, method: str, params: Mapping[str, Any] | None = None, *,
+                                  timeout: float = 10.0) -> Any:
+        """Call the method ``method`` (marked with :func:`chimerapy.register`) of the running ``node``.
+
+        The node runs it on its own thread between two steps; the call and its outcome go into the
+        session's log.
+
+        Args:
+            params: the method's arguments by name (JSON values; checked against its annotations).
+            timeout: seconds to wait for the answer.
+
+        Returns:
+            What the method returned (its text when JSON cannot hold it).
+
+        Raises:
+            StateError: the pipeline is not running.
+            GraphError: there is no node ``node``.
+            NodeError: the method is not registered, the parameters do not fit, or it raised
+                (``phase`` is ``"method"``; ``remote_traceback`` holds the node's message).
+        """
+        self._require_state("request_registered_method", ("running", "stepping"))
+        assert self._plan is not None and self.graph is not None
+        worker = self._plan.placement.get(self.graph.node(node).name, "")
+        link = self._server.workers.get(worker)
+        if link is None:
+            raise WorkerLostError(f"Worker {worker!r} of node {node!r} is not connected", worker=worker)
+        shown = f"{node}.{method}({', '.join(f'{k}={v!r}' for k, v in (params or {}).items())})"
+        reply = self._loop.run(link.request("call_method", {"node": node, "method": method, "params": dict(params or {}),
+                                                             "timeout": timeout}, timeout=timeout + 5),
+                               timeout=timeout + 10)
+        if not reply.ok:
+            self._write_log({"time": time.time(), "level": "ERROR", "worker": worker, "node": node,
+                             "message": f"{shown} failed: {reply.error}"})
+            raise NodeError(f"{shown} failed: {(reply.error or '').splitlines()[0] if reply.error else ''}",
+                            node=node, phase="method", worker=worker, remote_traceback=reply.error or "")
+        result = reply.data.get("result")
+        self._write_log({"time": time.time(), "level": "INFO", "worker": worker, "node": node,
+                         "message": f"called {shown} -> {result!r}"})
+        return result
+
     @_one_at_a_time
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""

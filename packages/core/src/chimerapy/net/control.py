@@ -51,6 +51,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "install_packages": ("packages",),
     "list_files": ("session",),
     "delete_files": ("session",),
+    "call_method": ("node", "method"),
     "shutdown": (),
     # Worker <-> node process
     "hello": ("node",),
@@ -60,6 +61,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "connected": (),
     "clock": ("offset",),
     "stopped": ("stats",),
+    "call": ("node", "method"),
     "exit": (),
 }
 

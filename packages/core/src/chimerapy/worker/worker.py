@@ -293,6 +293,7 @@ class Worker:
             "install_packages": self._install_packages,
             "list_files": self._list_files,
             "delete_files": self._delete_files,
+            "call_method": self._call_method,
             "shutdown": self._shutdown_request,
         }
         try:
@@ -553,6 +554,19 @@ class Worker:
             except asyncio.TimeoutError:
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
         await self.supervisor.end(process, grace=5.0)
+
+    async def _call_method(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Forward a registered-method call to the node running it; answer its result."""
+        name = str(data["node"])
+        process = next((p for p in self.supervisor.nodes.values() if p.name == name), None)
+        if process is None:
+            raise RequestFailed(f"Worker {self.name} runs no node {name!r}")
+        reply = await self.supervisor.request(process, "call", {"node": name, "method": data["method"],
+                                                                "params": data.get("params") or {}},
+                                              timeout=float(data.get("timeout", 10.0)))
+        if not reply.ok:
+            raise RequestFailed(reply.error or f"{name}.{data['method']} failed")
+        return {"result": reply.data.get("result")}
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         listing = await asyncio.to_thread(self.files.list, str(data["session"]))
