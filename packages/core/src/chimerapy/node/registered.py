@@ -23,10 +23,14 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-__all__ = ["call", "describe", "register"]
+__all__ = ["BadCall", "call", "describe", "register"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _MARK = "__chimerapy_registered__"
+
+
+class BadCall(ValueError):
+    """A call that does not fit the node: an unknown method, or parameters that do not fit it."""
 
 
 def register(method: _F) -> _F:
@@ -62,13 +66,13 @@ def call(node: Any, name: str, params: Mapping[str, Any] | None) -> Any:
     """Call the registered method ``name`` of ``node`` with ``params`` checked against its annotations.
 
     Raises:
-        ValueError: an unknown method, a missing or unknown parameter, or a value of the wrong type
+        BadCall: an unknown method, a missing or unknown parameter, or a value of the wrong type
             (naming the method's registered parameters).
     """
     methods = _registered(type(node))
     if name not in methods:
         known = ", ".join(sorted(methods)) or "none (mark a method with @chimerapy.register)"
-        raise ValueError(f"node {node.name!r} has no registered method {name!r}; its registered methods: {known}")
+        raise BadCall(f"node {node.name!r} has no registered method {name!r}; its registered methods: {known}")
     method = methods[name]
     hints = typing.get_type_hints(method)
     signature = inspect.signature(method)
@@ -76,7 +80,7 @@ def call(node: Any, name: str, params: Mapping[str, Any] | None) -> Any:
         bound = signature.bind(node, **dict(params or {}))
     except TypeError as error:
         wanted = ", ".join(list(signature.parameters)[1:]) or "none"
-        raise ValueError(f"{node.name}.{name}: {error} (its parameters: {wanted})") from None
+        raise BadCall(f"{node.name}.{name}: {error} (its parameters: {wanted})") from None
     arguments = {}
     for key, value in list(bound.arguments.items())[1:]:
         hint = hints.get(key)
@@ -84,7 +88,7 @@ def call(node: Any, name: str, params: Mapping[str, Any] | None) -> Any:
             try:
                 value = TypeAdapter(hint).validate_python(value, strict=True)
             except ValidationError:
-                raise ValueError(f"{node.name}.{name}: {key!r} takes {signature.parameters[key].annotation}, "
+                raise BadCall(f"{node.name}.{name}: {key!r} takes {signature.parameters[key].annotation}, "
                                  f"not {value!r}") from None
         arguments[key] = value
     return method(node, **arguments)

@@ -24,6 +24,7 @@ from ..data_chunk import DataChunk
 from ..net.transport import Publisher, Subscriber
 from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
+from .registered import BadCall
 from .registered import call as call_registered
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class NodeRuntime:
                 continue
             try:
                 result = call_registered(self.node, name, params)
-            except ValueError as error:
+            except BadCall as error:
                 answer(False, str(error))
             except Exception as error:  # noqa: BLE001 - any failure of user code goes back to the caller
                 answer(False, f"{self.node.name}.{name} raised {type(error).__name__}: {error}\n{traceback.format_exc()}")
