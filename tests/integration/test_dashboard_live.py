@@ -131,3 +131,33 @@ def _contains(word: str):
     import re
 
     return re.compile(rf"(^|,){re.escape(word)}(,|$)")
+
+
+def test_a_registered_method_called_from_the_dashboard_changes_the_output(cluster, page):
+    from support.nodes import Tunable
+
+    manager, _ = cluster("w1")
+    graph = cp.Graph()
+    graph.add_node(Tunable("tune"))
+    assert manager.commit_graph(graph, {"w1": ["tune"]})
+    assert manager.start()
+    expect = sync_api.expect
+    page.goto(dashboard_url(manager))
+    expect(page.locator("#cluster-state")).to_have_text("running")
+    expect(page.locator('#static-values li[data-key="tune/level"]')).to_have_text("tune · level = 1")  # unchanged
+
+    form = page.locator('#methods form[data-node="tune"][data-method="set_level"]')
+    expect(form).to_contain_text("Set the emitted level")
+    form.locator('input[name="level"]').fill("seven")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("output")).to_contain_text("'level' takes float, not 'seven'")
+    form.locator('input[name="level"]').fill("5")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("output")).to_have_text("→ 1")  # the previous level
+    page.wait_for_function(  # the value changed: now plotted, no longer a static value
+        "() => JSON.parse(document.querySelector('#charts figure[data-chart=\"outputs-tune\"]')?.dataset.last || '{}')"
+        ".level === 5", timeout=20_000)
+    expect(page.locator('#static-values li[data-key="tune/level"]')).to_have_count(0)
+    expect(page.locator('#log .log-line[data-node="tune"]').last).to_contain_text("called tune.set_level(level=5) -> 1.0")
+    page.locator("#methods-panel").screenshot(path=str(ARTIFACTS / "methods.png"))
+    assert [p for p in page.problems if "422" not in p] == [], page.problems  # the refused "seven" only

@@ -167,6 +167,7 @@ function handle(event) {
       applyState(event);
       model.previews = event.previews || {};
       LiveView.reset();
+      refreshMethods();
       log.length = 0;
       $("log").replaceChildren();
       showLog(parseLogTail(event.log_tail || []));
@@ -181,7 +182,7 @@ function handle(event) {
       model.state = event.state;
       model.session = event.session;
       render();
-      if (event.state === "committed") refreshState();
+      if (event.state === "committed") { refreshState(); refreshMethods(); }
       if (!RUNNING.includes(event.state)) refreshArchive();
       break;
     case "workers":
@@ -403,6 +404,54 @@ function renderPreviews() {
     showPreview(node, records);
     LiveView.preview(node, records);
   }
+}
+
+// -- registered methods: a form per method, called while the pipeline runs -----------------------
+
+let methodsShown = "";
+async function refreshMethods() {
+  try {
+    const { methods } = await api("GET", "/api/methods");
+    const key = JSON.stringify(methods);
+    if (key === methodsShown) return; // forms being filled in stay as they are
+    methodsShown = key;
+    const forms = [];
+    for (const [node, list] of Object.entries(methods)) {
+      for (const method of list) forms.push(methodForm(node, method));
+    }
+    $("methods").replaceChildren(...forms);
+    $("methods-panel").hidden = !forms.length;
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+function methodForm(node, method) {
+  const inputs = method.parameters.map((parameter) => el("label", {},
+    `${parameter.name} `, el("input", { name: parameter.name, type: "text", spellcheck: "false", "data-annotation": parameter.annotation,
+      placeholder: parameter.default === null ? parameter.annotation : `default ${parameter.default}` })));
+  const result = el("output", { className: "method-result" });
+  const form = el("form", { className: "method-form", "data-node": node, "data-method": method.name },
+    el("strong", {}, `${node}.${method.name}`), el("span", { className: "muted" }, method.doc ? ` ${method.doc}` : ""),
+    el("div", { className: "editor-bar" }, ...inputs, el("button", { type: "submit", className: "small" }, "Call"), result));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const params = {};
+    for (const input of form.querySelectorAll("input")) {
+      const value = Editor.parseOption(input.value, input.dataset.annotation);
+      if (value !== undefined) params[input.name] = value;
+    }
+    result.textContent = "…";
+    try {
+      const answer = await api("POST", `/api/nodes/${encodeURIComponent(node)}/methods/${encodeURIComponent(method.name)}`, params);
+      result.textContent = `→ ${JSON.stringify(answer.result)}`;
+      result.dataset.ok = "true";
+    } catch (error) {
+      result.textContent = error.message;
+      result.dataset.ok = "false";
+    }
+  });
+  return form;
 }
 
 // -- the archive ----------------------------------------------------------------------------------
