@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HEADERS", "CollectProgress", "StatusView", "node_rows", "node_table"]
 
-HEADERS = ["node", "worker", "state", "rate/s", "received", "lost", "skipped", "latency ms", "errors"]
+HEADERS = ["node", "worker", "state", "rate", "recv", "lost", "skip", "p50 ms", "err"]
+LEGEND = "rate: steps/s · recv, lost, skip: input chunks · p50: input latency"
 
 
 def node_rows(status: dict[str, Any], placement: dict[str, str]) -> list[list[str]]:
@@ -58,12 +59,13 @@ def node_rows(status: dict[str, Any], placement: dict[str, str]) -> list[list[st
 
 def node_table(title: str, rows: list[list[str]]) -> Table:
     """The status table: names on the left, numbers right-aligned, problems in colour."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  padding=(0, 1, 0, 0), caption=LEGEND, caption_justify="left")  # fits 80 columns
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("node", "worker", "state") else "right",
                          no_wrap=True)
     for row in rows:
-        styles = {"lost": "yellow", "skipped": "yellow", "errors": "bold red"}
+        styles = {"lost": "yellow", "skip": "yellow", "err": "bold red"}
         cells = [f"[{styles[h]}]{c}[/]" if h in styles and c not in ("0", "-") else c for h, c in zip(HEADERS, row)]
         table.add_row(*cells, style="red" if row[2] in ("failed", "error") else None)
     return table
