@@ -168,6 +168,8 @@ function handle(event) {
       model.previews = event.previews || {};
       LiveView.reset();
       refreshMethods();
+      if (firstSnapshot) $("editor").open = !model.graph.nodes.length; // a running pipeline: its live view first
+      firstSnapshot = false;
       log.length = 0;
       $("log").replaceChildren();
       showLog(parseLogTail(event.log_tail || []));
@@ -223,6 +225,7 @@ function handle(event) {
   }
 }
 
+let firstSnapshot = true;
 let renderTimer = null;
 function scheduleRender() {
   if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; render(); }, 200);
