@@ -57,6 +57,12 @@ const LiveView = (() => {
       }
       if (added && this.plot) { this.plot.destroy(); this.plot = null; }
       this.dirty = true;
+      if (!this.plot) this.draw(); // a new plot appears at once; later samples every 500 ms
+    }
+
+    span() {
+      const first = this.times[0], last = this.times[this.times.length - 1];
+      return last - first < 10 ? [last - 10, last + 0.5] : [first, last];
     }
 
     draw() {
@@ -75,7 +81,8 @@ const LiveView = (() => {
         area.replaceChildren();
         this.plot = new uPlot({
           width, height: 150,
-          scales: { x: { time: true } },
+          // from the samples kept, at least 10 s wide (uPlot would stretch a lone sample over years)
+          scales: { x: { time: true, range: () => this.span() } },
           legend: { live: false },
           cursor: { drag: { x: false, y: false } },
           series: [{}, ...this.names.map((name, index) => ({
