@@ -39,8 +39,8 @@ from .. import registry
 from ..pipeline_checks import check_pipeline
 from .dashboard import add_dashboard
 from .editor import add_editor_routes
-from .methods import add_method_routes
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
+from .methods import add_method_routes
 from .sessions import add_session_routes
 
 if TYPE_CHECKING:
