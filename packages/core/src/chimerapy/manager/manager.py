@@ -357,7 +357,7 @@ class Manager:
         collected = {**self.session.meta.get("collected", {}), **report}
         clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
         self.session.update_meta(collected=collected, clock_offsets=clocks)
-        self.events.publish({"type": "collected", "report": report, "session": self.session.id})
+        self.events.publish({"type": "collected", "report": report, "session": self.session.id if self.session else None})
         for worker, item in report.items():
             if item["complete"]:
                 log.info("collected %d files (%d bytes) from Worker %s", item["files"], item["bytes"], worker)
