@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from chimerapy.node.params import init_params
 from chimerapy.nodes.recorder import StreamRecorder
+from chimerapy.pipeline_checks import check_pipeline
 from chimerapy.pipeline import PipelineError, load
 
 pytestmark = pytest.mark.timeout(120)
@@ -157,7 +158,8 @@ def test_a_script_class_is_imported_from_its_file_and_the_run_lasts_as_long_as_t
     ])
     pipeline = load(session / "meta.json")
     assert pipeline.runtime == 2.5 and pipeline.logdir == str(session.parent)
-    graph, mapping = pipeline.build()
+    checked = check_pipeline(pipeline)
+    graph, mapping = checked.graph, checked.mapping
     (node,) = graph.nodes
     assert type(node).__name__ == "Blink" and node.name == "blink" and node.rate == 4.0
     assert mapping == {"w": ["blink"]}

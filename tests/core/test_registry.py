@@ -1,23 +1,11 @@
 """The node registry: static listing from entry points, broken and clashing packs, loading."""
 
 import sys
-import textwrap
-
-import pytest
 
 import chimerapy as cp
+import pytest
 from chimerapy import registry
-
-
-def fake_pack(root, dist, version, module, nodes, source):
-    """Write an 'installed' pack into `root`: a module and a dist-info with entry points."""
-    (root / f"{module}.py").write_text(textwrap.dedent(source))
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    lines = "\n".join(f"{name} = {module}:{cls}" for name, cls in nodes.items())
-    (info / "entry_points.txt").write_text(f"[chimerapy.nodes]\n{lines}\n")
-
+from support.packs import fake_pack
 
 GOOD = '''
 import chimerapy as cp
@@ -93,9 +81,8 @@ def test_a_name_claimed_by_two_packs_names_both(packs):
 
 
 def test_cli_lists_nodes_and_broken_packs(packs):
-    from click.testing import CliRunner
-
     from chimerapy.cli.main import main
+    from click.testing import CliRunner
 
     result = CliRunner().invoke(main, ["nodes"])
     assert result.exit_code == 0, result.output

@@ -355,3 +355,52 @@ def test_shutdown_answers_then_shuts_everything_down(cluster):
 
     asyncio.run(scenario())
     assert manager.state == "shutdown"
+
+
+def test_editor_routes_validate_save_and_load_pipelines(cluster, test_pack):
+    from chimerapy.pipeline_checks import check_pipeline
+
+    manager, _ = cluster("w1", "w2")
+    mistyped = pipeline()
+    mistyped["nodes"][0]["params"]["period"] = "fast"
+
+    async def scenario():
+        async with client(manager) as http:
+            status, body = await call(http, "POST", "/api/validate", json=pipeline())
+            assert status == 200 and body["ok"] and body["nodes"] == ["src", "dbl"] and body["warnings"] == []
+            status, body = await call(http, "POST", "/api/validate", json=mistyped)
+            assert status == 200 and not body["ok"] and body["problems"] == [
+                {"path": "nodes[0].params.period", "message": "test.counter's option 'period' takes float, not 'fast' "
+                                                              "(a string)"}]
+            status, body = await call(http, "POST", "/api/validate", json=pipeline(
+                workers=[{"name": "w1"}, {"name": "w9"}], mapping={"w1": ["src"], "w9": ["dbl"]}))
+            assert not body["ok"] and "Worker 'w9' is not connected (connected: w1, w2)" in body["error"]
+            assert manager.state == "idle" and sessions_in(manager) == []  # checking creates nothing
+
+            status, body = await call(http, "PUT", "/api/pipelines/lab-1", json=pipeline())
+            assert status == 200 and body["name"] == "lab-1"
+            saved = Path(body["path"])
+            assert saved == manager.logdir / "pipelines" / "lab-1.json"
+            assert saved.stat().st_mode & 0o777 == 0o600 and saved.parent.stat().st_mode & 0o777 == 0o700
+            assert check_pipeline(saved).graph.names() == ["src", "dbl"]  # a file `chimerapy run` takes
+            status, body = await call(http, "PUT", "/api/pipelines/lab-2", json=mistyped)
+            assert status == 400 and "takes float" in body["error"] and not (saved.parent / "lab-2.json").exists()
+            status, body = await call(http, "PUT", "/api/pipelines/..hidden", json=pipeline())
+            assert status == 400 and "is not a pipeline name" in body["error"]
+            status, body = await call(http, "GET", "/api/pipelines")
+            assert [(p["name"], p["path"]) for p in body["pipelines"]] == [("lab-1", str(saved))]
+            status, body = await call(http, "GET", "/api/pipelines/lab-1")
+            assert status == 200 and body["nodes"][0]["params"] == {"period": 0.02, "image": True}
+            status, body = await call(http, "GET", "/api/pipelines/nope")
+            assert status == 404 and "GET /api/pipelines lists them" in body["error"]
+
+            status, body = await call(http, "POST", "/api/pipeline", json=body if status == 200 else pipeline())
+            assert status == 200, body
+            session = body["session"]
+            status, ran = await call(http, "GET", f"/api/sessions/{session}/pipeline")
+            assert status == 200 and [n["name"] for n in ran["nodes"]] == ["src", "dbl"]
+            assert ran["mapping"] == {"w1": ["src"], "w2": ["dbl"]} and ran["nodes"][0]["params"]["period"] == 0.02
+            status, body = await call(http, "GET", "/api/sessions/nope/pipeline")
+            assert status == 404
+
+    asyncio.run(scenario())

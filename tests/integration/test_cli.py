@@ -1,10 +1,12 @@
 """The chimerapy command line: run a pipeline file to an archive, Ctrl-C included; validate."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -48,24 +50,33 @@ def test_run_demo_for_its_runtime(tmp_path):
     assert sorted(meta["workers"]) == ["camera-laptop", "mic-laptop"]
 
 
-@pytest.mark.timeout(180)
-def test_ctrl_c_mid_run_still_leaves_a_complete_archive(tmp_path):
+def start_forever_demo(tmp_path: Path) -> subprocess.Popen:
+    """`chimerapy run` of the demo without a run time (until stopped), output piped."""
     pipeline = json.loads((EXAMPLES / "demo.json").read_text())
     pipeline["runtime"] = None  # until Ctrl-C
     path = tmp_path / "forever.json"
     path.write_text(json.dumps(pipeline))
-    process = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "run", str(path), "--logdir",
-                                str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "run", str(path), "--logdir",
+                             str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_frames(process: subprocess.Popen) -> list[str]:
+    """Read the run's output until its status table shows the recorder receiving; the lines read."""
+    lines = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if line.startswith("video ") and line.split()[4].isdigit() and int(line.split()[4]) > 20:
+            return lines
+    pytest.fail("the pipeline never showed frames arriving:\n" + "".join(lines))
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_mid_run_still_leaves_a_complete_archive(tmp_path):
+    process = start_forever_demo(tmp_path)
     try:
-        lines = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:  # wait until the status table shows the recorder receiving
-            line = process.stdout.readline()
-            lines.append(line)
-            if line.startswith("video ") and line.split()[4].isdigit() and int(line.split()[4]) > 20:
-                break
-        else:
-            pytest.fail("the pipeline never showed frames arriving:\n" + "".join(lines))
+        wait_for_frames(process)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=90)
     finally:
@@ -75,6 +86,78 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_archive(tmp_path):
     assert process.returncode == 0, out + err
     assert "stopping: the nodes drain" in err
     assert_complete_demo_archive(archive_of(out))
+
+
+@pytest.mark.timeout(180)
+def test_a_rest_stop_during_run_ends_it_normally(tmp_path):
+    process = start_forever_demo(tmp_path)
+    try:
+        lines = wait_for_frames(process)
+        url = re.search(r"dashboard: (http://[\d.]+:\d+)/\?token=(\S+)", "".join(lines))
+        assert url, lines
+        request = urllib.request.Request(f"{url[1]}/api/stop", method="POST", data=b"",
+                                         headers={"Authorization": f"Bearer {url[2]}"})
+        with urllib.request.urlopen(request, timeout=90) as response:  # stops and collects
+            answer = json.loads(response.read())
+        assert answer["state"] == "stopped" and all(item["complete"] for item in answer["collected"].values())
+        out, err = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, out + err
+    assert "cannot stop()" not in out + err
+    assert "stopped from the dashboard or the REST API" in out
+    meta = assert_complete_demo_archive(archive_of(out))
+    assert sorted(meta["collected"]) == ["camera-laptop", "mic-laptop"]
+
+
+def broken_demo(tmp_path: Path, kind: str) -> Path:
+    pipeline = json.loads((EXAMPLES / "demo.json").read_text())
+    if kind == "cycle":
+        pipeline["edges"].append({"source": "video", "target": "camera"})
+    else:
+        pipeline["nodes"][0]["params"]["fps"] = "thirty"
+    path = tmp_path / f"{kind}.json"
+    path.write_text(json.dumps(pipeline))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("cycle", "edges: the graph has a cycle: camera -> faces -> overlay -> video -> camera"),
+    ("type", "nodes[0].params.fps: video.test_pattern's option 'fps' takes float, not 'thirty' (a string)"),
+])
+def test_validate_refuses_what_run_refuses_with_the_same_message(tmp_path, kind, message):
+    path = broken_demo(tmp_path, kind)
+    validated = chimerapy("validate", str(path), timeout=60)
+    ran = chimerapy("run", str(path), "--logdir", str(tmp_path / "runs"), timeout=60)
+    assert validated.returncode == ran.returncode == 2
+    assert message in validated.stderr and validated.stderr == ran.stderr
+    assert "dashboard:" not in ran.stdout and not (tmp_path / "runs").exists()  # nothing was started
+
+
+def test_a_former_option_name_is_accepted_with_a_warning(tmp_path):
+    pipeline = json.loads((EXAMPLES / "demo.json").read_text())
+    audio = next(node for node in pipeline["nodes"] if node["registry"] == "audio.recorder")
+    audio["params"] = {"record": "microphone"}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(pipeline))
+    result = chimerapy("validate", str(path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "audio.recorder's option 'record' is now called 'record_name'" in result.stderr
+
+
+def test_nodes_verbose_is_plain_text_with_option_descriptions():
+    result = chimerapy("nodes", "-v", timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for markup in ("``", ":class:", ":func:", ":meth:", ":mod:"):
+        assert markup not in out
+    # whole summaries (the test pattern's runs past its first source line) and described options
+    assert "A moving test pattern: scrolling colour bars, a bouncing box, the frame number and time." in out
+    assert re.search(r"^fps\s+float\s+30\.0\s+frames per second\.", out, re.MULTILINE), out
+    assert re.search(r"^record_name\s+str\s+'audio'\s+the name of the recording in the archive", out, re.MULTILINE)
+    assert "former option name: record (now record_name)" in out
 
 
 def test_validate_names_json_paths_and_fixes(tmp_path):
@@ -272,3 +355,21 @@ def test_manager_prints_a_join_command_that_works_and_never_the_token(tmp_path):
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(10)
+@pytest.mark.timeout(60)
+def test_manager_prints_how_to_load_a_pipeline(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "manager", "--port", "0", "--logdir",
+                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(6)]
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    text = "".join(lines)
+    origin = re.search(r"dashboard: (http://[\d.]+:\d+)/\?token=", text)
+    assert origin, text
+    assert "Load a pipeline: build or open one in the dashboard's editor" in text
+    assert f"--data @pipeline.json {origin[1]}/api/pipeline" in text and f"{origin[1]}/api/start" in text
+    assert "$CHIMERAPY_TOKEN" in text  # the token itself stays off the suggested command line

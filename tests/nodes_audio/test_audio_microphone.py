@@ -32,7 +32,7 @@ def test_microphones_record_the_sine_source_for_the_time_they_ran(pulse, cluster
     }
     graph = cp.Graph()
     for name, mic in mics.items():
-        graph.add_edge(mic, AudioRecorder(f"rec_{name}", record=name))
+        graph.add_edge(mic, AudioRecorder(f"rec_{name}", record_name=name))
     graph.add_edge(mics["mic"], Collector("records", tmp_path / "records"))
     starting, started, stopping = run_for(
         manager, graph, {"w1": [*mics, "rec_mic", "rec_mic2", "records"]}, seconds

@@ -180,11 +180,18 @@ def test_level_without_passthrough_emits_only_the_meter_records():
 # -- recorder ----------------------------------------------------------------------------------
 
 
+def test_recorder_takes_its_former_option_name_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="'record' is now called 'record_name'"):
+        recorder = AudioRecorder(record="voice")
+    assert recorder.record_name == "voice"
+    assert AudioRecorder.renamed_options == {"record": "record_name"}  # what the registry and pipelines read
+
+
 def test_recorder_saves_each_block_once_with_its_first_sample_time(tmp_path):
     tone = blocks_of(
         run_node(Tone(samplerate=8000, blocksize=800, duration=0.3, realtime=False), steps=3)
     )
-    with NodeHarness(AudioRecorder(record="voice"), directory=tmp_path) as harness:
+    with NodeHarness(AudioRecorder(record_name="voice"), directory=tmp_path) as harness:
         for block in tone:
             chunk = block.to_chunk()
             harness.step({"meter": {"level_dbfs": -3.0}, "tone": chunk})

@@ -17,7 +17,7 @@ def test_tone_level_recorder_writes_a_wav_of_the_tone_duration(cluster, tmp_path
     manager, (worker,) = cluster("w1")
     rate, duration = 16000, 1.05  # 16800 frames: 16 blocks of 1000 and one of 800
     tone = Tone("tone", frequency=500, samplerate=rate, blocksize=1000, duration=duration)
-    level, rec = AudioLevel("level"), AudioRecorder("rec", record="tone")
+    level, rec = AudioLevel("level"), AudioRecorder("rec", record_name="tone")
     meter = Collector("meter", tmp_path / "levels")
     graph = cp.Graph()
     graph.add_edges([(tone, level), (level, rec), (level, meter)])
@@ -43,7 +43,7 @@ def test_file_recorder_writes_the_file_again(cluster, tmp_path):
     )
     path = write_wav(tmp_path / "clip.wav", pcm, rate)  # 0.77 s, stereo
     player = AudioFile("player", path=str(path), blocksize=2048, dtype="int16")
-    rec = AudioRecorder("rec", record="copy")
+    rec = AudioRecorder("rec", record_name="copy")
     graph = cp.Graph()
     graph.add_edge(player, rec)
     run_for(manager, graph, {"w1": ["player", "rec"]}, seconds=1.4)

@@ -136,3 +136,27 @@ class Talker(cp.Node):
         time.sleep(0.05)
         self.logger.info("talker says hello %d", 42)
         return None
+
+
+class Tunable(cp.Node):
+    """Emits a chunk with record "level" every 50 ms; a registered method sets the level while it runs."""
+
+    def __init__(self, name="tunable", level: float = 1.0):
+        super().__init__(name)
+        self.level = level
+
+    def step(self):
+        time.sleep(0.05)
+        chunk = cp.DataChunk()
+        chunk.add("level", self.level)
+        return chunk
+
+    @cp.register
+    def set_level(self, level: float, *, note: str = "") -> float:
+        """Set the emitted level; returns the previous one."""
+        previous, self.level = self.level, level
+        return previous
+
+    @cp.register
+    def fail(self) -> None:
+        raise RuntimeError("fails on purpose")

@@ -1,9 +1,11 @@
-"""Checks that a node pack declares itself as the core's registry expects."""
+"""Node packs in tests: checks that a pack declares itself as the core's registry expects, and fake packs."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import textwrap
+from pathlib import Path
 
 
 def assert_declared(distribution: str, module: str, targets: dict[str, str]) -> None:
@@ -45,3 +47,14 @@ def assert_node_conventions(cls: type, kind: str, **options) -> None:
     clone = pickle.loads(pickle.dumps(node))
     assert {k: v for k, v in vars(clone).items() if k != "_runtime"} == {
         k: v for k, v in vars(node).items() if k != "_runtime"}
+
+
+def fake_pack(root: Path, dist: str, version: str, module: str, nodes: dict[str, str], source: str) -> None:
+    """Write an 'installed' pack into ``root`` (put it on sys.path): a module and a dist-info
+    declaring ``nodes`` (registry name -> class name) as entry points."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "\n".join(f"{name} = {module}:{cls}" for name, cls in nodes.items())
+    (info / "entry_points.txt").write_text(f"[chimerapy.nodes]\n{lines}\n")

@@ -27,6 +27,7 @@ from .errors import (
     WorkerLostError,
 )
 from .node import Node
+from .node.registered import register
 
 # Graph (networkx), Manager and Worker (aiohttp) and open_session (the archive) load on first
 # use, so that a node's process, which needs none of them, starts fast.
@@ -66,4 +67,5 @@ __all__ = [
     "WorkerLostError",
     "__version__",
     "open_session",
+    "register",
 ]

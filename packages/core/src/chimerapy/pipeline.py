@@ -15,7 +15,8 @@ A node is named by ``registry`` (a registered node) or by ``class`` (``"module:C
 A session's ``meta.json`` holds such a file (``pipeline``), so :func:`load` takes one too.
 Local Workers (``remote`` false) are started by ``chimerapy run``; remote ones are waited for.
 :func:`load` and :meth:`Pipeline.check` raise :class:`PipelineError` listing every problem with
-its JSON path and the fix.
+its JSON path and the fix; :func:`chimerapy.pipeline_checks.check_pipeline` adds the checks that
+need the nodes' code (option types, constructors, cycles) and is what the CLI and the API use.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import registry
 from .errors import ChimeraPyError, RegistryError
-from .graph import Graph
 from .names import RULE, name_problem
 from .node.locate import import_class
 
-__all__ = ["MAX_EDGES", "MAX_NODES", "MAX_WORKERS", "Pipeline", "PipelineError", "load", "pipeline_of_session"]
+__all__ = ["MAX_EDGES", "MAX_NODES", "MAX_WORKERS", "Pipeline", "PipelineError", "create_from_class", "load", "pipeline_of_session"]
 
 #: The most nodes a pipeline may hold.
 MAX_NODES = 1000
@@ -189,7 +189,7 @@ class Pipeline(_Strict):
             if info.broken:
                 problems.append((f"nodes[{index}].registry", f"{spec.registry!r} cannot be used: {info.error}"))
                 continue
-            known = [p.name for p in info.parameters]
+            known = [p.name for p in info.parameters] + list(info.renamed)  # former names still work
             for key in spec.params:
                 if known and key not in known:
                     problems.append((f"nodes[{index}].params.{key}",
@@ -199,25 +199,6 @@ class Pipeline(_Strict):
                     problems.append((f"nodes[{index}].params", f"{spec.registry} needs the option {parameter.name!r}"))
         return problems
 
-    def build(self) -> tuple[Graph, dict[str, list[str]]]:
-        """Create the nodes from the registry and return the graph and the mapping."""
-        with registry.snapshot():
-            return self._build()
-
-    def _build(self) -> tuple[Graph, dict[str, list[str]]]:
-        created = {}
-        for index, spec in enumerate(self.nodes):
-            try:
-                created[spec.name] = (registry.create(spec.registry, spec.name, **spec.params) if spec.registry
-                                      else _create(spec))
-                created[spec.name].restart, created[spec.name].max_restarts = spec.restart, spec.max_restarts
-            except (RegistryError, ValueError, TypeError) as error:
-                raise PipelineError([(f"nodes[{index}]", f"{spec.registry}: {error}")]) from error
-        graph = Graph()
-        graph.add_nodes(created.values())
-        for edge in self.edges:
-            graph.add_edge(created[edge.source], created[edge.target], follow=edge.follow, latest_only=edge.latest_only)
-        return graph, {worker: list(names) for worker, names in self.mapping.items()}
 
     @property
     def local_workers(self) -> list[str]:
@@ -297,7 +278,7 @@ def _signature_of(cls: type, spec: NodeSpec) -> dict[str, Any]:
     return arguments
 
 
-def _create(spec: NodeSpec) -> Any:
+def create_from_class(spec: NodeSpec) -> Any:
     """The node of a spec given by ``class``."""
     assert spec.class_path is not None
     cls = import_class(spec.class_path, spec.file)

@@ -7,9 +7,13 @@ A pack declares one entry point per node::
 
 :func:`available` lists them (package, version, kind, summary, parameters) by reading each
 node's source with :mod:`ast`, so listing imports no pack and a broken pack cannot break it.
+Summaries, documentation and option descriptions come from the class docstring (its first
+paragraph and its ``Args:`` section, as plain text: see :mod:`chimerapy.docstrings`).
 :func:`check` imports a node to find out whether it loads; :func:`load` returns its class and
 :func:`create` an instance. A node class declares its kind with ``kind = "source" | "step" |
-"sink"`` in its body and its summary in the first line of its docstring.
+"sink"`` in its body and its summary in the first paragraph of its docstring. An option renamed
+in a later version is declared as ``renamed_options = {"old": "new"}`` in the class body: the
+old name is hidden from listings and still accepted by pipelines, with a warning.
 """
 
 from __future__ import annotations
@@ -20,19 +24,23 @@ import difflib
 import importlib
 import importlib.machinery
 import importlib.metadata
+import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import docstrings
 from .errors import RegistryError
 
-__all__ = ["GROUP", "NodeInfo", "Parameter", "available", "check", "create", "find", "load", "snapshot"]
+__all__ = ["GROUP", "NodeInfo", "Parameter", "available", "check", "create", "current_options", "find", "load", "snapshot"]
 
 GROUP = "chimerapy.nodes"
 #: The registry as read once by :func:`snapshot` (None: read it on every call).
 _snapshot: list[NodeInfo] | None = None
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class Parameter:
     name: str
     annotation: str = ""
     default: str | None = None  # the default's source text; None when required
+    description: str = ""  # from the ``Args:`` section of the class docstring
 
     @property
     def required(self) -> bool:
@@ -57,8 +66,10 @@ class NodeInfo:
         target: ``"module:Class"``.
         package, version: the distribution declaring it.
         kind: ``"source"``, ``"step"``, ``"sink"`` or ``"?"`` when undeclared.
-        summary: the first line of the class docstring.
+        summary: the first paragraph of the class docstring, as plain text.
+        doc: the whole class docstring, as plain text paragraphs.
         parameters: the constructor's options after ``name``.
+        renamed: old option name -> its current name (still accepted, with a warning).
         error: why the node cannot be used (broken pack, name claimed twice), else None.
     """
 
@@ -70,6 +81,8 @@ class NodeInfo:
     summary: str = ""
     parameters: tuple[Parameter, ...] = field(default_factory=tuple)
     error: str | None = None
+    doc: str = ""
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @property
     def broken(self) -> bool:
@@ -155,9 +168,29 @@ def load(name: str) -> type:
     return cls
 
 
+def current_options(info: NodeInfo, options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``options`` with each renamed option under its current name, and a warning for each rename."""
+    current: dict[str, Any] = {}
+    warnings = []
+    for key, value in options.items():
+        new = info.renamed.get(key)
+        if new is not None and new not in options:
+            warnings.append(f"{info.name}'s option {key!r} is now called {new!r}; rename it (the old name "
+                            f"still works for now)")
+            key = new
+        current[key] = value
+    return current, warnings
+
+
 def create(name: str, node_name: str | None = None, **parameters: Any):
-    """An instance of the node registered as ``name``, named ``node_name``."""
+    """An instance of the node registered as ``name``, named ``node_name``.
+
+    Renamed options are accepted under their old names, with a logged warning.
+    """
     cls = load(name)
+    parameters, warnings = current_options(find(name), parameters)
+    for warning in warnings:
+        log.warning("%s", warning)
     try:
         return cls(node_name, **parameters) if node_name is not None else cls(**parameters)
     except TypeError as error:
@@ -192,16 +225,40 @@ def _describe(info: NodeInfo) -> NodeInfo:
     cls = classes.get(class_name.split(".")[-1])
     if cls is None:
         return replace(info, error=f"{module_name} defines no class {class_name!r}")
-    kind, init = "?", None
+    kind, init, renamed = "?", None, None
     for klass in _lineage(cls, classes):
         for statement in klass.body:
-            if (kind == "?" and isinstance(statement, ast.Assign) and _assigns(statement, "kind")
-                    and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)):
-                kind = statement.value.value
+            value = _assigned(statement)
+            if kind == "?" and isinstance(value, ast.Constant) and isinstance(value.value, str) \
+                    and _assigns(statement, "kind"):
+                kind = value.value
+            if renamed is None and value is not None and _assigns(statement, "renamed_options"):
+                renamed = _literal_mapping(value)
             if init is None and isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
                 init = statement
-    summary = (ast.get_docstring(cls) or "").strip().split("\n", 1)[0]
-    return replace(info, kind=kind, summary=summary, parameters=_parameters(init) if init else ())
+    text = ast.get_docstring(cls) or ""
+    described = docstrings.arguments(text)
+    renamed = renamed or {}
+    parameters = tuple(replace(p, description=described.get(p.name, "")) for p in _parameters(init)
+                       if p.name not in renamed) if init else ()
+    doc = "\n\n".join(docstrings.plain(paragraph) for paragraph in text.split("\n\n"))
+    return replace(info, kind=kind, summary=docstrings.summary(text), parameters=parameters, doc=doc,
+                   renamed=renamed)
+
+
+def _assigned(statement: ast.stmt) -> ast.expr | None:
+    """The value of ``name = value`` or ``name: type = value``, else None."""
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        return statement.value
+    return None
+
+
+def _literal_mapping(value: ast.expr) -> dict[str, str]:
+    try:
+        mapping = ast.literal_eval(value)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in mapping.items()} if isinstance(mapping, dict) else {}
 
 
 def _lineage(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[ast.ClassDef]:
@@ -216,8 +273,10 @@ def _lineage(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[ast.Cl
     return lineage
 
 
-def _assigns(statement: ast.Assign, name: str) -> bool:
-    return any(isinstance(target, ast.Name) and target.id == name for target in statement.targets)
+def _assigns(statement: ast.stmt, name: str) -> bool:
+    targets = statement.targets if isinstance(statement, ast.Assign) else \
+        [statement.target] if isinstance(statement, ast.AnnAssign) else []
+    return any(isinstance(target, ast.Name) and target.id == name for target in targets)
 
 
 def _parameters(init: ast.FunctionDef) -> tuple[Parameter, ...]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import ClassVar
+
 import chimerapy as cp
 import numpy as np
 
@@ -14,12 +17,12 @@ _MAX_FILL = 60.0
 
 
 class AudioRecorder(cp.Node):
-    """Records any audio input into ``<record>.wav`` with :meth:`chimerapy.Node.save_audio`.
+    """Records any audio input into ``<record_name>.wav`` with :meth:`chimerapy.Node.save_audio`.
 
     Takes the first input chunk that has a ``samples`` record, whatever its producer is called,
     and appends its samples as they are (float32 or int16) with the chunk's ``timestamp`` as the
-    time of its first sample. The core writes ``<record>.wav``, ``<record>.audio.json`` (start
-    time, rate, channels) and ``<record>.blocks.csv`` (each block's first frame and time), into
+    time of its first sample. The core writes ``<record_name>.wav``, ``<record_name>.audio.json`` (start
+    time, rate, channels) and ``<record_name>.blocks.csv`` (each block's first frame and time), into
     the node's folder of the session archive.
 
     A block is saved once, even if the node steps again on another input. A gap in
@@ -30,19 +33,26 @@ class AudioRecorder(cp.Node):
 
     Args:
         name: the node's name.
-        record: the record's name (the file stem).
+        record_name: the name of the recording in the archive (the file stem).
         fill_gaps: write silence in place of samples lost upstream.
+        record: the former name of ``record_name`` (still accepted, with a warning).
     """
 
     kind = "sink"
+    renamed_options: ClassVar[dict[str, str]] = {"record": "record_name"}
 
     def __init__(
-        self, name: str = "audio_recorder", *, record: str = "audio", fill_gaps: bool = True
+        self, name: str = "audio_recorder", *, record_name: str = "audio", fill_gaps: bool = True,
+        record: str | None = None,
     ) -> None:
         super().__init__(name)
-        if not record:
-            raise ValueError(f"AudioRecorder {name!r}: record must be a non-empty name")
-        self.record = record
+        if record is not None:
+            warnings.warn("AudioRecorder's option 'record' is now called 'record_name'", DeprecationWarning,
+                          stacklevel=2)
+            record_name = record
+        if not record_name:
+            raise ValueError(f"AudioRecorder {name!r}: record_name must be a non-empty name")
+        self.record_name = record_name
         self.fill_gaps = fill_gaps
 
     def prep(self) -> None:
@@ -62,7 +72,7 @@ class AudioRecorder(cp.Node):
         self._last = (producer, seq)
         self._check_continuity(producer, block)
         self.save_audio(
-            self.record, block.samples, block.rate, block.channels, timestamp=block.timestamp
+            self.record_name, block.samples, block.rate, block.channels, timestamp=block.timestamp
         )
         self.frames += block.frames
         self._next = (producer, block.sample_index + block.frames)
@@ -70,7 +80,7 @@ class AudioRecorder(cp.Node):
     def teardown(self) -> None:
         if self.frames or self.gaps:
             self.logger.info(
-                "recorded %d frames into %s.wav (%d gaps)", self.frames, self.record, self.gaps
+                "recorded %d frames into %s.wav (%d gaps)", self.frames, self.record_name, self.gaps
             )
 
     def _check_continuity(self, producer: str, block: AudioBlock) -> None:
@@ -101,5 +111,5 @@ class AudioRecorder(cp.Node):
         if fill:
             silence = np.zeros((missing, block.channels), dtype=block.samples.dtype)
             start = block.timestamp - missing / block.rate
-            self.save_audio(self.record, silence, block.rate, block.channels, timestamp=start)
+            self.save_audio(self.record_name, silence, block.rate, block.channels, timestamp=start)
             self.frames += missing

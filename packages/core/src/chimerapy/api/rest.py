@@ -7,13 +7,16 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/workers       the connected Workers: host, pid, versions, clock offset
     GET  /api/nodes         per node: Worker, state, stats, latest preview (thumbnails, values)
     GET  /api/registry      the nodes installed packs declare
-    POST /api/pipeline      commit a pipeline (the JSON of a pipeline file); 409 while running
+    POST /api/pipeline      commit a pipeline (the JSON of a pipeline file) after every check of
+                            ``chimerapy validate`` (:mod:`chimerapy.pipeline_checks`); 409 while running
     POST /api/start         start the committed graph
     POST /api/stop          stop, then collect; answers the session report (collected, complete, faults)
     POST /api/collect       collect again (e.g. once a lost Worker is back); the merged report
     POST /api/shutdown      answers, then shuts the Manager and its Workers down
     GET  /api/events        WebSocket: a "snapshot" (the state, full previews), then every event
     GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
+    POST /api/validate, GET/PUT /api/pipelines/...  the pipeline editor's (see :mod:`chimerapy.api.editor`)
+    GET /api/methods, POST /api/nodes/{node}/methods/{method}  registered methods (:mod:`.methods`)
     GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api.dashboard`)
 
 The handlers run on the Manager's event loop, which the Manager's blocking calls (start, stop,
@@ -28,45 +31,24 @@ import dataclasses
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from .. import registry
-from ..pipeline import Pipeline, PipelineError
+from ..pipeline_checks import check_pipeline
 from .dashboard import PUBLIC_PATHS, add_dashboard
+from .editor import add_editor_routes
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
+from .methods import add_method_routes
 from .origin import origin_middleware
+from .served import ServedManager
 from .sessions import add_session_routes
 
 if TYPE_CHECKING:
-    from ..graph import Graph
-    from ..manager.events import EventHub
     from ..manager.report import SessionReport
-    from ..manager.session import Session
 
-__all__ = ["ServedManager", "add_api", "cluster_state"]
-
-class ServedManager(Protocol):
-    """What the API needs of the Manager it is handed (the API never imports the Manager)."""
-
-    logdir: Path
-    state: str
-    session: Session | None
-    graph: Graph | None
-    events: EventHub
-    previews: dict[str, dict[str, Any]]
-    final_stats: dict[str, dict[str, Any]]
-
-    @property
-    def workers(self) -> dict[str, Any]: ...
-    def status(self) -> dict[str, Any]: ...
-    def commit_pipeline(self, pipeline: Any) -> bool: ...
-    def start(self) -> bool: ...
-    def stop(self, *, collect: bool = True) -> SessionReport: ...
-    def collect(self) -> SessionReport: ...
-    def shutdown(self) -> None: ...
-
+__all__ = ["add_api", "cluster_state"]
 
 #: Log lines a new events client gets in its snapshot.
 LOG_TAIL = 200
@@ -135,13 +117,9 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
                                 f"with nodes, edges, workers and mapping")
         if manager.state in ("running", "stepping"):
             raise ApiError(409, f"the cluster is {manager.state}; POST /api/stop first, then commit the pipeline")
-        pipeline = await asyncio.to_thread(Pipeline.parse, data, "the posted pipeline")
-        connected = sorted(manager.workers)
-        missing = [(f"mapping.{worker}", _not_connected(worker, connected))
-                   for worker in pipeline.mapping if worker not in connected]
-        if missing:
-            raise PipelineError(missing, "the posted pipeline")
-        await blocking(manager.commit_pipeline, pipeline)
+        checked = await asyncio.to_thread(check_pipeline, data, source="the posted pipeline",
+                                          connected=sorted(manager.workers))
+        await blocking(manager.commit_pipeline, checked.pipeline)
         return json_response({**summary(), "nodes": manager.graph.names() if manager.graph else []})
 
     async def post_start(request: web.Request) -> web.Response:
@@ -150,8 +128,9 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
 
     async def post_stop(request: web.Request) -> web.Response:
         def stop_and_collect() -> tuple[bool, SessionReport]:
-            stopped = manager.stop(collect=False)
-            return bool(stopped), manager.collect()
+            with manager.lifecycle:  # one step: a `chimerapy run` waiting on it sees the collection done
+                stopped = manager.stop(collect=False)
+                return bool(stopped), manager.collect()
 
         stopped, report = await blocking(stop_and_collect)
         return json_response({**summary(), "stopped": stopped, **_report_fields(report)})
@@ -201,6 +180,8 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_post("/api/shutdown", post_shutdown)
     app.router.add_get("/api/events", events)
     add_session_routes(app, manager.logdir)
+    add_editor_routes(app, manager)
+    add_method_routes(app, manager)
     add_dashboard(app)
 
 

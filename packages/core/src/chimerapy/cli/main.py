@@ -7,15 +7,19 @@ import sys
 from pathlib import Path
 
 import click
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from .. import registry
 from ..__about__ import __version__
 from ..errors import ChimeraPyError
-from ..pipeline import PipelineError, load
+from ..pipeline import PipelineError
+from ..pipeline_checks import CheckedPipeline, check_pipeline
 from .collect import collect
 from .export import export
 from .report import report
-from .table import echo_table
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,9 +45,9 @@ def run(pipeline_file: Path, runtime: float | None, logdir: Path | None, host: s
     from .run import run_pipeline
 
     _configure_logging(verbose)
-    pipeline = _load_or_exit(pipeline_file)
+    checked = _check_or_exit(pipeline_file)
     try:
-        code = run_pipeline(pipeline, logdir=logdir, runtime=runtime, host=host, port=port)
+        code = run_pipeline(checked, logdir=logdir, runtime=runtime, host=host, port=port)
     except (ChimeraPyError, OSError) as error:
         click.echo(f"chimerapy run: {error}", err=True)
         code = 1
@@ -53,8 +57,12 @@ def run(pipeline_file: Path, runtime: float | None, logdir: Path | None, host: s
 @main.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
 def validate(pipeline_file: Path) -> None:
-    """Check PIPELINE_FILE: its format, names, mapping, registry names and options."""
-    pipeline = _load_or_exit(pipeline_file)
+    """Check PIPELINE_FILE as `run` does before starting anything.
+
+    Its format, names, mapping, registry names, option names and types, each node's own checks of
+    its options, and the graph (no cycle). Exit status 2 and every problem when it fails.
+    """
+    pipeline = _check_or_exit(pipeline_file).pipeline
     click.echo(f"{pipeline_file}: OK ({len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges, "
                f"{len(pipeline.workers)} workers)")
 
@@ -87,6 +95,11 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
     from .join import print_join_instructions
 
     print_join_instructions(instance)
+    origin = f"https://{instance.host}:{instance.port}"
+    click.echo("Load a pipeline: open the dashboard and build or open one in its editor, or POST a pipeline\n"
+               f"file to {origin}/api/pipeline (then /api/start; /api/stop ends the recording and collects it)\n"
+               f"with the header 'Authorization: Bearer <the token in {instance.token_file}>', trusting only the\n"
+               "certificate with the fingerprint above.")
     try:
         instance.wait_until_shutdown()
     except KeyboardInterrupt:
@@ -95,12 +108,19 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
         instance.shutdown()
 
 
-def _load_or_exit(path: Path):
+def _check_or_exit(path: Path) -> CheckedPipeline:
+    """The pipeline file at ``path`` after every check (warnings on stderr), or exit status 2."""
     try:
-        return load(path)
+        checked = check_pipeline(path)
     except PipelineError as error:
         click.echo(str(error), err=True)
         sys.exit(2)
+    except ChimeraPyError as error:  # a pack that fails to import
+        click.echo(f"{path}: {error}", err=True)
+        sys.exit(2)
+    for json_path, message in checked.warnings:
+        click.echo(f"{path}: warning: {json_path}: {message}", err=True)
+    return checked
 
 
 def _configure_logging(verbose: int) -> None:
@@ -125,14 +145,28 @@ def nodes(no_check: bool, as_json: bool, verbose: bool) -> None:
     if not infos:
         click.echo("No nodes registered. Install a node pack, e.g. pip install chimerapy-nodes-video")
         return
-    rows = [(i.name, i.kind, f"{i.package} {i.version}", f"BROKEN: {i.error}" if i.broken else i.summary)
-            for i in infos]
-    echo_table(["name", "kind", "package", "summary"], rows)
-    if verbose:
-        for info in infos:
-            options = ", ".join(f"{p.name}: {p.annotation or 'any'}" + ("" if p.required else f" = {p.default}")
-                                for p in info.parameters)
-            click.echo(f"\n{info.name}({options})")
+    console = Console(width=None if sys.stdout.isatty() else 200)  # piped: whole lines
+    if not verbose:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for header in ("name", "kind", "package", "summary"):
+            table.add_column(header, no_wrap=header != "summary", overflow="fold")
+        for i in infos:
+            table.add_row(i.name, i.kind, f"{i.package} {i.version}",
+                          f"[red]BROKEN: {escape(i.error or '')}[/]" if i.broken else escape(i.summary))
+        console.print(table)
+    for info in infos if verbose else ():
+        console.print(f"\n[bold]{info.name}[/]  ({info.kind}, {info.package} {info.version})")
+        console.print(f"[red]BROKEN: {escape(info.error or '')}[/]" if info.broken else escape(info.summary))
+        if info.parameters:
+            options = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+            for header in ("option", "type", "default", "description"):
+                options.add_column(header, no_wrap=header == "option", overflow="fold")
+            for p in info.parameters:
+                options.add_row(p.name, escape(p.annotation or "any"),
+                                "(required)" if p.required else escape(str(p.default)), escape(p.description))
+            console.print(options)
+        for old, new in info.renamed.items():
+            console.print(f"  former option name: {old} (now {new})")
     broken = [i for i in infos if i.broken]
     if broken:
         click.echo(f"\n{len(broken)} node(s) unusable; the others work.", err=True)
@@ -140,9 +174,10 @@ def nodes(no_check: bool, as_json: bool, verbose: bool) -> None:
 
 def _as_dict(info: registry.NodeInfo) -> dict:
     return {"name": info.name, "target": info.target, "package": info.package, "version": info.version,
-            "kind": info.kind, "summary": info.summary, "error": info.error,
+            "kind": info.kind, "summary": info.summary, "doc": info.doc, "error": info.error,
+            "renamed": info.renamed,
             "parameters": [{"name": p.name, "annotation": p.annotation, "default": p.default,
-                            "required": p.required} for p in info.parameters]}
+                            "required": p.required, "description": p.description} for p in info.parameters]}
 
 
 @main.command("new-pack")

@@ -2,8 +2,10 @@
 
 Starts a Manager and the pipeline's local Workers, prints the ``cp-worker`` command for remote
 ones and waits for them, commits, runs for the pipeline's run time or until Ctrl-C, stops,
-collects with a progress line, and prints where the archive is. Ctrl-C at any point still
-stops the nodes and collects what they recorded; a third Ctrl-C abandons the collection.
+collects with a progress bar, and prints where the archive is. Ctrl-C at any point still
+stops the nodes and collects what they recorded; a third Ctrl-C abandons the collection. A
+stop from the dashboard or ``POST /api/stop`` ends the run the same way: the API stops and
+collects, and the command reports that collection and exits normally.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import click
 
 from ..manager.manager import Manager
 from ..manager.report import SessionReport
-from ..pipeline import Pipeline
+from ..pipeline_checks import CheckedPipeline
 from ..worker.worker import Worker
-from .status import StatusView, node_rows
+from .status import CollectProgress, StatusView, node_rows
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -52,9 +57,10 @@ class Interrupts:
             raise KeyboardInterrupt
 
 
-def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | None, host: str | None,
+def run_pipeline(checked: CheckedPipeline, *, logdir: Path | None, runtime: float | None, host: str | None,
                  port: int | None) -> int:
-    """Run ``pipeline``; return the exit code (0: a complete archive and no node errors)."""
+    """Run a checked pipeline; return the exit code (0: a complete archive and no node errors)."""
+    pipeline = checked.pipeline
     manager = Manager(logdir=logdir or Path(pipeline.logdir), port=pipeline.manager.port if port is None else port,
                       host=host or pipeline.manager.host)
     workers: list[Worker] = []
@@ -68,14 +74,12 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
                     raise click.ClickException(f"local Worker {name} could not connect")
             if pipeline.remote_workers and not _wait_for_remote(manager, pipeline.remote_workers, interrupts):
                 return 1
-            manager.commit_pipeline(pipeline)
-            placement = {node: worker for worker, nodes in pipeline.mapping.items() for node in nodes}
+            manager.commit_pipeline(checked)
+            placement = {node: worker for worker, nodes in checked.mapping.items() for node in nodes}
             duration = runtime if runtime is not None else pipeline.runtime
             manager.start()
             _watch(manager, placement, duration, interrupts)
-            click.echo("stopping and collecting ...")
-            manager.stop(collect=False)
-            report = manager.collect(progress=_progress_line())
+            report = _stop_and_collect(manager)
             _summary(manager, report)
             return 0 if report.complete and not manager.errors else 1
         except KeyboardInterrupt:
@@ -85,6 +89,18 @@ def run_pipeline(pipeline: Pipeline, *, logdir: Path | None, runtime: float | No
             manager.shutdown()
             for worker in workers:
                 worker.shutdown()
+
+
+def _stop_and_collect(manager: Manager) -> SessionReport:
+    """Stop and collect, unless the dashboard or the REST API already did: then report theirs."""
+    with manager.lifecycle:  # the API holds it while it stops and collects
+        if manager.state == "stopped" and manager.last_report is not None:
+            click.echo("stopped from the dashboard or the REST API; its collection:")
+            return manager.last_report
+        click.echo("stopping and collecting ...")
+        manager.stop(collect=False)
+        with CollectProgress() as progress:
+            return manager.collect(progress=progress)
 
 
 def _wait_for_remote(manager: Manager, names: list[str], interrupts: Interrupts) -> bool:
@@ -99,32 +115,17 @@ def _wait_for_remote(manager: Manager, names: list[str], interrupts: Interrupts)
 
 
 def _watch(manager: Manager, placement: dict[str, str], duration: float | None, interrupts: Interrupts) -> None:
-    view = StatusView()
+    """Show the node table until the run time is over, Ctrl-C, or a stop from elsewhere."""
     started = time.monotonic()
-    while not interrupts.stop.wait(1.0):
-        elapsed = time.monotonic() - started
-        limit = f"/{duration:.0f}" if duration else ""
-        session = manager.session.id if manager.session else "-"
-        view.update(f"session {session}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
-                    node_rows(manager.status(), placement))
-        if duration is not None and elapsed >= duration:
-            return
-
-
-def _progress_line():
-    live = click.get_text_stream("stdout").isatty()
-
-    def show(worker: str, path: str, done: int, total: int) -> None:
-        if not live:
-            if done == total:
-                click.echo(f"collected {worker}: {total / 1e6:.1f} MB")
-            return
-        width = 30
-        filled = int(width * done / total) if total else width
-        click.echo(f"\rcollecting {worker}: [{'#' * filled}{'.' * (width - filled)}] "
-                   f"{done / 1e6:.1f}/{total / 1e6:.1f} MB", nl=False)
-
-    return show
+    session = manager.session.id if manager.session is not None else "?"
+    with StatusView() as view:
+        while not interrupts.stop.wait(1.0) and manager.state == "running":
+            elapsed = time.monotonic() - started
+            limit = f"/{duration:.0f}" if duration else ""
+            view.update(f"session {session}  {elapsed:.0f}{limit} s  (Ctrl-C to stop)",
+                        node_rows(manager.status(), placement))
+            if duration is not None and elapsed >= duration:
+                return
 
 
 def _summary(manager: Manager, report: SessionReport) -> None:

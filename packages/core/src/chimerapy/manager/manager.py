@@ -13,16 +13,16 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import zmq
 
 from .. import shipping
 from ..__about__ import __version__
-from ..errors import CommitError, NodeError, StateError, WorkerLostError
+from ..errors import CommitError, MappingError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
 from ..loop_thread import LoopThread
 from ..net import auth, tls
@@ -45,6 +45,18 @@ if TYPE_CHECKING:
 __all__ = ["Manager"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _one_at_a_time(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A lifecycle call of the Manager, holding ``Manager.lifecycle`` while it runs."""
+
+    @functools.wraps(method)
+    def locked(self: Manager, *args: Any, **kwargs: Any) -> _T:
+        with self.lifecycle:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class Manager:
@@ -122,6 +134,10 @@ class Manager:
         self._stopped_ok = True
         self._lost_at: dict[str, float] = {}
         self.graph: Graph | None = None
+        #: Held by each lifecycle call (commit, start, step, stop, collect) so that calls from
+        #: several threads (a script, the REST API) run one at a time; hold it to make several
+        #: calls one step (as the REST API's stop-then-collect does).
+        self.lifecycle = threading.RLock()
         self._plan: CommitPlan | None = None
         self._pending_logs: list[dict[str, Any]] = []
         self._log_socket: zmq.Socket | None = None
@@ -214,6 +230,7 @@ class Manager:
 
         return self._loop.run(ready(), timeout=timeout + 5)
 
+    @_one_at_a_time
     def commit_graph(
         self,
         graph: Graph,
@@ -252,19 +269,72 @@ class Manager:
         return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
-        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, or a file path)."""
-        from ..pipeline import Pipeline, load
+        """Commit a pipeline (a :class:`chimerapy.pipeline.Pipeline`, its dict, a file path, or a
+        :class:`chimerapy.pipeline_checks.CheckedPipeline`).
 
-        if isinstance(pipeline, (str, Path)):
-            pipeline = load(pipeline)
-        elif not isinstance(pipeline, Pipeline):
-            pipeline = Pipeline.parse(pipeline)
-        graph, mapping = pipeline.build()
-        committed = self.commit_graph(graph, mapping)
-        meta = self._session_now().meta
-        self._session_now().update_meta(pipeline=with_pipeline_file(meta["pipeline"], pipeline))
-        return committed
+        It passes :func:`chimerapy.pipeline_checks.check_pipeline` (the checks of ``chimerapy
+        validate``, and that its Workers are connected) before anything is created. The session's
+        ``meta.json`` keeps the pipeline (``"pipeline"``), so the editor can open it again.
+        """
+        from ..pipeline_checks import CheckedPipeline, check_pipeline, not_connected
 
+        connected = sorted(link.name for link in self._server.workers.values())
+        if isinstance(pipeline, CheckedPipeline):
+            checked = pipeline
+            missing = [worker for worker in checked.mapping if worker not in connected]
+            if missing:
+                raise MappingError(not_connected(missing[0], connected))
+        else:
+            checked = check_pipeline(pipeline, connected=connected)
+        for path, message in checked.warnings:
+            log.warning("%s: %s", path, message)
+        with self.lifecycle:
+            committed = self.commit_graph(checked.graph, checked.mapping)
+            meta = self._session_now().meta  # the pipeline as committed, with the file's name and run time
+            self._session_now().update_meta(pipeline=with_pipeline_file(meta["pipeline"], checked.pipeline))
+            return committed
+
+    def request_registered_method(self, node: str, method: str, params: Mapping[str, Any] | None = None, *,
+                                  timeout: float = 10.0) -> Any:
+        """Call the method ``method`` (marked with :func:`chimerapy.register`) of the running ``node``.
+
+        The node runs it on its own thread between two steps; the call and its outcome go into the
+        session's log.
+
+        Args:
+            params: the method's arguments by name (JSON values; checked against its annotations).
+            timeout: seconds to wait for the answer.
+
+        Returns:
+            What the method returned (its text when JSON cannot hold it).
+
+        Raises:
+            StateError: the pipeline is not running.
+            GraphError: there is no node ``node``.
+            NodeError: the method is not registered, the parameters do not fit, or it raised
+                (``phase`` is ``"method"``; ``remote_traceback`` holds the node's message).
+        """
+        self._require_state("request_registered_method", ("running", "stepping"))
+        assert self._plan is not None and self.graph is not None
+        worker = self._plan.placement.get(self.graph.node(node).name, "")
+        link = self._server.workers.get(worker)
+        if link is None:
+            raise WorkerLostError(f"Worker {worker!r} of node {node!r} is not connected", worker=worker)
+        shown = f"{node}.{method}({', '.join(f'{k}={v!r}' for k, v in (params or {}).items())})"
+        reply = self._loop.run(link.request("call_method", {"node": node, "method": method, "params": dict(params or {}),
+                                                             "timeout": timeout}, timeout=timeout + 5),
+                               timeout=timeout + 10)
+        if not reply.ok:
+            self._write_log({"time": time.time(), "level": "ERROR", "worker": worker, "node": node,
+                             "message": f"{shown} failed: {reply.error}"})
+            raise NodeError(f"{shown} failed: {(reply.error or '').splitlines()[0] if reply.error else ''}",
+                            node=node, phase="method", worker=worker, remote_traceback=reply.error or "")
+        result = reply.data.get("result")
+        self._write_log({"time": time.time(), "level": "INFO", "worker": worker, "node": node,
+                         "message": f"called {shown} -> {result!r}"})
+        return result
+
+    @_one_at_a_time
     def start(self) -> bool:
         """Start every node's loop. Returns True once every Worker confirmed."""
         self._require_state("start", ("committed",))
@@ -273,6 +343,7 @@ class Manager:
         self._session_now().update_meta(start_time=time.time())
         return True
 
+    @_one_at_a_time
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
         self._require_state("step", ("committed", "stepping"))
@@ -282,6 +353,7 @@ class Manager:
         self._set_state("stepping")
         return True
 
+    @_one_at_a_time
     def stop(self, *, collect: bool = True) -> SessionReport:
         """Stop every node: sources first, then each node once it has drained its inputs.
 
@@ -318,6 +390,7 @@ class Manager:
             return self.collect()
         return self._report()
 
+    @_one_at_a_time
     def collect(self, progress: ProgressCallback | None = None) -> SessionReport:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
 
@@ -355,6 +428,7 @@ class Manager:
         self.check = check_collected(self._session_now().path)
         if self.check is not None:
             self._session_now().update_meta(check=self.check.as_dict())
+        self.events.publish({"type": "collected", "report": collected, "session": self._session_now().id})
         for result in results:
             item = collected[result.worker]
             if item["complete"]:
@@ -636,7 +710,10 @@ class Manager:
             self.node_stats.update(data["nodes"])
             if isinstance(data.get("clock"), dict):
                 link.info["clock"] = data["clock"]  # live offset and uncertainty, for dashboards
-            self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"]})
+            if isinstance(data.get("resources"), dict):
+                link.info["resources"] = data["resources"]  # CPU and memory of the Worker's processes
+            self.events.publish({"type": "stats", "worker": link.name, "nodes": data["nodes"],
+                                 "clock": link.info.get("clock"), "resources": link.info.get("resources")})
         elif envelope.type == "preview":
             self.previews[data["node"]] = data["records"]
             self.events.publish({"type": "preview", "node": data["node"], "records": data["records"]})

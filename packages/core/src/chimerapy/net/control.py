@@ -55,6 +55,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "install_packages": ("packages",),
     "list_files": ("session",),
     "delete_files": ("session",),
+    "call_method": ("node", "method"),
     "shutdown": (),
     # Worker <-> node process
     "hello": ("node",),
@@ -64,6 +65,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "connected": (),
     "clock": ("offset",),
     "stopped": ("stats",),
+    "call": ("node", "method"),
     "exit": (),
 }
 

@@ -17,6 +17,7 @@ import argparse
 import base64
 import ctypes
 import importlib
+import json
 import logging
 import os
 import queue
@@ -106,6 +107,8 @@ class ControlThread(threading.Thread):
         if envelope.type == "stop" and runtime is not None and runtime.mode != "idle":
             runtime.request_stop()
             self.send(envelope.reply())
+        elif envelope.type == "call":
+            self._call(envelope, runtime)
         elif envelope.type == "step" and runtime is not None and runtime.mode == "step":
             runtime.allow_step()
             self.send(envelope.reply())
@@ -113,6 +116,25 @@ class ControlThread(threading.Thread):
             self.offset = float(envelope.data["offset"])
         else:
             self.requests.put(envelope)
+
+    def _call(self, envelope: Envelope, runtime: NodeRuntime | None) -> None:
+        """A registered-method call: queued for the node's thread while it runs, else refused."""
+        if runtime is None or runtime.mode == "idle" or runtime.stop_requested_at is not None:
+            self.send(envelope.fail(f"node {envelope.data.get('node', '?')} is not running; registered methods "
+                                    f"are called while the pipeline runs (start it first)"))
+            return
+
+        def answer(ok: bool, value: Any) -> None:
+            if ok:
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    value = repr(value)  # what JSON cannot hold goes back as its text
+                self.send(envelope.reply({"result": value}))
+            else:
+                self.send(envelope.fail(str(value)))
+
+        runtime.submit_call(str(envelope.data["method"]), dict(envelope.data.get("params") or {}), answer)
 
     def _flush(self) -> None:
         while True:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import queue
 import tempfile
 import threading
 import time
@@ -24,6 +25,8 @@ from ..errors import UnsendableRecordError
 from ..net.transport import Publisher, Subscriber
 from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
+from .registered import BadCall
+from .registered import call as call_registered
 
 if TYPE_CHECKING:
     from ..records import Recorder
@@ -123,6 +126,8 @@ class NodeRuntime:
         self._rate_mark = (time.monotonic(), 0)
         self._on_preview = on_preview
         self._previews = PreviewMaker() if on_preview is not None else None
+        #: Registered-method calls waiting for the node's thread: (name, params, answer).
+        self._calls: queue.SimpleQueue[tuple[str, dict[str, Any], Callable[[bool, Any], None]]] = queue.SimpleQueue()
         node._runtime = self
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -165,6 +170,7 @@ class NodeRuntime:
         if self._closed:
             return
         self._closed = True
+        self._run_calls()  # calls still queued are answered (the node stopped), not run
         if self.publisher is not None:
             self.publisher.end(abort=self._give_up_sending)
         if self._prepped:
@@ -184,8 +190,32 @@ class NodeRuntime:
         """In step mode, let a source node run one more step."""
         self._permits.release()
 
+    def submit_call(self, name: str, params: dict[str, Any], answer: Callable[[bool, Any], None]) -> None:
+        """Have the node's thread call its registered method ``name`` between two steps (thread-safe);
+        ``answer(True, result)`` or ``answer(False, message)`` follows."""
+        self._calls.put((name, params, answer))
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                name, params, answer = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if self._closed:
+                answer(False, f"node {self.node.name} stopped before it could run {name}")
+                continue
+            try:
+                result = call_registered(self.node, name, params)
+            except BadCall as error:
+                answer(False, str(error))
+            except Exception as error:  # noqa: BLE001 - any failure of user code goes back to the caller
+                answer(False, f"{self.node.name}.{name} raised {type(error).__name__}: {error}\n{traceback.format_exc()}")
+            else:
+                answer(True, result)
+
     def should_continue(self) -> bool:
-        """The loop condition behind ``Node.running``."""
+        """The loop condition behind ``Node.running`` (registered-method calls run here, between steps)."""
+        self._run_calls()
         if not self._stop.is_set():
             return True
         if self.subscriber is None or self.subscriber.all_ended:

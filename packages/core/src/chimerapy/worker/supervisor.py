@@ -11,6 +11,7 @@ outlives the supervisor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -185,6 +186,9 @@ class NodeSupervisor:
                 code = process.handle.poll()
                 if code is None or process.state in ("exited", "crashed"):
                     continue
+                if not process.expected_exit:  # its last words ("stopped") may still be unread
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(process.stopped.wait(), 1.0)
                 crashed = not process.expected_exit
                 process.state = "crashed" if crashed else "exited"
                 process.requests.fail_all(ConnectionError(f"node {process.name} exited with code {code}"))

@@ -33,6 +33,7 @@ from ..net.control import Envelope, Requests
 from ..private import private_folder, scratch_base
 from .files import PACKAGES, FileStore
 from .join import open_manager_socket
+from .resources import ResourceMeter
 from .supervisor import NodeProcess, NodeSupervisor
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class Worker:
         self.port = 0
         self.manager_address: tuple[str, int] | None = None
         self.clock = ClockEstimator()
+        #: CPU and memory of this Worker and its node processes, sent with the node statistics.
+        self.resources = ResourceMeter()
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._requests = Requests()
@@ -329,6 +332,7 @@ class Worker:
             "install_packages": self._install_packages,
             "list_files": self._list_files,
             "delete_files": self._delete_files,
+            "call_method": self._call_method,
             "shutdown": self._shutdown_request,
         }
         try:
@@ -454,7 +458,8 @@ class Worker:
         data = envelope.data
         if envelope.type == "node_stats":
             await self._notify("stats", {"nodes": {process.name: data.get("stats", {})},
-                                         "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty}})
+                                         "clock": {"offset": self.clock.offset, "uncertainty": self.clock.uncertainty},
+                                         "resources": self.resources.sample()})
         elif envelope.type == "stopped":
             await self._notify("node_state", {"node": process.name, "state": "stopped"})
         elif envelope.type in ("node_error", "node_state", "preview"):
@@ -625,6 +630,19 @@ class Worker:
         if late:
             process.killed = f"did not stop within its grace period of {grace:.1f} s and was {ended}"
             process.ended_at = time.time() + self.clock.offset
+
+    async def _call_method(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Forward a registered-method call to the node running it; answer its result."""
+        name = str(data["node"])
+        process = next((p for p in self.supervisor.nodes.values() if p.name == name), None)
+        if process is None:
+            raise RequestFailed(f"Worker {self.name} runs no node {name!r}")
+        reply = await self.supervisor.request(process, "call", {"node": name, "method": data["method"],
+                                                                "params": data.get("params") or {}},
+                                              timeout=float(data.get("timeout", 10.0)))
+        if not reply.ok:
+            raise RequestFailed(reply.error or f"{name}.{data['method']} failed")
+        return {"result": reply.data.get("result")}
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         session = str(data["session"])

@@ -1,6 +1,7 @@
 "use strict";
 // The ChimeraPy dashboard: a view of GET /api/state kept live by the WebSocket /api/events.
 // Plain DOM, no framework; every text from the cluster is set with textContent, never as HTML.
+// Plots come from live.js (uPlot), the graph's layout from dagre (both in assets/vendor/).
 
 const LOG_LINES = 200;
 const ERRORS_SHOWN = 20;
@@ -10,7 +11,8 @@ const model = {
   state: null, session: null, workers: {}, lost: [], nodes: {}, graph: { nodes: [], edges: [] },
   errors: [], clock: {}, previews: {},
 };
-const log = [];
+const log = []; // {time, level, worker, node, message}
+const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
 // -- helpers -------------------------------------------------------------------------------------
 
@@ -50,15 +52,22 @@ function bytes(size) {
   return `${index ? size.toFixed(1) : size} ${units[index]}`;
 }
 
-async function api(method, path) {
-  const response = await fetch(path, { method, headers: { Accept: "application/json" } });
+// A call of the REST API; a refusal throws an Error carrying the answer's ``problems`` (if any).
+async function api(method, path, body = undefined) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
     location.href = "/login";
     throw new Error("the dashboard needs the cluster token");
   }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || `${method} ${path}: ${response.status} ${response.statusText}`);
-  return body;
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(answer.error || `${method} ${path}: ${response.status} ${response.statusText}`);
+    error.problems = answer.problems || [];
+    throw error;
+  }
+  return answer;
 }
 
 function notify(message, kind = "info") {
@@ -91,17 +100,65 @@ async function refreshState() {
 }
 
 function addLog(record) {
-  const source = [record.worker, record.node].filter(Boolean).join("/");
-  showLog([`${clockTime(record.time || Date.now() / 1000)} ${(record.level || "INFO").padEnd(7)} [${source}] ${record.message || ""}`]);
+  showLog([{ time: clockTime(record.time || Date.now() / 1000), level: record.level || "INFO", worker: record.worker || "",
+    node: record.node || "", message: record.message || "" }]);
 }
 
-function showLog(lines) {
-  log.push(...lines);
+// A line of chimerapy.log: "HH:MM:SS.mmm LEVEL   [worker/node] message"; other lines continue the one before.
+const LOG_LINE = /^(\d\d:\d\d:\d\d\.\d{3}) (\w+)\s+\[([^\]]*)\] ?(.*)$/;
+function parseLogTail(lines) {
+  const entries = [];
+  for (const line of lines) {
+    const match = LOG_LINE.exec(line);
+    if (match) {
+      const [worker, node] = match[3].split("/");
+      entries.push({ time: match[1], level: match[2], worker: worker || "", node: node || "", message: match[4] });
+    } else if (entries.length) {
+      entries[entries.length - 1].message += `\n${line}`;
+    } else {
+      entries.push({ time: "", level: "INFO", worker: "", node: "", message: line });
+    }
+  }
+  return entries;
+}
+
+function logShown(entry) {
+  const node = $("log-node").value, level = $("log-level").value;
+  return (!node || entry.node === node) && LEVELS.indexOf(entry.level) >= LEVELS.indexOf(level);
+}
+
+function logLine(entry) {
+  const source = [entry.worker, entry.node].filter(Boolean).join("/");
+  const [first, ...rest] = entry.message.split("\n");
+  const head = `${entry.time} ${entry.level.padEnd(7)} [${source}] ${first}`;
+  const attributes = { className: "log-line", "data-level": entry.level, "data-node": entry.node };
+  return rest.length // a traceback: folded under its first line
+    ? el("details", attributes, el("summary", {}, head), el("pre", {}, rest.join("\n")))
+    : el("div", attributes, head);
+}
+
+function showLog(entries) {
+  log.push(...entries);
   if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
-  const pre = $("log");
-  const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-  pre.textContent = log.join("\n");
-  if (atBottom) pre.scrollTop = pre.scrollHeight;
+  const area = $("log");
+  const atBottom = area.scrollTop + area.clientHeight >= area.scrollHeight - 4;
+  for (const entry of entries) if (entry.node && !logNodes.has(entry.node)) addLogNode(entry.node);
+  area.append(...entries.filter(logShown).map(logLine));
+  while (area.childElementCount > LOG_LINES) area.firstElementChild.remove();
+  if (atBottom) area.scrollTop = area.scrollHeight;
+}
+
+const logNodes = new Set();
+function addLogNode(name) {
+  logNodes.add(name);
+  const select = $("log-node");
+  const options = [...select.options].slice(1).map((option) => option.value);
+  const before = options.find((other) => other > name);
+  select.insertBefore(el("option", { value: name }, name), before === undefined ? null : select.querySelector(`option[value="${CSS.escape(before)}"]`));
+}
+
+function refilterLog() {
+  $("log").replaceChildren(...log.filter(logShown).map(logLine));
 }
 
 function handle(event) {
@@ -109,21 +166,29 @@ function handle(event) {
     case "snapshot":
       applyState(event);
       model.previews = event.previews || {};
+      LiveView.reset();
+      refreshMethods();
+      if (firstSnapshot) $("editor").open = !model.graph.nodes.length; // a running pipeline: its live view first
+      firstSnapshot = false;
       log.length = 0;
-      showLog(event.log_tail || []);
+      $("log").replaceChildren();
+      showLog(parseLogTail(event.log_tail || []));
+      for (const name of Object.keys(model.nodes)) if (!logNodes.has(name)) addLogNode(name);
       render();
       renderPreviews();
       refreshArchive();
+      Editor.workersChanged();
       break;
     case "state":
+      if (event.session && event.session !== model.session) LiveView.reset(); // a new session's plots
       model.state = event.state;
       model.session = event.session;
       render();
-      if (event.state === "committed") refreshState();
+      if (event.state === "committed") { refreshState(); refreshMethods(); }
       if (!RUNNING.includes(event.state)) refreshArchive();
       break;
     case "workers":
-      refreshState();
+      refreshState().then(() => Editor.workersChanged());
       break;
     case "node_state":
       model.nodes[event.node] = { ...(model.nodes[event.node] || {}), state: event.state };
@@ -133,6 +198,7 @@ function handle(event) {
       for (const [name, stats] of Object.entries(event.nodes)) {
         model.nodes[name] = { ...(model.nodes[name] || {}), stats };
       }
+      LiveView.stats(event);
       scheduleRender();
       break;
     case "error":
@@ -145,6 +211,7 @@ function handle(event) {
     case "preview":
       model.previews[event.node] = event.records;
       showPreview(event.node, event.records);
+      LiveView.preview(event.node, event.records, event.time);
       break;
     case "collect":
       notify(`Collecting from ${event.worker}: ${event.path} (${bytes(event.done)} of ${bytes(event.total)})`);
@@ -158,6 +225,7 @@ function handle(event) {
   }
 }
 
+let firstSnapshot = true;
 let renderTimer = null;
 function scheduleRender() {
   if (renderTimer === null) renderTimer = setTimeout(() => { renderTimer = null; render(); }, 200);
@@ -223,6 +291,7 @@ function renderNodes() {
   $("nodes").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 8, className: "muted" }, "No graph committed."))]));
 }
 
+// The graph laid out by dagre: nodes grouped in a box per Worker, edges left to right.
 function renderGraph() {
   const { nodes, edges } = model.graph;
   const area = $("graph");
@@ -235,20 +304,28 @@ function renderGraph() {
     area.append(text);
     return;
   }
-  // layer = the longest path from a source, so every edge points right
-  const layer = Object.fromEntries(nodes.map((node) => [node.name, 0]));
-  for (let pass = 0; pass < nodes.length; pass += 1) {
-    for (const edge of edges) layer[edge.target] = Math.max(layer[edge.target], layer[edge.source] + 1);
+  const width = 150, height = 34, labelHeight = 18;
+  const layout = new dagre.graphlib.Graph({ compound: true, multigraph: false });
+  layout.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 56, marginx: 10, marginy: 10 });
+  layout.setDefaultEdgeLabel(() => ({}));
+  const workerOf = (name) => (model.nodes[name] || {}).worker;
+  for (const worker of new Set(nodes.map((node) => workerOf(node.name)).filter(Boolean))) {
+    layout.setNode(`worker:${worker}`, { worker });
   }
-  const columns = {};
-  for (const node of nodes) (columns[layer[node.name]] ||= []).push(node.name);
-  const width = 150, height = 34, gapX = 60, gapY = 18;
-  const position = {};
-  for (const [column, names] of Object.entries(columns)) {
-    names.sort().forEach((name, row) => { position[name] = { x: 10 + column * (width + gapX), y: 10 + row * (height + gapY) }; });
+  for (const node of nodes) {
+    layout.setNode(node.name, { width, height });
+    if (workerOf(node.name)) layout.setParent(node.name, `worker:${workerOf(node.name)}`);
   }
-  const maxX = Math.max(...Object.values(position).map((p) => p.x)) + width + 10;
-  const maxY = Math.max(...Object.values(position).map((p) => p.y)) + height + 10;
+  for (const edge of edges) layout.setEdge(edge.source, edge.target);
+  dagre.layout(layout);
+  // room for each Worker box's label: everything at or below a box's top moves down a label's height
+  const workers = layout.nodes().filter((id) => id.startsWith("worker:"));
+  const tops = workers.map((id) => layout.node(id).y - layout.node(id).height / 2);
+  const down = (y) => labelHeight * tops.filter((top) => top <= y + 0.5).length;
+  for (const id of layout.nodes()) layout.node(id).y += down(layout.node(id).y - (layout.node(id).height || 0) / 2);
+  for (const link of layout.edges()) for (const point of layout.edge(link).points) point.y += down(point.y);
+  const size = layout.graph();
+  const maxX = Math.ceil(size.width), maxY = Math.ceil(size.height + labelHeight * workers.length);
   area.setAttribute("viewBox", `0 0 ${maxX} ${maxY}`);
   area.style.maxWidth = `${maxX}px`; // never drawn larger than life
   const defs = svg("defs");
@@ -256,12 +333,22 @@ function renderGraph() {
   marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
   defs.append(marker);
   area.append(defs);
+  for (const id of workers) {
+    const box = layout.node(id);
+    const group = svg("g", { class: "worker-group", "data-worker": box.worker });
+    const top = box.y - box.height / 2 - labelHeight;
+    group.append(svg("rect", { x: box.x - box.width / 2, y: top, width: box.width, height: box.height + labelHeight, rx: 8 }));
+    const label = svg("text", { x: box.x - box.width / 2 + 8, y: top + 13 });
+    label.textContent = `Worker ${box.worker}`;
+    group.append(label);
+    area.append(group);
+  }
   for (const edge of edges) {
-    const from = position[edge.source], to = position[edge.target];
-    if (!from || !to) continue;
-    const x1 = from.x + width, y1 = from.y + height / 2, x2 = to.x, y2 = to.y + height / 2;
+    const route = layout.edge(edge.source, edge.target);
+    if (!route) continue;
+    const points = route.points;
     const line = svg("path", {
-      d: `M ${x1} ${y1} C ${x1 + gapX / 2} ${y1}, ${x2 - gapX / 2} ${y2}, ${x2} ${y2}`,
+      d: points.map((point, index) => `${index ? "L" : "M"} ${point.x.toFixed(1)} ${point.y.toFixed(1)}`).join(" "),
       class: `edge${edge.follow ? " follow" : ""}${edge.latest_only ? " latest" : ""}`, "marker-end": "url(#arrow)",
     });
     const title = svg("title");
@@ -270,14 +357,15 @@ function renderGraph() {
     area.append(line);
   }
   for (const node of nodes) {
-    const { x, y } = position[node.name];
+    const box = layout.node(node.name);
+    const x = box.x - width / 2, y = box.y - height / 2;
     const state = (model.nodes[node.name] || {}).state || "";
-    const group = svg("g", { class: "graph-node", "data-state": state });
+    const group = svg("g", { class: "graph-node", "data-node": node.name, "data-state": state });
     group.append(svg("rect", { x, y, width, height, rx: 6 }));
     const label = svg("text", { x: x + width / 2, y: y + height / 2 + 4, "text-anchor": "middle" });
     label.textContent = node.name.length > 20 ? `${node.name.slice(0, 19)}…` : node.name;
     const title = svg("title");
-    title.textContent = `${node.name} (${node.class}): ${state || "?"}`;
+    title.textContent = `${node.name} (${node.class}) on ${workerOf(node.name) || "?"}: ${state || "?"}`;
     group.append(label, title);
     area.append(group);
   }
@@ -295,52 +383,78 @@ function renderErrors() {
 
 // -- previews: updated in place as they arrive ----------------------------------------------------
 
-function isLevel(record) { return /dbfs/i.test(record); }
-
-function reading(record, value) {
-  if (isLevel(record)) return `${number(value)} dBFS`;
-  if (/time/i.test(record) && value > 1e9) { // seconds since the epoch: a clock time
-    return clockTime(value);
-  }
-  return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(3)));
-}
-
-function previewCard(key, node, record, value) {
-  const caption = el("figcaption", {}, el("strong", {}, node), ` · ${record}`);
-  if (value.jpeg !== undefined) {
-    return el("figure", { className: "preview image", "data-key": key },
-      el("img", { alt: `${node} ${record}`, width: value.width, height: value.height }), caption);
-  }
-  if (isLevel(record)) {
-    return el("figure", { className: "preview level", "data-key": key },
-      el("meter", { min: -90, max: 0, low: -40, high: -6, optimum: -20 }), el("div", { className: "reading" }), caption);
-  }
-  return el("figure", { className: "preview value", "data-key": key }, el("div", { className: "reading" }), caption);
-}
-
+// Image outputs as thumbnails; numbers go to the plots or the static values (live.js).
 function showPreview(node, records) {
   const area = $("previews");
-  area.querySelector("p.muted")?.remove();
   for (const [record, value] of Object.entries(records)) {
+    if (value.jpeg === undefined) continue;
+    area.querySelector("p.muted")?.remove();
     const key = `${node}/${record}`;
     let card = area.querySelector(`figure[data-key="${CSS.escape(key)}"]`);
     if (!card) {
-      card = previewCard(key, node, record, value);
+      card = el("figure", { className: "preview image", "data-key": key },
+        el("img", { alt: `${node} ${record}`, width: value.width, height: value.height }),
+        el("figcaption", {}, el("strong", {}, node), ` · ${record}`));
       area.append(card);
     }
-    if (value.jpeg !== undefined) {
-      card.querySelector("img").src = `data:image/jpeg;base64,${value.jpeg}`;
-    } else {
-      card.querySelector(".reading").textContent = reading(record, value.value);
-      const meter = card.querySelector("meter");
-      if (meter) meter.value = Math.max(-90, Math.min(0, value.value));
-    }
+    card.querySelector("img").src = `data:image/jpeg;base64,${value.jpeg}`;
   }
 }
 
 function renderPreviews() {
-  $("previews").replaceChildren(el("p", { className: "muted" }, "No preview yet: previews appear while the pipeline runs."));
-  for (const [node, records] of Object.entries(model.previews)) showPreview(node, records);
+  $("previews").replaceChildren(el("p", { className: "muted" }, "No image yet: thumbnails appear while the pipeline runs."));
+  for (const [node, records] of Object.entries(model.previews)) {
+    showPreview(node, records);
+    LiveView.preview(node, records);
+  }
+}
+
+// -- registered methods: a form per method, called while the pipeline runs -----------------------
+
+let methodsShown = "";
+async function refreshMethods() {
+  try {
+    const { methods } = await api("GET", "/api/methods");
+    const key = JSON.stringify(methods);
+    if (key === methodsShown) return; // forms being filled in stay as they are
+    methodsShown = key;
+    const forms = [];
+    for (const [node, list] of Object.entries(methods)) {
+      for (const method of list) forms.push(methodForm(node, method));
+    }
+    $("methods").replaceChildren(...forms);
+    $("methods-panel").hidden = !forms.length;
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+function methodForm(node, method) {
+  const inputs = method.parameters.map((parameter) => el("label", {},
+    `${parameter.name} `, el("input", { name: parameter.name, type: "text", spellcheck: "false", "data-annotation": parameter.annotation,
+      placeholder: parameter.default === null ? parameter.annotation : `default ${parameter.default}` })));
+  const result = el("output", { className: "method-result" });
+  const form = el("form", { className: "method-form", "data-node": node, "data-method": method.name },
+    el("strong", {}, `${node}.${method.name}`), el("span", { className: "muted" }, method.doc ? ` ${method.doc}` : ""),
+    el("div", { className: "editor-bar" }, ...inputs, el("button", { type: "submit", className: "small" }, "Call"), result));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const params = {};
+    for (const input of form.querySelectorAll("input")) {
+      const value = Editor.parseOption(input.value, input.dataset.annotation);
+      if (value !== undefined) params[input.name] = value;
+    }
+    result.textContent = "…";
+    try {
+      const answer = await api("POST", `/api/nodes/${encodeURIComponent(node)}/methods/${encodeURIComponent(method.name)}`, params);
+      result.textContent = `→ ${JSON.stringify(answer.result)}`;
+      result.dataset.ok = "true";
+    } catch (error) {
+      result.textContent = error.message;
+      result.dataset.ok = "false";
+    }
+  });
+  return form;
 }
 
 // -- the archive ----------------------------------------------------------------------------------
@@ -396,6 +510,7 @@ async function refreshArchive() {
   archiveRequest = (async () => {
     try {
       const { logdir, sessions } = await api("GET", "/api/sessions");
+      Editor.sessionsChanged(sessions);
       $("logdir").textContent = logdir;
       const open = new Set([...document.querySelectorAll("#archive details[open]")].map((d) => d.dataset.session));
       const items = sessions.map(sessionItem);
@@ -465,6 +580,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("stop").addEventListener("click", (event) => act(event.currentTarget, "/api/stop", collected));
   $("collect").addEventListener("click", (event) => act(event.currentTarget, "/api/collect", collected));
   $("refresh-archive").addEventListener("click", refreshArchive);
+  for (const level of LEVELS) $("log-level").append(el("option", { value: level, selected: level === "INFO" }, level));
+  $("log-node").addEventListener("change", refilterLog);
+  $("log-level").addEventListener("change", refilterLog);
+  LiveView.setup();
+  Editor.setup();
   refreshArchive();
   connect();
 });

@@ -1,0 +1,46 @@
+"""The dashboard in headless Chromium (Debian's ``chromium``) driven by Playwright, for browser tests.
+
+One place for the browser's flags and for how a test reaches a Manager's dashboard, so the
+tests follow when the dashboard's address changes (HTTPS, another login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def origin(manager: Any) -> str:
+    """The scheme, host and port the dashboard of ``manager`` is served on."""
+    return f"http://{manager.host}:{manager.port}"
+
+
+def dashboard_url(manager: Any) -> str:
+    """The address that opens the dashboard logged in (the one ``chimerapy run`` prints)."""
+    return f"{origin(manager)}/?token={manager.token}"
+
+
+@contextmanager
+def chromium_page(sync_api: Any, *, width: int = 1280, height: int = 1000) -> Iterator[Any]:
+    """A page of a fresh headless Chromium that records console errors (``page.problems``) and
+    every URL it requests (``page.requested``)."""
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(20_000)
+            page.problems, page.requested = [], []
+            page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+            page.on("pageerror", lambda error: page.problems.append(str(error)))
+            page.on("request", lambda request: page.requested.append(request.url))
+            yield page
+        finally:
+            browser.close()
