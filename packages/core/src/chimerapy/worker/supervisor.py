@@ -3,7 +3,9 @@
 Each node runs in its own process running :mod:`chimerapy.node.host` (the node travels with
 cloudpickle, so classes from ``__main__`` and notebooks work), forked in milliseconds by the
 Worker's launcher (:mod:`chimerapy.worker.launcher`), which has made the imports every node needs
-once. All node processes of a Worker connect to one ROUTER socket on loopback. Ending a process
+once. All node processes of a Worker connect to one ROUTER socket at an ``ipc://`` endpoint in
+the Worker's private folder (:class:`chimerapy.net.endpoints.PrivateDirectory`, 0700), where
+the nodes' same-host data-plane endpoints live too: no other user can reach them. Ending a process
 is bounded: ask it to stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process
 outlives the supervisor.
 """
@@ -24,6 +26,7 @@ import zmq.asyncio
 
 from ..net import control
 from ..net.control import Envelope, Requests
+from ..net.endpoints import PrivateDirectory
 from ..net.shm import remove_segments
 from .launcher import LaunchedProcess, Launcher
 
@@ -73,6 +76,8 @@ class NodeSupervisor:
         self._context = zmq.asyncio.Context()
         self._router: zmq.asyncio.Socket | None = None
         self._launcher: Launcher | None = None
+        #: The private folder of this Worker's ``ipc://`` endpoints.
+        self.private_dir = PrivateDirectory()
         self.address = ""
         #: Processes running a node, by process identity.
         self.nodes: dict[str, NodeProcess] = {}
@@ -91,8 +96,8 @@ class NodeSupervisor:
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        port = self._router.bind_to_random_port("tcp://127.0.0.1")
-        self.address = f"tcp://127.0.0.1:{port}"
+        self.address = self.private_dir.endpoint("control")
+        self._router.bind(self.address)
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
         self._live_launcher()
 
@@ -229,6 +234,7 @@ class NodeSupervisor:
         if self._router is not None:
             self._router.close(linger=0)
         self._context.term()
+        self.private_dir.close()
 
 
 async def _wait_exit(handle: LaunchedProcess, timeout: float) -> None:
