@@ -21,6 +21,7 @@ import weakref
 from dataclasses import dataclass
 
 import zmq
+from zmq.utils import z85
 
 from ..errors import CommitError
 
@@ -85,7 +86,7 @@ class Authenticator:
         """Open a new domain admitting exactly ``client_keys`` (Z85 public keys); returns it for
         ``socket.zap_domain``. The handler runs from the first domain on."""
         domain = f"chimerapy-{uuid.uuid4().hex}"
-        keys = frozenset(zmq.z85_decode(key.encode("ascii")) for key in client_keys)
+        keys = frozenset(z85.decode(key.encode("ascii")) for key in client_keys)
         with self._lock:
             self._allowed[domain.encode()] = keys
             if self._thread is None:
@@ -138,7 +139,7 @@ class Authenticator:
         with self._lock:
             allowed = self._allowed.get(domain, frozenset())
         if version == b"1.0" and mechanism == b"CURVE" and credentials and credentials[0] in allowed:
-            return [b"1.0", request_id, b"200", b"OK", zmq.z85_encode(credentials[0]), b""]
+            return [b"1.0", request_id, b"200", b"OK", z85.encode(credentials[0]), b""]
         name = domain.decode(errors="replace")
         self.refused[name] = self.refused.get(name, 0) + 1
         log.warning("refused a data-plane connection without a session key (mechanism %s)",
