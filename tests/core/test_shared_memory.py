@@ -2,7 +2,11 @@
 changed under a node that keeps them, and the segments are removed afterwards."""
 
 import glob
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -119,3 +123,75 @@ def test_segments_are_private_to_their_user():
         assert info.st_mode & 0o777 == 0o600 and info.st_uid == os.geteuid()
     finally:
         pool.close()
+
+
+SMALL_SHM_SCENARIO = '''
+import json, subprocess, sys, time
+import numpy as np
+import chimerapy as cp
+
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=1777", "tmpfs", "/dev/shm"], check=True)
+COUNT = 20
+
+class HD(cp.Node):
+    def prep(self):
+        self.index = 0
+    def step(self):
+        if self.index >= COUNT:
+            time.sleep(0.01)
+            return None
+        chunk = cp.DataChunk()
+        chunk.add("frame", np.full((1080, 1920, 3), self.index % 256, np.uint8), "image")
+        chunk.add("index", self.index)
+        self.index += 1
+        return chunk
+
+class Check(cp.Node):
+    def prep(self):
+        self.bad = []
+    def step(self, data_chunks):
+        chunk = data_chunks["hd"]
+        frame, index = chunk.get("frame")["value"], chunk.get("index")["value"]
+        if not (frame.shape == (1080, 1920, 3) and frame[0, 0, 0] == frame[-1, -1, -1] == index % 256):
+            self.bad.append(index)
+    def teardown(self):
+        self.save_json("check", {"bad": self.bad})
+
+manager = cp.Manager(logdir=sys.argv[1], port=0)
+worker = cp.Worker("w", port=0)
+try:
+    assert worker.connect(manager.host, manager.port)
+    graph = cp.Graph()
+    graph.add_edge(HD("hd"), Check("check"))
+    assert manager.commit_graph(graph, {"w": ["hd", "check"]})
+    manager.start()
+    deadline = time.monotonic() + 60
+    while manager.node_stats.get("check", {}).get("steps", 0) < COUNT and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stopped = manager.stop()
+    log = (manager.session.path / "chimerapy.log").read_text()
+    check = json.loads((manager.session.path / "w" / "check" / "check.jsonl").read_text())["data"]
+    print(json.dumps({"stopped": stopped, "stats": manager.final_stats, "log": log, "check": check,
+                      "errors": [str(e) for e in manager.errors], "shm_size": subprocess.run(
+                          ["df", "-k", "/dev/shm"], capture_output=True, text=True).stdout}))
+finally:
+    worker.shutdown()
+    manager.shutdown()
+'''
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="a private /dev/shm needs root and unshare")
+def test_a_1080p_pipeline_with_an_8_mb_dev_shm_delivers_every_frame_and_names_the_fix(tmp_path):
+    script = tmp_path / "scenario.py"
+    script.write_text(SMALL_SHM_SCENARIO)
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, str(script),
+                             str(tmp_path / "runs")], capture_output=True, text=True, timeout=170)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert " 8192 " in report["shm_size"]  # the scenario really ran with an 8 MB /dev/shm
+    edge = report["stats"]["check"]["inputs"]["hd"]
+    assert (edge["received"], edge["lost"]) == (20, 0) and report["check"] == {"bad": []}
+    assert report["stopped"] and report["errors"] == []  # no SIGBUS, no crash
+    warnings = [line for line in report["log"].splitlines() if "has no room" in line]
+    assert len(warnings) == 1 and "--shm-size" in warnings[0] and "[w/hd]" in warnings[0]
