@@ -83,7 +83,7 @@ def test_edges_between_hosts_use_the_remote_sockets():
 
 
 def test_each_node_gets_its_own_secret_key_and_only_public_keys_of_others():
-    graph, (a, b, c, d) = diamond()
+    graph, _ = diamond()
     workers = [WorkerRef("w1", "id-1", "laptop"), WorkerRef("w2", "id-2", "lab-pc")]
     plan = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)
     again = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)

@@ -9,10 +9,9 @@ import sys
 import threading
 import time
 
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from support import netns
 from support.nodes import Collector, ValuesSource, collected
 from support.processes import end_process, new_marker, wait_until_gone

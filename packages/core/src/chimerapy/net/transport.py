@@ -260,7 +260,8 @@ class Publisher:
             def place(array: Any) -> dict | None:
                 if not groups:
                     groups.update(self._shm_groups(abort))
-                holders = [edge.shm_index for edge, group in groups.items() if group == "shm"]
+                holders = [edge.shm_index for edge, group in groups.items()
+                           if group == "shm" and edge.shm_index is not None]
                 reference = pool.put(array, holders)
                 if reference is not None:
                     references.append(reference)
@@ -274,7 +275,7 @@ class Publisher:
             if edge.remote:
                 remote = remote or encode(image_encoder=self._jpeg_encoder().encode)
                 messages[edge] = remote
-            elif edge.shm_index is not None and groups.get(edge, "shm") != "bytes":
+            elif shared is not None and edge.shm_index is not None and groups.get(edge, "shm") != "bytes":
                 if groups.get(edge) == "drop":
                     self._drop(edge, [])
                     continue
@@ -292,10 +293,15 @@ class Publisher:
         assert pool is not None
         groups: dict[_Edge, str] = {}
         waiting = []
+        budget = pool.per_consumer
+
+        def has_room(edge: _Edge) -> bool:
+            return edge.shm_index is not None and pool.held(edge.shm_index) < budget
+
         for edge in self._edges:
             if edge.shm_index is None:
                 continue
-            if pool.held(edge.shm_index) < pool.per_consumer:
+            if has_room(edge):
                 groups[edge] = "shm"
             elif edge.stalled:
                 groups[edge] = "drop"
@@ -304,7 +310,7 @@ class Publisher:
             else:
                 groups[edge] = "bytes"
         if waiting:
-            for edge in self._wait(waiting, lambda e: pool.held(e.shm_index) < pool.per_consumer, abort):
+            for edge in self._wait(waiting, has_room, abort):
                 groups[edge] = "drop"
             for edge in waiting:
                 groups.setdefault(edge, "shm")
@@ -326,7 +332,7 @@ class Publisher:
         self._ended = True
 
     def _deliver(self, messages: dict[_Edge, list], abort: Callable[[], bool], *, end: bool = False,
-                 claims: list[dict] = ()) -> None:
+                 claims: list[dict] | None = None) -> None:
         """Send each edge its message. A latest-only edge that is behind skips it; a lossless one
         is waited for (see :data:`STALL_PATIENCE`), a stalled one drops it; the end marker is
         waited for on every edge."""
@@ -404,11 +410,11 @@ class Publisher:
                     "its queue (counted as lost) so that %s's other consumers go on", self.name,
                     edge.consumer.name, waited, self.name)
 
-    def _drop(self, edge: _Edge, claims: list[dict]) -> None:
+    def _drop(self, edge: _Edge, claims: list[dict] | None) -> None:
         edge.dropped += 1
         edge.in_row = 0
         if edge.shm_index is not None and self._pool is not None:
-            for reference in claims:
+            for reference in claims or ():
                 self._pool.release(reference, edge.shm_index)
 
     def stats(self) -> dict[str, dict[str, Any]]:

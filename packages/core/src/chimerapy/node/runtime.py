@@ -86,7 +86,7 @@ class NodeRuntime:
         clock: Callable[[], float] = time.time,
         inputs: list[str] = (),
         followed: str | None = None,
-        consumers: list[Consumer] = (),
+        consumers: list[Consumer] | None = None,
         report_error: ErrorReporter | None = None,
         drain_timeout: float = 5.0,
         on_preview: Callable[[dict[str, Any]], None] | None = None,
