@@ -302,7 +302,7 @@ def test_another_user_cannot_reach_the_endpoints_or_the_shared_memory(cluster, t
     while not segments and time.monotonic() < deadline:
         segments = [f"/dev/shm/{n}" for n in os.listdir("/dev/shm") if n.startswith(f"chimerapy-{cam.pid}-")]
         time.sleep(0.05)
-    assert segments, "the frames never went through shared memory"
+    assert segments, (manager.session.path / "chimerapy.log").read_text()[-3000:]
     endpoint = cam.addresses["holder"][len("ipc://"):]
     probe = textwrap.dedent("""
         import json, os, socket, sys
@@ -356,3 +356,17 @@ class HoldsFrames(cp.Node):
 
     def step(self, data_chunks):
         self.kept.append(data_chunks["cam"].get("v")["value"])
+
+
+def test_a_publisher_fails_closed_when_it_cannot_check_keys(monkeypatch):
+    context = zmq.Context()
+    squatter = context.socket(zmq.REP)  # something else answers authentication in this context
+    squatter.bind(keys.ZAP_ENDPOINT)
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # no need to wait for the endpoint here
+    try:
+        with pytest.raises(cp.CommitError, match="authentication handler"):
+            Publisher(context, "src", consumers=[Consumer("sink", "lossless-remote", keys.new_keypair().public)],
+                      keypair=keys.new_keypair())
+    finally:
+        squatter.close(linger=0)
+        context.term()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 import weakref
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Authenticator:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._serving = False
         #: Refused handshakes, by domain (a wrong key, or a client the session never named).
         self.refused: dict[str, int] = {}
 
@@ -98,7 +100,11 @@ class Authenticator:
             else:
                 started = False
         if started:
-            self._ready.wait(5.0)
+            self._ready.wait(10.0)
+        if not self._serving:  # fail closed: without a handler libzmq would admit any client key
+            self.revoke(domain)
+            raise CommitError("cannot start the data plane's authentication handler "
+                              f"({ZAP_ENDPOINT} is taken in this ZeroMQ context); nothing was bound")
         return domain
 
     def revoke(self, domain: str) -> None:
@@ -115,19 +121,26 @@ class Authenticator:
     def _serve(self) -> None:
         socket = self._context.socket(zmq.REP)
         socket.setsockopt(zmq.LINGER, 0)
-        try:
-            socket.bind(ZAP_ENDPOINT)
-        except zmq.ZMQError as error:  # another handler owns this context's endpoint
-            log.error("cannot serve ZeroMQ authentication: %s", error)
-            socket.close()
-            self._ready.set()
-            return
+        for attempt in range(50):  # a handler closed a moment ago may still hold the endpoint
+            try:
+                socket.bind(ZAP_ENDPOINT)
+                break
+            except zmq.ZMQError as error:
+                if error.errno != zmq.EADDRINUSE or attempt == 49:
+                    log.error("cannot serve ZeroMQ authentication: %s", error)
+                    socket.close()
+                    self._serving = False
+                    self._ready.set()
+                    return
+                time.sleep(0.05)
+        self._serving = True
         self._ready.set()
         try:
             while not self._stop.is_set():
                 if socket.poll(_POLL_MS, zmq.POLLIN):
                     socket.send_multipart(self._answer(socket.recv_multipart()))
         finally:
+            self._serving = False
             socket.close(linger=0)
 
     def _answer(self, request: list[bytes]) -> list[bytes]:

@@ -309,11 +309,12 @@ class Publisher:
                 waiting.append(edge)
             else:
                 groups[edge] = "bytes"
-        if waiting:
-            for edge in self._wait(waiting, has_room, abort):
+        if waiting:  # until each has room, or has mapped all it holds (it keeps frames: bytes)
+            caught_up = lambda e: has_room(e) or not pool.behind(e.shm_index)  # noqa: E731
+            for edge in self._wait(waiting, caught_up, abort):
                 groups[edge] = "drop"
             for edge in waiting:
-                groups.setdefault(edge, "shm")
+                groups.setdefault(edge, "shm" if has_room(edge) else "bytes")
         return groups
 
     def _jpeg_encoder(self):
