@@ -324,6 +324,12 @@ def test_another_user_cannot_reach_the_endpoints_or_the_shared_memory(cluster, t
             results["folder"] = "listed"
         except PermissionError:
             results["folder"] = "refused"
+        try:  # squat a socket next to the node's (a would-be producer for its consumers)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(os.path.join(os.path.dirname(sys.argv[1]), "squat"))
+            results["bind"] = "bound"
+        except PermissionError:
+            results["bind"] = "refused"
         print(json.dumps({"uid": os.getuid(), **results}))
     """)
     nobody = pwd.getpwnam("nobody").pw_uid
@@ -340,11 +346,13 @@ def test_another_user_cannot_reach_the_endpoints_or_the_shared_memory(cluster, t
                             timeout=30, preexec_fn=as_nobody, cwd="/", check=False)
     report = json.loads(result.stdout)
     assert report.pop("uid") == nobody
-    assert report == {**{path: "refused" for path in segments}, "endpoint": "refused", "folder": "refused"}
+    assert report == {**{path: "refused" for path in segments}, "endpoint": "refused", "folder": "refused",
+                      "bind": "refused"}
     # and the same probe as this user does get in: the refusals come from the permissions
     mine = json.loads(subprocess.run([python, "-I", "-c", probe, endpoint, *segments], capture_output=True,
                                      text=True, timeout=30, check=False).stdout)
-    assert mine["endpoint"] == "connected" and mine["folder"] == "listed"
+    assert mine["endpoint"] == "connected" and mine["folder"] == "listed" and mine["bind"] == "bound"
+    os.unlink(os.path.join(os.path.dirname(endpoint), "squat"))
     assert manager.stop()
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from ..errors import ProtocolError
 from ..net import control
 from ..net.control import Envelope, Requests
 from ..net.endpoints import PrivateDirectory
@@ -82,6 +83,7 @@ class NodeSupervisor:
         #: Processes running a node, by process identity.
         self.nodes: dict[str, NodeProcess] = {}
         self._tasks: list[asyncio.Task] = []
+        self._early_hellos: dict[str, asyncio.Event] = {}
         #: Processes ended since the last :meth:`remove_shared_memory`.
         self.ended_pids: list[int] = []
 
@@ -112,8 +114,12 @@ class NodeSupervisor:
     async def spawn(self, name: str, *, timeout: float = 120.0) -> NodeProcess:
         """A new process for the node ``name``, once it has said hello."""
         identity = uuid.uuid4().hex[:16]
-        handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
-        process = NodeProcess(identity, name, handle)
+        hello = self._early_hellos[identity] = asyncio.Event()  # a quick child may say hello before
+        try:                                                     # its launcher has told us its pid
+            handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
+        finally:
+            self._early_hellos.pop(identity, None)
+        process = NodeProcess(identity, name, handle, hello=hello)
         self.nodes[process.id] = process
         try:
             await asyncio.wait_for(process.hello.wait(), timeout)
@@ -154,6 +160,9 @@ class NodeSupervisor:
             key = identity.decode(errors="replace")
             process = self.nodes.get(key)
             if process is None:
+                early = self._early_hellos.get(key)
+                if early is not None and _is_hello(raw):
+                    early.set()
                 continue
             try:
                 envelope = control.decode(raw)
@@ -235,6 +244,13 @@ class NodeSupervisor:
             self._router.close(linger=0)
         self._context.term()
         self.private_dir.close()
+
+
+def _is_hello(raw: bytes) -> bool:
+    try:
+        return control.decode(raw).type == "hello"
+    except ProtocolError:  # a malformed message is no hello
+        return False
 
 
 async def _wait_exit(handle: LaunchedProcess, timeout: float) -> None:
