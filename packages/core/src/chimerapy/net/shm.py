@@ -106,14 +106,35 @@ class SlotPool:
         """True while a slot is on its way to consumer ``index`` (claimed, not yet mapped)."""
         return any(_holds(slot.words, index, unread=True) for slot in self._slots)
 
-    def put(self, array: np.ndarray, holders: Sequence[int]) -> dict | None:
+    def full_consumers(self) -> dict[int, bool]:
+        """The consumers holding their whole budget, each with whether it is :meth:`behind`.
+
+        One pass over the slot headers, and none while the pool has fewer slots than a budget
+        (the common case: nobody can be over it)."""
+        if len(self._slots) < self.per_consumer:
+            return {}
+        held = [0] * self.consumers
+        unread = [False] * self.consumers
+        for slot in self._slots:
+            header = slot.words[: _SEEN + MAX_CONSUMERS].tolist()
+            generation, consumers = header[0], header[1]
+            if generation == 0:
+                continue
+            for index in range(min(consumers, self.consumers)):
+                if header[_DONE + index] != generation:
+                    held[index] += 1
+                    unread[index] = unread[index] or header[_SEEN + index] != generation
+        return {index: unread[index] for index in range(self.consumers) if held[index] >= self.per_consumer}
+
+    def put(self, array: np.ndarray, holders: Sequence[int], *, grow: bool = True) -> dict | None:
         """Copy ``array`` into a free slot claimed by the consumers ``holders`` (indices); returns
-        the reference, or None when no slot is free and the pool may not grow, or shared memory
-        is unusable: the caller then sends the bytes instead. Never waits."""
+        the reference, or None when no slot is free and the pool may not (or, with ``grow``
+        false, shall not) grow, or shared memory is unusable: the caller then sends the bytes
+        instead. Never waits."""
         if not self.enabled or not holders:
             return None
         size = array.nbytes
-        slot = self._free_slot(size)
+        slot = self._free_slot(size, grow)
         if slot is None:
             return None
         self._generation += 1
@@ -137,13 +158,13 @@ class SlotPool:
                 slot.words[_DONE + index] = reference["g"]
                 return
 
-    def _free_slot(self, size: int) -> _Slot | None:
+    def _free_slot(self, size: int, grow: bool = True) -> _Slot | None:
         """The first free slot large enough (low slots stay warm in the caches), a new one while
         the pool may grow, else None."""
         for slot in self._slots:
             if slot.capacity >= size and _released(slot.words):
                 return slot
-        return self._create(size) if len(self._slots) < self.max_slots else None
+        return self._create(size) if grow and len(self._slots) < self.max_slots else None
 
     def _create(self, size: int) -> _Slot | None:
         capacity = max(size, 1 << 20)

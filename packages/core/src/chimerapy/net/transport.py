@@ -181,6 +181,9 @@ class Publisher:
         shm_edges = [edge for edge in self._edges if edge.consumer.mode == "lossless"][:MAX_CONSUMERS]
         for index, edge in enumerate(shm_edges):
             edge.shm_index = index
+        self._shm_edges = shm_edges
+        self._shm_indices = list(range(len(shm_edges)))
+        self._over_budget = False  # some consumer held its whole slot budget at the last look
         self._shm_names = [edge.consumer.name for edge in shm_edges]
         self._pool: SlotPool | None = SlotPool(len(shm_edges), owner=name) if shm_edges else None
 
@@ -258,11 +261,18 @@ class Publisher:
             pool = self._pool
 
             def place(array: Any) -> dict | None:
+                reference = None
                 if not groups:
-                    groups.update(self._shm_groups(abort))
-                holders = [edge.shm_index for edge, group in groups.items()
-                           if group == "shm" and edge.shm_index is not None]
-                reference = pool.put(array, holders)
+                    if not self._over_budget:  # the common case: a free slot for everyone
+                        reference = pool.put(array, self._shm_indices, grow=False)
+                        if reference is not None:
+                            groups.update(dict.fromkeys(self._shm_edges, "shm"))
+                    if reference is None:
+                        groups.update(self._shm_groups(abort))
+                if reference is None:
+                    holders = [edge.shm_index for edge, group in groups.items()
+                               if group == "shm" and edge.shm_index is not None]
+                    reference = pool.put(array, holders)
                 if reference is not None:
                     references.append(reference)
                 return reference
@@ -291,30 +301,33 @@ class Publisher:
         keep every frame they hold ("bytes"), or get nothing (a stalled edge over its budget)."""
         pool = self._pool
         assert pool is not None
-        groups: dict[_Edge, str] = {}
+        groups = dict.fromkeys(self._shm_edges, "shm")
+        full = pool.full_consumers()
+        self._over_budget = bool(full)
+        if not full:
+            return groups
         waiting = []
-        budget = pool.per_consumer
-
-        def has_room(edge: _Edge) -> bool:
-            return edge.shm_index is not None and pool.held(edge.shm_index) < budget
-
-        for edge in self._edges:
-            if edge.shm_index is None:
+        for edge in self._shm_edges:
+            index = edge.shm_index
+            if index not in full:
                 continue
-            if has_room(edge):
-                groups[edge] = "shm"
-            elif edge.stalled:
+            if edge.stalled:
                 groups[edge] = "drop"
-            elif pool.behind(edge.shm_index):
+            elif full[index]:  # behind: wait for it (backpressure on this edge)
                 waiting.append(edge)
-            else:
+            else:  # it keeps every frame it holds: waiting would be pointless
                 groups[edge] = "bytes"
         if waiting:  # until each has room, or has mapped all it holds (it keeps frames: bytes)
-            caught_up = lambda e: has_room(e) or not pool.behind(e.shm_index)  # noqa: E731
+            def caught_up(edge: _Edge) -> bool:
+                state = pool.full_consumers()
+                return edge.shm_index not in state or not state[edge.shm_index]
+
             for edge in self._wait(waiting, caught_up, abort):
                 groups[edge] = "drop"
+            state = pool.full_consumers()
             for edge in waiting:
-                groups.setdefault(edge, "shm" if has_room(edge) else "bytes")
+                if groups[edge] != "drop" and edge.shm_index in state:
+                    groups[edge] = "bytes"
         return groups
 
     def _jpeg_encoder(self):
@@ -364,7 +377,10 @@ class Publisher:
 
     def _try(self, edge: _Edge, frames: list) -> bool:
         try:
-            _send_frames(edge.socket, frames)
+            if len(frames) == 1:  # a header alone (shared memory, end marker, latest-only)
+                edge.socket.send(frames[0], _NOBLOCK, copy=memoryview(frames[0]).nbytes < COPY_BELOW)
+            else:
+                _send_frames(edge.socket, frames)
         except zmq.Again:
             return False
         edge.sent += 1
