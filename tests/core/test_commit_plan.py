@@ -22,11 +22,11 @@ def test_placement_by_names_ids_and_objects():
     assert plan.placement == {"a": "w1", "b": "w1", "c": "w2", "d": "w2"}
     specs = {s["name"]: s for s in plan.node_specs("w2")}
     assert specs["d"]["inputs"] == ["b", "c"] and specs["d"]["followed"] == "b"
-    assert specs["c"]["outputs"] == ["latest"]  # c feeds d latest-only
-    wiring = plan.connections({n: {"lossless": f"tcp://{n}", "latest": f"tcp://{n}-latest"} for n in "abcd"})
+    assert specs["c"]["consumers"] == [{"name": "d", "mode": "latest", "key": plan.keys["d"].public}]
+    wiring = plan.connections({n: {m: f"ipc://{n}-{m}" for m in "abcd"} for n in "abcd"})
     assert wiring["w2"]["inputs"]["d"] == [
-        {"producer": "b", "address": "tcp://b", "latest_only": False},
-        {"producer": "c", "address": "tcp://c-latest", "latest_only": True},
+        {"producer": "b", "address": "ipc://b-d", "latest_only": False, "server_key": None},
+        {"producer": "c", "address": "ipc://c-d", "latest_only": True, "server_key": None},
     ]
     assert wiring["w1"]["consumers"]["a"] == [{"name": "b", "latest_only": False, "mode": "lossless"}, {"name": "c", "latest_only": False, "mode": "lossless"}]
 
@@ -71,9 +71,26 @@ def test_edges_between_hosts_use_the_remote_sockets():
     workers = [WorkerRef("w1", "id-1", "laptop"), WorkerRef("w2", "id-2", "lab-pc")]
     plan = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)
     specs = {s["name"]: s for s in plan.node_specs("w1")}
-    assert specs["a"]["outputs"] == ["lossless", "lossless-remote"]  # b is local, c is remote
-    assert specs["b"]["outputs"] == ["lossless-remote"]
-    addresses = {n: {m: f"{n}:{m}" for m in ("lossless", "latest", "lossless-remote", "latest-remote")} for n in "abcd"}
+    assert [(c["name"], c["mode"]) for c in specs["a"]["consumers"]] == [("b", "lossless"), ("c", "lossless-remote")]
+    assert [(c["name"], c["mode"]) for c in specs["b"]["consumers"]] == [("d", "lossless-remote")]
+    addresses = {n: {m: f"{n}->{m}" for m in "abcd"} for n in "abcd"}
     wiring = plan.connections(addresses)
-    assert wiring["w2"]["inputs"]["c"] == [{"producer": "a", "address": "a:lossless-remote", "latest_only": False}]
-    assert wiring["w2"]["inputs"]["d"][1] == {"producer": "c", "address": "c:latest", "latest_only": True}
+    # across hosts the consumer pins its producer's public key; on one host the folder guards it
+    assert wiring["w2"]["inputs"]["c"] == [{"producer": "a", "address": "a->c", "latest_only": False,
+                                            "server_key": plan.keys["a"].public}]
+    assert wiring["w2"]["inputs"]["d"][1] == {"producer": "c", "address": "c->d", "latest_only": True,
+                                               "server_key": None}
+
+
+def test_each_node_gets_its_own_secret_key_and_only_public_keys_of_others():
+    graph, _ = diamond()
+    workers = [WorkerRef("w1", "id-1", "laptop"), WorkerRef("w2", "id-2", "lab-pc")]
+    plan = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)
+    again = plan_commit(graph, {"w1": ["a", "b"], "w2": ["c", "d"]}, workers)
+    assert len({k.secret for k in plan.keys.values()} | {k.secret for k in again.keys.values()}) == 8  # fresh keys
+    for worker in ("w1", "w2"):
+        for spec in plan.node_specs(worker):
+            secrets = {k.secret for n, k in plan.keys.items() if n != spec["name"]}
+            assert spec["keypair"]["secret"] == plan.keys[spec["name"]].secret
+            assert not any(secret in str(spec) for secret in secrets)
+    assert "secret" not in repr(plan.keys["a"]).replace("secret=...", "")

@@ -152,9 +152,11 @@ def test_raw_garbage_on_a_node_data_port_does_not_stall_the_graph(cluster, tmp_p
     graph.add_edge(CountingSource("src", period=0.005), Doubler("double"))
     assert manager.commit_graph(graph, {"w1": ["src", "double"]})
     manager.start()
-    host, port = _publisher_address(worker, "src")
+    path = _publisher_path(worker, "src", "double")
     for payload in (b"\x00" * 64, b"GET / HTTP/1.1\r\n\r\n", bytes(range(256)) * 40):
-        with socket.create_connection((host, port), timeout=5) as raw:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.settimeout(5)
+            raw.connect(path)
             raw.sendall(payload)
             time.sleep(0.1)
     time.sleep(0.5)
@@ -164,11 +166,9 @@ def test_raw_garbage_on_a_node_data_port_does_not_stall_the_graph(cluster, tmp_p
     assert stats["double"]["inputs"]["src"]["received"] == stats["src"]["outputs"] > 50
 
 
-def _publisher_address(worker, node):
-    """The TCP address the node's publisher listens on (from the Worker's process table)."""
-    import psutil
-
+def _publisher_path(worker, node, consumer):
+    """The ipc path of the node's edge toward ``consumer`` (same host: a Unix socket)."""
     process = next(p for p in worker.supervisor.nodes.values() if p.name == node)
-    ports = [c.laddr for c in psutil.Process(process.pid).net_connections(kind="tcp") if c.status == "LISTEN"]
-    assert ports, "the node has no listening data socket"
-    return ports[0].ip, ports[0].port
+    address = process.addresses[consumer]
+    assert address.startswith("ipc://"), address
+    return address[len("ipc://"):]

@@ -2,13 +2,16 @@
 changed under a node that keeps them, and the segments are removed afterwards."""
 
 import glob
-import threading
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 
+import chimerapy as cp
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from chimerapy.net.shm import SlotPool, SlotReader
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,53 +73,124 @@ def test_frames_kept_past_their_step_never_change_and_segments_are_removed(clust
 
 
 def test_slots_are_reused_only_after_every_consumer_let_go():
-    pool, readers = SlotPool(max_slots=2), [SlotReader("a"), SlotReader("b")]
+    pool, readers = SlotPool(2, per_consumer=1), [SlotReader("a"), SlotReader("b")]
     frame = np.arange(70_000, dtype=np.uint8)
     try:
-        first = pool.put(frame, consumers=2)
+        first = pool.put(frame, [0, 1])
+        assert pool.held(0) == pool.held(1) == 1 and pool.behind(0) and pool.behind(1)
         views = [reader.view(first, np.dtype(np.uint8), frame.shape, index) for index, reader in enumerate(readers)]
-        second = pool.put(frame, consumers=2)
+        assert not pool.behind(0) and not pool.behind(1)  # mapped: held, but not on its way
+        second = pool.put(frame, [0, 1])
         assert second is not None and second["m"] != first["m"]
-        assert pool.put(frame, consumers=2) is None  # both slots held: the caller sends bytes instead
+        assert pool.put(frame, [0, 1]) is None  # both slots held: the caller sends bytes instead
         del views[0]
-        assert pool.put(frame, consumers=2) is None  # consumer b still holds the first slot
+        assert pool.put(frame, [0, 1]) is None  # consumer b still holds the first slot
         views.clear()
-        third = pool.put(frame * 0, consumers=2)
+        third = pool.put(frame * 0, [0, 1])
         assert third is not None and third["m"] == first["m"]
     finally:
         pool.close()
 
 
-def test_a_full_pool_waits_only_for_slots_still_on_their_way():
-    pool, reader = SlotPool(max_slots=1, patience=30), SlotReader("a")
+def test_each_consumer_holds_only_its_own_budget_and_dropped_claims_are_given_back():
+    pool, reader = SlotPool(2, per_consumer=2), SlotReader("a")
     frame = np.arange(70_000, dtype=np.uint8)
-
-    def view(reference):
-        return reader.view(reference, np.dtype(np.uint8), frame.shape, 0)
-
     try:
-        first = pool.put(frame, consumers=1)
-
-        def behind():  # a consumer that reads the slot late, then lets go of it
-            time.sleep(0.2)
-            view(first)
-
-        thread = threading.Thread(target=behind)
-        thread.start()
-        second = pool.put(frame, consumers=1)  # waits for the slot instead of sending bytes
-        thread.join()
-        assert second is not None and second["m"] == first["m"]
-
-        kept = view(second)  # a consumer that keeps its frame: waiting would be pointless
-        polls = []
-        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or False) is None
-        assert polls == []
-        del kept
-
-        assert pool.put(frame, consumers=1) is not None  # never read: its consumer died
-        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or len(polls) > 3) is None
-        assert len(polls) == 4
-        assert pool.put(frame, consumers=1, abort=lambda: polls.append(1) or True) is None
-        assert len(polls) == 4  # after a wait in vain, bytes go at once until a slot is free
+        references = [pool.put(frame, [0, 1]) for _ in range(2)]
+        for reference in references:  # consumer a reads and lets go; consumer b never reads
+            reader.view(reference, np.dtype(np.uint8), frame.shape, 0)
+        assert pool.held(0) == 0 and pool.held(1) == 2 and pool.behind(1)
+        # b is over its budget: the publisher claims for a only, and a never waits for b's slots
+        for _ in range(5):
+            reference = pool.put(frame, [0])
+            assert reference is not None and reference["m"] not in {r["m"] for r in references}
+            reader.view(reference, np.dtype(np.uint8), frame.shape, 0)
+        assert pool.held(1) == 2 and len(pool._slots) == 3
+        # a message the publisher dropped for b gives b's claim back
+        pool.release(references[0], 1)
+        assert pool.held(1) == 1
+        assert pool.put(frame, [0, 1])["m"] == references[0]["m"]
     finally:
         pool.close()
+
+
+def test_segments_are_private_to_their_user():
+    pool = SlotPool(1)
+    try:
+        reference = pool.put(np.zeros(70_000, np.uint8), [0])
+        info = os.stat(reference["m"])
+        assert info.st_mode & 0o777 == 0o600 and info.st_uid == os.geteuid()
+    finally:
+        pool.close()
+
+
+SMALL_SHM_SCENARIO = '''
+import json, subprocess, sys, time
+import numpy as np
+import chimerapy as cp
+
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=1777", "tmpfs", "/dev/shm"], check=True)
+COUNT = 20
+
+class HD(cp.Node):
+    def prep(self):
+        self.index = 0
+    def step(self):
+        if self.index >= COUNT:
+            time.sleep(0.01)
+            return None
+        chunk = cp.DataChunk()
+        chunk.add("frame", np.full((1080, 1920, 3), self.index % 256, np.uint8), "image")
+        chunk.add("index", self.index)
+        self.index += 1
+        return chunk
+
+class Check(cp.Node):
+    def prep(self):
+        self.bad = []
+    def step(self, data_chunks):
+        chunk = data_chunks["hd"]
+        frame, index = chunk.get("frame")["value"], chunk.get("index")["value"]
+        if not (frame.shape == (1080, 1920, 3) and frame[0, 0, 0] == frame[-1, -1, -1] == index % 256):
+            self.bad.append(index)
+    def teardown(self):
+        self.save_json("check", {"bad": self.bad})
+
+manager = cp.Manager(logdir=sys.argv[1], port=0)
+worker = cp.Worker("w", port=0)
+try:
+    assert worker.connect(manager.host, manager.port)
+    graph = cp.Graph()
+    graph.add_edge(HD("hd"), Check("check"))
+    assert manager.commit_graph(graph, {"w": ["hd", "check"]})
+    manager.start()
+    deadline = time.monotonic() + 60
+    while manager.node_stats.get("check", {}).get("steps", 0) < COUNT and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stopped = manager.stop()
+    log = (manager.session.path / "chimerapy.log").read_text()
+    check = json.loads((manager.session.path / "w" / "check" / "check.jsonl").read_text())["data"]
+    print(json.dumps({"stopped": stopped, "stats": manager.final_stats, "log": log, "check": check,
+                      "errors": [str(e) for e in manager.errors], "shm_size": subprocess.run(
+                          ["df", "-k", "/dev/shm"], capture_output=True, text=True).stdout}))
+finally:
+    worker.shutdown()
+    manager.shutdown()
+'''
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="a private /dev/shm needs root and unshare")
+def test_a_1080p_pipeline_with_an_8_mb_dev_shm_delivers_every_frame_and_names_the_fix(tmp_path):
+    script = tmp_path / "scenario.py"
+    script.write_text(SMALL_SHM_SCENARIO)
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, str(script),
+                             str(tmp_path / "runs")], capture_output=True, text=True, timeout=170, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert " 8192 " in report["shm_size"]  # the scenario really ran with an 8 MB /dev/shm
+    edge = report["stats"]["check"]["inputs"]["hd"]
+    assert (edge["received"], edge["lost"]) == (20, 0) and report["check"] == {"bad": []}
+    assert report["stopped"] and report["errors"] == []  # no SIGBUS, no crash
+    warnings = [line for line in report["log"].splitlines() if "has no room" in line]
+    assert len(warnings) == 1 and "--shm-size" in warnings[0] and "[w/hd]" in warnings[0]

@@ -3,8 +3,10 @@ cut off mid-recording is marked lost, the rest is collected, and its files arriv
 
 import csv
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import chimerapy as cp
@@ -115,3 +117,91 @@ def test_partitioned_worker_is_lost_then_collected_when_the_link_is_back(make_ma
     assert report["beta"]["complete"]
     rows = list(csv.DictReader((manager.session.path / "beta" / "on_beta" / "beats.csv").open()))
     assert len(rows) > 20  # recorded before and during the cut, kept, then collected
+
+
+PATTERN = b"CHIMERAPY-CLEAR-TEXT-PATTERN-0123456789-"
+
+
+class Capture:
+    """Every frame that crosses one interface, read with a raw AF_PACKET socket (root)."""
+
+    def __init__(self, interface):
+        self.socket = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+        self.socket.bind((interface, 0))
+        self.socket.settimeout(0.1)
+        self.packets = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.packets.append(self.socket.recv(262144))
+            except TimeoutError:
+                continue
+
+    def stop(self) -> bytes:
+        self._stop.set()
+        self._thread.join(5)
+        self.socket.close()
+        return b"\n".join(self.packets)
+
+
+PLAIN_RECEIVER = """
+import sys, zmq
+socket = zmq.Context().socket(zmq.PULL)
+socket.bind("tcp://0.0.0.0:" + sys.argv[1])
+print("ready", flush=True)
+for _ in range(5):
+    socket.recv()
+"""
+
+PLAIN_SENDER = """
+import sys, zmq
+socket = zmq.Context().socket(zmq.PUSH)
+socket.setsockopt(zmq.LINGER, 5000)
+socket.connect(sys.argv[1])
+for _ in range(5):
+    socket.send(bytes.fromhex(sys.argv[2]) * 100)
+socket.close()
+"""
+
+
+def test_frames_between_hosts_cross_the_wire_encrypted(make_manager, remote_workers, two_hosts, tmp_path):
+    manager = make_manager(host="0.0.0.0")
+    alpha, beta = two_hosts
+    remote_workers(manager, alpha, "alpha")
+    remote_workers(manager, beta, "beta")
+    assert manager.wait_for_workers(["alpha", "beta"], timeout=90)
+    frame = np.frombuffer(PATTERN * 400, np.uint8)  # raw bytes across hosts (not an image: no JPEG)
+    values = [frame, "text " + PATTERN.decode()] * 10
+    graph = cp.Graph()
+    graph.add_edge(ValuesSource("src", values), Collector("far", tmp_path / "far"))
+    assert manager.commit_graph(graph, {"alpha": ["src"], "beta": ["far"]})
+    capture = Capture(beta.link)  # what enters and leaves beta, the sink's host
+    manager.start()
+    deadline = time.monotonic() + 60
+    while manager.node_stats.get("far", {}).get("steps", 0) < len(values) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert manager.stop()
+    wire = capture.stop()
+    received = [v["v"] for _, _, v, _ in collected(tmp_path / "far")]
+    assert len(received) == len(values)
+    assert all(np.array_equal(r, frame) for r in received[::2]) and received[1] == values[1]
+    assert len(wire) > 10 * frame.nbytes  # the frames did cross this interface ...
+    assert PATTERN not in wire and PATTERN[:20] not in wire  # ... but never in clear
+
+    # the control: the same capture does see the pattern when it crosses unencrypted
+    receiver = subprocess.Popen(beta.command(sys.executable, "-c", PLAIN_RECEIVER, "47123"),
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready"
+        capture = Capture(beta.link)
+        subprocess.run(alpha.command(sys.executable, "-c", PLAIN_SENDER, f"tcp://{beta.address}:47123",
+                                     PATTERN.hex()), check=True, timeout=60)
+        receiver.wait(timeout=30)
+        assert PATTERN in capture.stop()
+    finally:
+        receiver.kill()
+        receiver.wait()

@@ -3,6 +3,10 @@
 ``plan_commit`` checks a graph and a mapping against the connected Workers and returns a
 :class:`CommitPlan`; ``CommitPlan.connections`` turns the publishers' addresses reported by the
 Workers into each Worker's ``connect_nodes`` request.
+
+The plan holds the session's data-plane keys (:mod:`chimerapy.net.keys`): one CURVE keypair per
+node. Each node is sent its own keypair and the public keys of its consumers (its spec), and the
+public key of each of its producers (its connections); no node gets another's secret key.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import cloudpickle
 
 from ..errors import GraphError, MappingError
 from ..graph import Graph
+from ..net.keys import Keypair, node_keypairs
 from ..node.node import Node
 
 __all__ = ["CommitPlan", "WorkerRef", "plan_commit"]
@@ -43,13 +48,14 @@ class CommitPlan:
     drain_timeout: float = 5.0
     shipped: frozenset[str] = frozenset()  # top-level modules sent with send_packages
     host_keys: dict[str, str] = field(default_factory=dict)  # worker name -> host identity
+    keys: dict[str, Keypair] = field(default_factory=dict)  # node name -> its CURVE keypair
 
     def workers(self) -> list[str]:
         """The Workers that host at least one node, in first-use order."""
         return list(dict.fromkeys(self.placement.values()))
 
     def node_specs(self, worker: str) -> list[dict[str, Any]]:
-        """The ``create_nodes`` entries for ``worker``: code, inputs, follow rule, outputs."""
+        """The ``create_nodes`` entries for ``worker``: code, inputs, follow rule, consumers, keys."""
         specs = []
         for node in self.graph.nodes:
             if self.placement[node.name] != worker:
@@ -61,7 +67,9 @@ class CommitPlan:
                 "code": base64.b64encode(_pickle_node(node, self.shipped)).decode(),
                 "inputs": [src.name for src, _ in self.graph.inputs(node)],
                 "followed": followed.name if followed is not None else None,
-                "outputs": sorted({self._mode(node, dst) for dst in self.graph.G.successors(node)}),
+                "consumers": [{"name": dst.name, "mode": self._mode(node, dst), "key": self.keys[dst.name].public}
+                              for dst in self.graph.G.successors(node)],
+                "keypair": {"public": self.keys[node.name].public, "secret": self.keys[node.name].secret},
                 "drain_timeout": self.drain_timeout,
                 "restart": getattr(node, "restart", "never"),
                 "max_restarts": int(getattr(node, "max_restarts", 3)),
@@ -72,14 +80,15 @@ class CommitPlan:
         """Each Worker's ``connect_nodes`` request, from the publishers' addresses.
 
         Args:
-            addresses: node name -> {"lossless": address, "latest": address}.
+            addresses: node name -> {consumer name: the address of that consumer's edge}.
         """
         requests: dict[str, dict[str, Any]] = {w: {"inputs": {}, "consumers": {}} for w in self.workers()}
         for src, dst in self.graph.G.edges():
             mode = self._mode(src, dst)
             latest = mode.startswith("latest")
             requests[self.placement[dst.name]]["inputs"].setdefault(dst.name, []).append(
-                {"producer": src.name, "address": addresses[src.name][mode], "latest_only": latest}
+                {"producer": src.name, "address": addresses[src.name][dst.name], "latest_only": latest,
+                 "server_key": self.keys[src.name].public if mode.endswith("-remote") else None}
             )
             requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(
                 {"name": dst.name, "latest_only": latest, "mode": mode})
@@ -136,7 +145,8 @@ def plan_commit(
     unmapped = [name for name in graph.names() if name not in placement]
     if unmapped:
         raise MappingError(f"node(s) {unmapped} are not mapped to any Worker; add them to the mapping")
-    return CommitPlan(graph, placement, drain_timeout, shipped, {ref.name: ref.host_key for ref in workers})
+    return CommitPlan(graph, placement, drain_timeout, shipped, {ref.name: ref.host_key for ref in workers},
+                      node_keypairs(graph.names()))
 
 
 def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:

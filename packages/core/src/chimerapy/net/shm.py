@@ -7,10 +7,15 @@ every consumer has let go of its view: each consumer writes the slot's generatio
 ``seen`` word of the slot header when it maps the buffer and into its ``done`` word when its last
 view is garbage collected, so a node that keeps a frame past its step never sees it change.
 
-With no free slot the producer waits while some slot is still on its way to a consumer (the
-consumer is behind: backpressure, as on any lossless edge); when consumers hold every slot (they
-keep frames), or a slot stays unread past the pool's patience (its consumer died), the buffer
-travels through ZeroMQ instead, so keeping frames never stalls the producer.
+Each consumer has a budget of slots (:class:`SlotPool`): one that is behind (slots on their
+way to it) makes the publisher wait for that edge (backpressure, bounded by the publisher's
+stall patience); one that keeps frames (every slot it holds is mapped) gets bytes through
+ZeroMQ instead, so keeping frames never stalls the producer; one that stopped reading holds at
+most its own budget, never the other consumers' slots.
+
+Slots are reserved with ``posix_fallocate`` when made: a full ``/dev/shm`` (containers default
+to 64 MB) refuses there, the pool keeps the slots it has and sends bytes beyond them, and one
+warning names the fix. Segment files are created 0600 (only the node's user may map them).
 
 Slot layout: a 256-byte header of uint64 words ``[generation, consumers, done_0 .. done_14,
 seen_0 .. seen_14]`` followed by the payload.
@@ -20,16 +25,18 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import logging
 import mmap
 import os
-import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["SHM_THRESHOLD", "SlotPool", "SlotReader", "remove_segments"]
+
+log = logging.getLogger(__name__)
 
 #: Arrays at least this large travel through shared memory between processes of one host.
 SHM_THRESHOLD = 64 * 1024
@@ -64,77 +71,140 @@ class _Slot:
 
 
 class SlotPool:
-    """The publisher's slots.
+    """The publisher's slots, shared by its consumers on this host.
+
+    Each consumer has its own budget of slots: :meth:`held` counts the slots a consumer has not
+    let go of, :meth:`behind` says whether some of them are still on their way to it (it is
+    slow: the publisher may wait, which is that edge's backpressure) or all mapped (it keeps
+    frames: waiting would be pointless, it gets bytes). A message the publisher drops for one
+    consumer gives that consumer's claim back (:meth:`release`), so a consumer that stops reading
+    holds at most its own budget and never the slots of the others.
 
     Args:
-        max_slots: the most slots (buffers in flight).
-        patience: the longest wait, in seconds, for a slot that a consumer has yet to read.
+        consumers: how many consumers read the slots (at most :data:`MAX_CONSUMERS`).
+        per_consumer: the most slots one consumer may hold.
+        owner: the node's name, for the warning when ``/dev/shm`` is full.
     """
 
-    def __init__(self, max_slots: int = 16, patience: float = 1.0) -> None:
-        self.max_slots = max_slots
-        self.patience = patience
+    def __init__(self, consumers: int = 1, *, per_consumer: int = 16, owner: str = "") -> None:
+        self.consumers = consumers
+        self.per_consumer = per_consumer
+        self.max_slots = per_consumer * max(1, consumers)
+        self.owner = owner
         self._slots: list[_Slot] = []
         self._generation = 0
-        self._starved = False  # the last wait ran out: send bytes until a slot is free again
-        self.enabled = os.path.isdir(_DIR) and os.environ.get("CHIMERAPY_SHM", "on") != "off"
+        self.enabled = (os.path.isdir(_DIR) and os.environ.get("CHIMERAPY_SHM", "on") != "off"
+                        and 0 < consumers <= MAX_CONSUMERS)
+        #: Set once creating a slot failed for lack of room (the reason, as warned).
+        self.full: str | None = None
 
-    def put(self, array: np.ndarray, consumers: int, abort: Callable[[], bool] = lambda: False) -> dict | None:
-        """Copy ``array`` into a free slot for ``consumers`` readers; returns the reference, or
-        None when consumers hold every slot, the wait for one ran out or ``abort()`` became true,
-        or shared memory is unusable: the caller then sends the bytes instead."""
-        if not self.enabled or not 0 < consumers <= MAX_CONSUMERS:
+    def held(self, index: int) -> int:
+        """How many slots consumer ``index`` has not let go of."""
+        return sum(1 for slot in self._slots if _holds(slot.words, index))
+
+    def behind(self, index: int) -> bool:
+        """True while a slot is on its way to consumer ``index`` (claimed, not yet mapped)."""
+        return any(_holds(slot.words, index, unread=True) for slot in self._slots)
+
+    def full_consumers(self) -> dict[int, bool]:
+        """The consumers holding their whole budget, each with whether it is :meth:`behind`.
+
+        One pass over the slot headers, and none while the pool has fewer slots than a budget
+        (the common case: nobody can be over it)."""
+        if len(self._slots) < self.per_consumer:
+            return {}
+        held = [0] * self.consumers
+        unread = [False] * self.consumers
+        for slot in self._slots:
+            header = slot.words[: _SEEN + MAX_CONSUMERS].tolist()
+            generation, consumers = header[0], header[1]
+            if generation == 0:
+                continue
+            for index in range(min(consumers, self.consumers)):
+                if header[_DONE + index] != generation:
+                    held[index] += 1
+                    unread[index] = unread[index] or header[_SEEN + index] != generation
+        return {index: unread[index] for index in range(self.consumers) if held[index] >= self.per_consumer}
+
+    def put(self, array: np.ndarray, holders: Sequence[int], *, grow: bool = True) -> dict | None:
+        """Copy ``array`` into a free slot claimed by the consumers ``holders`` (indices); returns
+        the reference, or None when no slot is free and the pool may not (or, with ``grow``
+        false, shall not) grow, or shared memory is unusable: the caller then sends the bytes
+        instead. Never waits."""
+        if not self.enabled or not holders:
             return None
         size = array.nbytes
-        slot = self._free_slot(size) or self._wait_for_slot(size, abort)
-        self._starved = slot is None
+        slot = self._free_slot(size, grow)
         if slot is None:
             return None
         self._generation += 1
+        generation = self._generation
         np.frombuffer(slot.memory, np.uint8, size, HEADER)[:] = array.reshape(-1).view(np.uint8)
+        consumers = self.consumers
         slot.words[1] = consumers
-        slot.words[_DONE : _DONE + consumers] = 0
-        slot.words[_SEEN : _SEEN + consumers] = 0
-        slot.words[0] = self._generation
-        return {"m": slot.path, "g": self._generation, "n": size}
+        claimed = set(holders)
+        for index in range(consumers):  # the others never get this message: nothing to wait for
+            value = 0 if index in claimed else generation
+            slot.words[_DONE + index] = value
+            slot.words[_SEEN + index] = value
+        slot.words[0] = generation
+        return {"m": slot.path, "g": generation, "n": size}
 
-    def _free_slot(self, size: int) -> _Slot | None:
+    def release(self, reference: dict, index: int) -> None:
+        """Give back consumer ``index``'s claim on ``reference`` (its message was dropped)."""
+        for slot in self._slots:
+            if slot.path == reference["m"] and int(slot.words[0]) == int(reference["g"]):
+                slot.words[_SEEN + index] = reference["g"]
+                slot.words[_DONE + index] = reference["g"]
+                return
+
+    def _free_slot(self, size: int, grow: bool = True) -> _Slot | None:
         """The first free slot large enough (low slots stay warm in the caches), a new one while
         the pool may grow, else None."""
         for slot in self._slots:
             if slot.capacity >= size and _released(slot.words):
                 return slot
-        return self._create(size) if len(self._slots) < self.max_slots else None
-
-    def _wait_for_slot(self, size: int, abort: Callable[[], bool]) -> _Slot | None:
-        """Wait while a slot is on its way to a consumer that is still reading (backpressure)."""
-        if self._starved or not self._slots:
-            return None
-        deadline, pause = time.monotonic() + self.patience, 0.00002
-        while any(_unread(slot.words) for slot in self._slots) and time.monotonic() < deadline and not abort():
-            time.sleep(pause)
-            pause = min(pause * 2, 0.001)
-            slot = self._free_slot(size)
-            if slot is not None:
-                return slot
-        return None
+        return self._create(size) if grow and len(self._slots) < self.max_slots else None
 
     def _create(self, size: int) -> _Slot | None:
         capacity = max(size, 1 << 20)
         path = f"{_prefix(os.getpid())}{len(self._slots)}-{os.urandom(3).hex()}"
         try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-            try:
-                os.ftruncate(descriptor, HEADER + capacity)
-                memory = mmap.mmap(descriptor, HEADER + capacity)
-            finally:
-                os.close(descriptor)
-        except OSError:
-            self.enabled = False  # no room in /dev/shm: send bytes from now on
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        except OSError as error:
+            self._no_room(size, error)
             return None
+        try:
+            os.fchmod(descriptor, 0o600)  # whatever the umask: only this user may read frames
+            # reserve every page now: a full /dev/shm refuses here instead of killing the
+            # process with SIGBUS at the first write into a page it cannot have
+            os.posix_fallocate(descriptor, 0, HEADER + capacity)
+            memory = mmap.mmap(descriptor, HEADER + capacity)
+        except OSError as error:
+            os.close(descriptor)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            self._no_room(size, error)
+            return None
+        os.close(descriptor)
         slot = _Slot(path, capacity, memory, np.frombuffer(memory, np.uint64, HEADER // 8, 0))
         self._slots.append(slot)
         return slot
+
+    def _no_room(self, size: int, error: OSError) -> None:
+        """Keep the slots that fit and send bytes beyond them; warn once with the fix."""
+        self.max_slots = len(self._slots)
+        self.enabled = bool(self._slots)
+        if self.full is None:
+            self.full = (
+                f"node {self.owner}: {_DIR} has no room for a {size / 1e6:.1f} MB shared-memory slot "
+                f"({error.strerror or error}); large frames go through ZeroMQ instead (slower). "
+                f"Fix: give {_DIR} more room (containers: docker run --shm-size=1g; elsewhere: "
+                f"mount -o remount,size=2G {_DIR})"
+            )
+            log.warning("%s", self.full)
 
     def close(self) -> None:
         """Delete the slots' files (consumers that still map them keep their views)."""
@@ -175,7 +245,7 @@ class SlotReader:
             raise ValueError(f"not a ChimeraPy shared-memory segment: {path!r}")
         mapped = self._maps.get(path)
         if mapped is None:
-            descriptor = os.open(path, os.O_RDWR)
+            descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
             try:
                 memory = mmap.mmap(descriptor, 0)
             finally:
@@ -192,11 +262,12 @@ def _released(words: np.ndarray) -> bool:
     return generation == 0 or header[_DONE : _DONE + consumers].count(generation) == consumers
 
 
-def _unread(words: np.ndarray) -> bool:
-    """True while some consumer has not yet mapped the slot's buffer (it is on its way)."""
-    header = words[: _SEEN + MAX_CONSUMERS].tolist()
-    generation, consumers = header[0], header[1]
-    return generation != 0 and header[_SEEN : _SEEN + consumers].count(generation) < consumers
+def _holds(words: np.ndarray, index: int, *, unread: bool = False) -> bool:
+    """True while consumer ``index`` holds the slot (with ``unread``: has not even mapped it)."""
+    generation = int(words[0])
+    if generation == 0 or index >= int(words[1]) or int(words[_DONE + index]) == generation:
+        return False
+    return not unread or int(words[_SEEN + index]) != generation
 
 
 def _release(words: np.ndarray, index: int, generation: int) -> None:

@@ -1,18 +1,28 @@
 """ZeroMQ adapters for the data plane: one Publisher per producing node, one Subscriber per consumer.
 
+Every consumer of a producer has an edge of its own: its own socket on the producer's side, its
+own endpoint and its own bounded queue. On one host that endpoint is ``ipc://`` in the Worker's
+private folder (:mod:`chimerapy.net.endpoints`: only the Worker's user can connect or bind);
+toward another host it is TCP with CURVE (:mod:`chimerapy.net.keys`): the producer's socket is a
+CURVE server whose ZAP domain admits only that edge's consumer key, the consumer pins the
+producer's public key, and the frames are encrypted. A message is decoded (and a pickled
+record unpickled) only after it came through such an authenticated connection.
+
 Delivery modes per edge:
 
-- lossless (default): an XPUB socket with ``XPUB_NODROP``; when a subscriber's queue is full the
-  producer waits (bounded queue, backpressure), so nothing is dropped and order is kept.
-- latest only: a second, lossy XPUB socket with a tiny queue; a slow consumer gets the newest
-  chunks and the ones it skipped are counted as skipped, not lost.
+- lossless (default): a full queue makes the producer wait for that edge (backpressure), so a
+  slow consumer loses nothing, for at most :data:`STALL_PATIENCE` seconds at a time. A consumer
+  that takes no message for that long has *stalled*: its edge drops (and counts) messages
+  instead of waiting, so the producer and its other consumers go on at full speed; the edge
+  gets what fits in its queue meanwhile, and waits again once it has taken
+  :data:`RECOVER_AFTER` messages in a row. The consumer sees the dropped messages as ``lost``.
+- latest only: a tiny queue; when the consumer is behind the producer skips it (it counts them
+  as ``skipped``, not lost).
 
-Every chunk carries its producer's sequence number; the Subscriber counts gaps per producer
-(``lost`` on lossless edges, ``skipped`` on latest-only ones) and never hides them. A producer
-ends its stream with an end marker so that consumers drain everything before they stop.
-
-Subscribers announce themselves with a ``join:<name>`` subscription so that a Publisher can wait
-until every expected consumer is connected before data flows (no slow-joiner loss).
+Every chunk carries its producer's sequence number; the Subscriber counts gaps per producer and
+never hides them. A producer ends its stream with an end marker so that consumers drain
+everything before they stop. A Publisher can wait until every consumer has subscribed before
+data flows (no slow-joiner loss).
 """
 
 from __future__ import annotations
@@ -30,27 +40,31 @@ import zmq
 from ..data_chunk import DataChunk
 from ..errors import ProtocolError
 from . import wire
-from .shm import SlotPool, SlotReader
+from .endpoints import PrivateDirectory, bind, is_ipc
+from .keys import Keypair, authenticator
+from .shm import MAX_CONSUMERS, SlotPool, SlotReader
 
 if TYPE_CHECKING:
     from .jpeg import JpegDecoder, JpegEncoder
 
-__all__ = ["EdgeStats", "Publisher", "Subscriber"]
+__all__ = ["Consumer", "EdgeStats", "Publisher", "Subscriber"]
 
 log = logging.getLogger(__name__)
 
-#: Publisher socket modes: delivery (lossless or latest-only) x where the consumer runs.
-MODES = ("lossless", "latest", "lossless-remote", "latest-remote")
+#: Edge modes: delivery (lossless or latest-only) x where the consumer runs; ``"debug"`` is a
+#: debug stream's open socket (loopback, any local subscriber, no keys).
+MODES = ("lossless", "latest", "lossless-remote", "latest-remote", "debug")
 LOSSLESS_HWM = 64
 LATEST_HWM = 2
 #: Frames smaller than this are copied into ZeroMQ; larger ones are sent without a copy.
 COPY_BELOW = 64 * 1024
 _NOBLOCK, _SNDMORE, _RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)  # plain ints: cheaper
-#: Seconds a fixed port may stay busy before binding to it fails.
-REBIND_PATIENCE = 5.0
 #: Seconds that chunks still queued when an ended Publisher closes get to reach their consumers.
 CLOSE_LINGER = 2.0
-_JOIN = b"join:"
+#: Seconds a lossless edge may keep its producer waiting before it counts as stalled.
+STALL_PATIENCE = 5.0
+#: Messages in a row a stalled edge must take before its producer waits for it again.
+RECOVER_AFTER = 16
 
 
 def _send_frames(socket: zmq.Socket, frames: list) -> None:
@@ -71,117 +85,172 @@ def _receive_frames(socket: zmq.Socket) -> list:
     return frames
 
 
-def _bind(socket: zmq.Socket, host: str, port: int = 0) -> str:
-    """Bind to ``port``, or to any free port for 0. A fixed port (a restarted node takes its
-    predecessor's) may stay busy a moment: a consumer's reconnect attempts can hold it."""
-    if not port:
-        return f"tcp://{host}:{socket.bind_to_random_port(f'tcp://{host}')}"
-    deadline = time.monotonic() + REBIND_PATIENCE
-    while True:
-        try:
-            socket.bind(f"tcp://{host}:{port}")
-            return f"tcp://{host}:{port}"
-        except zmq.ZMQError as error:
-            if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+@dataclass(frozen=True)
+class Consumer:
+    """One consumer of a producer, as its Publisher needs to know it.
+
+    Attributes:
+        name: the consuming node's name.
+        mode: one of :data:`MODES`.
+        key: the consumer's CURVE public key (Z85), required for the ``-remote`` modes.
+    """
+
+    name: str
+    mode: str = "lossless"
+    key: str | None = None
+
+
+@dataclass(eq=False)
+class _Edge:
+    """The producer's side of one edge: its socket and its delivery state."""
+
+    consumer: Consumer
+    socket: zmq.Socket
+    address: str
+    domain: str | None = None
+    shm_index: int | None = None  # its index among the shared-memory readers
+    joined: bool = False
+    stalled: bool = False
+    in_row: int = 0
+    sent: int = 0
+    dropped: int = 0
+    stalls: int = 0
+
+    @property
+    def latest(self) -> bool:
+        return self.consumer.mode.startswith("latest")
+
+    @property
+    def remote(self) -> bool:
+        return self.consumer.mode.endswith("-remote")
 
 
 class Publisher:
-    """Publishes one node's chunks to its consumers.
+    """Publishes one node's chunks to its consumers, each on an edge of its own.
 
     Args:
         context: the process's ZeroMQ context.
         name: the producing node's name (stamped on every message).
-        host: the interface address to bind on.
-        modes: the sockets consumers need, from :data:`MODES`: ``"lossless"`` (the default
-            delivery), ``"latest"`` (latest-only), and their ``"-remote"`` twins for consumers on
-            other hosts, which get ``"image"`` records as JPEG.
+        consumers: who may subscribe, and how.
+        host: the interface address for edges to other hosts (and debug streams).
+        private_dir: the Worker's private folder for same-host ``ipc://`` endpoints (None: the
+            Publisher makes one of its own).
+        keypair: this node's CURVE keypair, required when a consumer is on another host.
         clock: Manager-aligned time, stamped on every chunk.
-        port: a fixed port for the lossless socket (0: any free port).
-        ports: fixed ports by mode (a restarted node takes its predecessor's, so that its
-            consumers reconnect by themselves).
+        endpoints: fixed endpoints by consumer name (a restarted node binds its predecessor's,
+            so that its consumers reconnect by themselves); a ``"debug"`` consumer's may be a
+            fixed TCP port as ``tcp://HOST:PORT``.
+        stall_patience: seconds a lossless edge may keep the producer waiting (see module doc).
     """
 
     def __init__(
         self,
         context: zmq.Context,
         name: str,
-        host: str,
         *,
-        modes: Iterable[str] = ("lossless",),
+        consumers: Iterable[Consumer],
+        host: str = "127.0.0.1",
+        private_dir: str | None = None,
+        keypair: Keypair | None = None,
         clock: Callable[[], float] = time.time,
-        port: int = 0,
-        ports: dict[str, int] | None = None,
+        endpoints: dict[str, str] | None = None,
+        stall_patience: float = STALL_PATIENCE,
     ) -> None:
         self.name = name
         self.incarnation = uuid.uuid4().hex[:8]
+        self.stall_patience = stall_patience
         self._clock = clock
+        self._context = context
         self.seq = -1
         self.blocked_seconds = 0.0
         self._ended = False
-        self._sockets: dict[str, zmq.Socket] = {}
-        self.addresses: dict[str, str] = {}
-        unknown = set(modes) - set(MODES)
-        if unknown:
-            raise ValueError(f"unknown publisher modes {sorted(unknown)}; known: {MODES}")
         self._jpeg: JpegEncoder | None = None  # made when a remote consumer first needs one
-        for mode in (m for m in MODES if m in set(modes)):
-            socket = context.socket(zmq.XPUB)
-            socket.setsockopt(zmq.LINGER, 0)
-            socket.setsockopt(zmq.SNDHWM, LATEST_HWM if mode.startswith("latest") else LOSSLESS_HWM)
-            socket.setsockopt(zmq.XPUB_VERBOSE, 1)
-            socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
-            fixed = (ports or {}).get(mode) or (port if mode == "lossless" else 0)
-            self.addresses[mode] = _bind(socket, host, fixed)
-            self._sockets[mode] = socket
-        self._joined: set[str] = set()
-        self._anonymous = 0
-        self._pool: SlotPool | None = SlotPool() if "lossless" in self._sockets else None
-        self._local_consumers: list[str] = []
+        consumers = list(consumers)
+        unknown = {c.mode for c in consumers} - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown consumer modes {sorted(unknown)}; known: {MODES}")
+        self._own_dir = PrivateDirectory() if private_dir is None and any(
+            c.mode in ("lossless", "latest") for c in consumers) else None
+        directory = private_dir if private_dir is not None else (str(self._own_dir.path) if self._own_dir else "")
+        self._edges: list[_Edge] = []
+        try:
+            for consumer in consumers:
+                fixed = (endpoints or {}).get(consumer.name)
+                self._edges.append(self._open(consumer, host, directory, keypair, fixed))
+        except Exception:
+            self.close()
+            raise
+        self.addresses: dict[str, str] = {edge.consumer.name: edge.address for edge in self._edges}
+        shm_edges = [edge for edge in self._edges if edge.consumer.mode == "lossless"][:MAX_CONSUMERS]
+        for index, edge in enumerate(shm_edges):
+            edge.shm_index = index
+        self._shm_edges = shm_edges
+        self._shm_indices = list(range(len(shm_edges)))
+        self._over_budget = False  # some consumer held its whole slot budget at the last look
+        self._shm_names = [edge.consumer.name for edge in shm_edges]
+        self._pool: SlotPool | None = SlotPool(len(shm_edges), owner=name) if shm_edges else None
 
-    def use_shared_memory(self, consumers: Iterable[str]) -> None:
-        """Send large arrays to these lossless consumers on this host through shared memory."""
-        self._local_consumers = sorted(consumers)
+    def _open(self, consumer: Consumer, host: str, directory: str, keypair: Keypair | None,
+              fixed: str | None) -> _Edge:
+        socket = self._context.socket(zmq.XPUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.SNDHWM, LATEST_HWM if consumer.mode.startswith("latest") else LOSSLESS_HWM)
+        socket.setsockopt(zmq.XPUB_VERBOSE, 1)
+        socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
+        edge = _Edge(consumer, socket, "")
+        try:
+            if consumer.mode.endswith("-remote"):
+                if keypair is None or not consumer.key:
+                    raise ValueError(f"{self.name} -> {consumer.name}: an edge to another host needs "
+                                     f"the session's keys (the producer's keypair and the consumer's key)")
+                socket.curve_secretkey = keypair.secret.encode("ascii")
+                socket.curve_publickey = keypair.public.encode("ascii")
+                socket.curve_server = True
+                edge.domain = authenticator(self._context).allow([consumer.key])
+                socket.zap_domain = edge.domain.encode()
+                endpoint = fixed or f"tcp://{host}:0"
+            elif consumer.mode == "debug":
+                endpoint = fixed or f"tcp://{host}:0"
+            else:
+                endpoint = fixed or f"ipc://{directory}/{uuid.uuid4().hex[:12]}"
+                if not is_ipc(endpoint):
+                    raise ValueError(f"{self.name} -> {consumer.name}: a same-host edge must use ipc://")
+            edge.address = bind(socket, endpoint)
+        except Exception:
+            if edge.domain is not None:
+                authenticator(self._context).revoke(edge.domain)
+            socket.close(linger=0)
+            raise
+        return edge
 
-    def wait_for_subscribers(self, names: Iterable[str], timeout: float, *, latest: int = 0) -> set[str]:
-        """Block until the lossless consumers ``names`` and ``latest`` latest-only consumers have
-        joined, or ``timeout`` passes.
-
-        Lossless consumers announce their name; latest-only ones cannot (their socket conflates
-        its subscriptions too), so they are counted.
+    def wait_for_subscribers(self, timeout: float) -> set[str]:
+        """Block until every consumer has subscribed, or ``timeout`` passes.
 
         Returns:
-            What is still missing: names, and ``"<n> latest-only consumer(s)"`` (empty on success).
+            The names of the consumers still missing (empty on success).
         """
         deadline = time.monotonic() + timeout
         poller = zmq.Poller()
-        for socket in self._sockets.values():
+        by_socket = {edge.socket: edge for edge in self._edges}
+        for socket in by_socket:
             poller.register(socket, zmq.POLLIN)
 
         def missing() -> set[str]:
-            gone = set(names) - self._joined
-            if self._anonymous < latest:
-                gone.add(f"{latest - self._anonymous} latest-only consumer(s)")
-            return gone
+            return {edge.consumer.name for edge in self._edges if not edge.joined and edge.consumer.mode != "debug"}
 
         while missing() and time.monotonic() < deadline:
             remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
             for socket, _ in poller.poll(min(remaining_ms, 100)):
-                event = socket.recv()
-                if event[:1] != b"\x01":
-                    continue
-                if event[1:].startswith(_JOIN):
-                    self._joined.add(event[1 + len(_JOIN) :].decode(errors="replace"))
-                elif socket in (self._sockets.get("latest"), self._sockets.get("latest-remote")) and event == b"\x01":
-                    self._anonymous += 1
+                if socket.recv()[:1] == b"\x01":
+                    by_socket[socket].joined = True
         return missing()
 
     def send(self, chunk: DataChunk, *, abort: Callable[[], bool] = lambda: False) -> int:
         """Publish ``chunk`` and return its sequence number.
 
-        Blocks while a lossless consumer's queue is full (backpressure), until ``abort()`` is
-        true. The chunk's arrays are sent without copying: do not modify them afterwards.
+        Waits while a lossless consumer's queue is full (backpressure on that edge), for at most
+        :attr:`stall_patience` per edge, or until ``abort()`` is true. The chunk's arrays are
+        sent without copying: do not modify them afterwards.
 
         Raises:
             UnsendableRecordError: a record cannot be serialised; nothing was sent and the
@@ -192,22 +261,82 @@ class Publisher:
         chunk.producer, chunk.seq, chunk.produced_at = self.name, seq, produced_at
         encode = functools.partial(wire.encode_chunk, chunk, seq=seq, producer=self.name,
                                    produced_at=produced_at, incarnation=self.incarnation)
-        consumers, pool = self._local_consumers, self._pool
-        messages: dict[str, list] = {}
-        plain = remote = None  # one encoding serves every socket that needs it
-        for mode in self._sockets:
-            if mode == "lossless" and consumers and pool is not None:
-                messages[mode] = encode(shm=lambda array: pool.put(array, len(consumers), abort),
-                                        consumers=consumers)
-            elif mode.endswith("-remote"):
+        groups: dict[_Edge, str] = {}  # shared-memory edges: "shm", "bytes" or "drop"
+        references: list[dict] = []
+        shared = None
+        if self._pool is not None:
+            pool = self._pool
+
+            def place(array: Any) -> dict | None:
+                reference = None
+                if not groups:
+                    if not self._over_budget:  # the common case: a free slot for everyone
+                        reference = pool.put(array, self._shm_indices, grow=False)
+                        if reference is not None:
+                            groups.update(dict.fromkeys(self._shm_edges, "shm"))
+                    if reference is None:
+                        groups.update(self._shm_groups(abort))
+                if reference is None:
+                    holders = [edge.shm_index for edge, group in groups.items()
+                               if group == "shm" and edge.shm_index is not None]
+                    reference = pool.put(array, holders)
+                if reference is not None:
+                    references.append(reference)
+                return reference
+
+            shared = encode(shm=place, consumers=self._shm_names)
+        plain = shared if shared is not None and not references else None
+        remote = None
+        messages: dict[_Edge, list] = {}
+        for edge in self._edges:
+            if edge.remote:
                 remote = remote or encode(image_encoder=self._jpeg_encoder().encode)
-                messages[mode] = remote
+                messages[edge] = remote
+            elif shared is not None and edge.shm_index is not None and groups.get(edge, "shm") != "bytes":
+                if groups.get(edge) == "drop":
+                    self._drop(edge, [])
+                    continue
+                messages[edge] = shared
             else:
                 plain = plain or encode()
-                messages[mode] = plain
+                messages[edge] = plain
         self.seq = seq
-        self._send(messages, abort)
+        self._deliver(messages, abort, claims=references)
         return self.seq
+
+    def _shm_groups(self, abort: Callable[[], bool]) -> dict[_Edge, str]:
+        """Which shared-memory edges claim a slot for this message ("shm"), get bytes because they
+        keep every frame they hold ("bytes"), or get nothing (a stalled edge over its budget)."""
+        pool = self._pool
+        assert pool is not None
+        groups = dict.fromkeys(self._shm_edges, "shm")
+        full = pool.full_consumers()
+        self._over_budget = bool(full)
+        if not full:
+            return groups
+        waiting = []
+        for edge in self._shm_edges:
+            index = edge.shm_index
+            if index not in full:
+                continue
+            if edge.stalled:
+                groups[edge] = "drop"
+            elif full[index]:  # behind: wait for it (backpressure on this edge)
+                waiting.append(edge)
+            else:  # it keeps every frame it holds: waiting would be pointless
+                groups[edge] = "bytes"
+        if waiting:  # until each has room, or has mapped all it holds (it keeps frames: bytes)
+            def caught_up(edge: _Edge) -> bool:
+                state = pool.full_consumers()
+                return edge.shm_index not in state or not state[edge.shm_index]
+
+            for edge in self._wait(waiting, caught_up, abort):
+                groups[edge] = "drop"
+            state = pool.full_consumers()
+            for edge in waiting:
+                if groups[edge] != "drop" and edge.shm_index in state:
+                    groups[edge] = "bytes"
+        return groups
 
     def _jpeg_encoder(self):
         """The JPEG encoder for consumers on other hosts, made on first use."""
@@ -221,54 +350,121 @@ class Publisher:
         """Tell every consumer that this stream is over (after the last chunk)."""
         frames = wire.encode_end(last_seq=self.seq, producer=self.name, produced_at=self._clock(),
                                  incarnation=self.incarnation)
-        self._send({mode: frames for mode in self._sockets}, abort, end=True)
+        self._deliver({edge: frames for edge in self._edges}, abort, end=True)
         self._ended = True
 
-    def _send(self, messages: dict[str, list], abort: Callable[[], bool], *, end: bool = False) -> None:
-        """Send each socket its message: lossless ones wait for room; latest-only ones skip when
-        a consumer is behind (it counts them as skipped); the end marker always waits."""
-        for mode, socket in self._sockets.items():
-            chosen = messages[mode]
-            latest = mode.startswith("latest")
-            message = [wire.pack(chosen)] if latest else chosen  # one frame: conflatable
-            if latest and not end:
-                try:
-                    _send_frames(socket, message)
-                except zmq.Again:
-                    pass
+    def _deliver(self, messages: dict[_Edge, list], abort: Callable[[], bool], *, end: bool = False,
+                 claims: list[dict] | None = None) -> None:
+        """Send each edge its message. A latest-only edge that is behind skips it; a lossless one
+        is waited for (see :data:`STALL_PATIENCE`), a stalled one drops it; the end marker is
+        waited for on every edge."""
+        pending: list[_Edge] = []
+        packed: dict[int, list] = {}
+        outgoing: dict[_Edge, list] = {}
+        for edge, frames in messages.items():
+            if edge.latest:  # one frame: conflatable
+                key = id(frames)
+                if key not in packed:
+                    packed[key] = [wire.pack(frames)]
+                frames = packed[key]
+            outgoing[edge] = frames
+            if self._try(edge, frames):
                 continue
-            waited = self._send_waiting(socket, message, abort)
-            if not latest:
-                self.blocked_seconds += waited
+            if edge.latest and not end:
+                continue  # the consumer counts it as skipped
+            if edge.stalled and not end:
+                self._drop(edge, claims)
+                continue
+            pending.append(edge)
+        if pending:
+            for edge in self._wait(pending, lambda e: self._try(e, outgoing[e]), abort, end=end):
+                if end:
+                    log.warning("%s: consumer %s did not take the end of the stream", self.name, edge.consumer.name)
+                else:
+                    self._drop(edge, claims)
 
-    def _send_waiting(self, socket: zmq.Socket, frames: list, abort: Callable[[], bool]) -> float:
-        """Send, waiting while a consumer's queue is full, until ``abort()``; returns the wait."""
-        pause, started = 0.00005, None
-        while True:
-            try:
-                _send_frames(socket, frames)
+    def _try(self, edge: _Edge, frames: list) -> bool:
+        try:
+            if len(frames) == 1:  # a header alone (shared memory, end marker, latest-only)
+                edge.socket.send(frames[0], _NOBLOCK, copy=memoryview(frames[0]).nbytes < COPY_BELOW)
+            else:
+                _send_frames(edge.socket, frames)
+        except zmq.Again:
+            return False
+        edge.sent += 1
+        if edge.stalled:
+            edge.in_row += 1
+            if edge.in_row >= RECOVER_AFTER:
+                edge.stalled, edge.in_row = False, 0
+                log.warning("%s: consumer %s reads again; its edge waits for it again", self.name, edge.consumer.name)
+        return True
+
+    def _wait(self, pending: list[_Edge], ready: Callable[[_Edge], bool], abort: Callable[[], bool],
+              *, end: bool = False) -> list[_Edge]:
+        """Wait until ``ready(edge)`` for each of ``pending``, each at most the stall patience
+        (lossless edges that run out of it become stalled); returns the edges that never were."""
+        started, pause = time.monotonic(), 0.00005
+        failed: list[_Edge] = []
+        while pending:
+            if abort():
+                log.warning("%s: gave up sending message %d to %s", self.name, self.seq,
+                            ", ".join(edge.consumer.name for edge in pending))
+                failed += pending
                 break
-            except zmq.Again:
-                if started is None:
-                    started = time.monotonic()
-                if abort():
-                    log.warning("%s: gave up sending message %d to a full consumer", self.name, self.seq)
-                    break
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
-        return time.monotonic() - started if started is not None else 0.0
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+            waited = time.monotonic() - started
+            still = []
+            for edge in pending:
+                if ready(edge):
+                    continue
+                if waited > self.stall_patience:
+                    if not end and not edge.stalled:
+                        self._stall(edge, waited)
+                    failed.append(edge)
+                else:
+                    still.append(edge)
+            pending = still
+        self.blocked_seconds += time.monotonic() - started
+        return failed
+
+    def _stall(self, edge: _Edge, waited: float) -> None:
+        edge.stalled, edge.in_row = True, 0
+        edge.stalls += 1
+        log.warning("%s: consumer %s took no message for %.1f s; its edge now drops what does not fit in "
+                    "its queue (counted as lost) so that %s's other consumers go on", self.name,
+                    edge.consumer.name, waited, self.name)
+
+    def _drop(self, edge: _Edge, claims: list[dict] | None) -> None:
+        edge.dropped += 1
+        edge.in_row = 0
+        if edge.shm_index is not None and self._pool is not None:
+            for reference in claims or ():
+                self._pool.release(reference, edge.shm_index)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per consumer: messages sent, dropped (stalled edge), stall episodes, stalled now."""
+        return {edge.consumer.name: {"sent": edge.sent, "dropped": edge.dropped, "stalls": edge.stalls,
+                                     "stalled": edge.stalled} for edge in self._edges}
 
     def close(self) -> None:
         """Close the sockets.
 
-        After :meth:`end`, messages still queued on the lossless socket (the last chunks and the
-        end marker) get up to :data:`CLOSE_LINGER` seconds to leave (the context's ``term()``
-        waits for them); without :meth:`end`, and on the latest-only socket (whose consumers want
-        no backlog), they are dropped.
+        After :meth:`end`, messages still queued on lossless edges (the last chunks and the end
+        marker) get up to :data:`CLOSE_LINGER` seconds to leave (the context's ``term()`` waits
+        for them); without :meth:`end`, and on latest-only edges (whose consumers want no
+        backlog), they are dropped.
         """
-        for mode, socket in self._sockets.items():
-            socket.close(linger=int(CLOSE_LINGER * 1000) if self._ended and mode == "lossless" else 0)
-        self._sockets.clear()
+        for edge in self._edges:
+            linger = int(CLOSE_LINGER * 1000) if self._ended and not edge.latest else 0
+            edge.socket.close(linger=linger)
+            if edge.domain is not None:
+                authenticator(self._context).revoke(edge.domain)
+                edge.domain = None
+        self._edges.clear()
+        if self._own_dir is not None:
+            self._own_dir.close()
+            self._own_dir = None
 
 
 @dataclass
@@ -306,17 +502,23 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 class Subscriber:
     """Receives the chunks of a node's inputs and keeps per-edge delivery counters.
 
+    Each input has its own socket, so a message is accepted only from the producer that socket
+    was connected (and, across hosts, authenticated) to.
+
     Args:
         context: the process's ZeroMQ context.
-        name: the consuming node's name (announced to producers).
+        name: the consuming node's name.
         clock: Manager-aligned time, stamped on each received chunk.
+        keypair: this node's CURVE keypair, required to connect to a producer on another host.
     """
 
-    def __init__(self, context: zmq.Context, name: str, *, clock: Callable[[], float] = time.time):
+    def __init__(self, context: zmq.Context, name: str, *, clock: Callable[[], float] = time.time,
+                 keypair: Keypair | None = None):
         self.name = name
         self._context = context
         self._clock = clock
-        self._sockets: dict[str, zmq.Socket] = {}
+        self._keypair = keypair
+        self._sockets: dict[str, zmq.Socket] = {}  # by producer
         self._poller = zmq.Poller()
         self._latest_only: set[str] = set()
         self.edges: dict[str, EdgeStats] = {}
@@ -325,24 +527,34 @@ class Subscriber:
         self._jpeg: JpegDecoder | None = None  # made when a JPEG frame first arrives
         self._slots = SlotReader(name)
 
-    def connect(self, producer: str, address: str, *, latest_only: bool = False) -> None:
-        """Connect to ``producer``'s publisher at ``address``."""
-        mode = "latest" if latest_only else "lossless"
-        socket = self._sockets.get(mode)
-        if socket is None:
-            socket = self._context.socket(zmq.SUB)
-            socket.setsockopt(zmq.LINGER, 0)
-            socket.setsockopt(zmq.RCVHWM, LATEST_HWM if latest_only else LOSSLESS_HWM)
-            if latest_only:
-                # keep draining the connection, holding only the newest message; conflation
-                # applies to subscriptions too, so subscribe to everything and nothing else
-                socket.setsockopt(zmq.CONFLATE, 1)
-            else:
-                socket.setsockopt(zmq.SUBSCRIBE, _JOIN + self.name.encode())
-            socket.setsockopt(zmq.SUBSCRIBE, b"")
-            self._sockets[mode] = socket
-            self._poller.register(socket, zmq.POLLIN)
+    def connect(self, producer: str, address: str, *, latest_only: bool = False,
+                server_key: str | None = None) -> None:
+        """Connect to ``producer``'s edge for this node at ``address``.
+
+        Args:
+            server_key: the producer's CURVE public key: the connection is encrypted and only a
+                peer holding the matching secret key can complete it. Required by the node
+                runtime for every TCP edge; ``ipc://`` edges are authenticated by their folder.
+        """
+        if producer in self._sockets:
+            raise ValueError(f"{self.name} is already connected to {producer!r}")
+        socket = self._context.socket(zmq.SUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RCVHWM, LATEST_HWM if latest_only else LOSSLESS_HWM)
+        if server_key is not None:
+            if self._keypair is None:
+                socket.close()
+                raise ValueError(f"{self.name}: connecting to {producer!r} with CURVE needs this node's keypair")
+            socket.curve_secretkey = self._keypair.secret.encode("ascii")
+            socket.curve_publickey = self._keypair.public.encode("ascii")
+            socket.curve_serverkey = server_key.encode("ascii")
+        if latest_only:
+            # keep draining the connection, holding only the newest message
+            socket.setsockopt(zmq.CONFLATE, 1)
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
         socket.connect(address)
+        self._sockets[producer] = socket
+        self._poller.register(socket, zmq.POLLIN)
         self.edges[producer] = EdgeStats()
         if latest_only:
             self._latest_only.add(producer)
@@ -363,34 +575,34 @@ class Subscriber:
         """Like :meth:`receive`, but yields each chunk as soon as it is decoded, so that a node
         stepping on it lets go of its shared-memory buffers before the next one is mapped."""
         events = dict(self._poller.poll(int(timeout * 1000)))
-        for mode, socket in self._sockets.items():
+        for producer, socket in list(self._sockets.items()):
             if socket not in events:
                 continue
-            newest: dict[str, DataChunk] = {}
+            latest = producer in self._latest_only
+            newest: DataChunk | None = None
             for _ in range(LOSSLESS_HWM):  # a bounded batch; the rest stays queued
                 try:
                     frames = _receive_frames(socket)
                 except zmq.Again:
                     break
-                if mode == "latest":
+                if latest:
                     try:
                         frames = wire.unpack(frames[0])
                     except ProtocolError:
                         self.garbage += 1
                         continue
-                chunk = self._accept(frames)
+                chunk = self._accept(frames, producer)
                 if chunk is None:
                     continue
-                if mode == "lossless":
+                if not latest:
                     yield chunk
                     continue
-                producer = str(chunk.producer)  # always set on a decoded chunk
-                replaced = newest.get(producer)
-                if replaced is not None:  # an older chunk of this burst: skipped by design
+                if newest is not None:  # an older chunk of this burst: skipped by design
                     self.edges[producer].received -= 1
                     self.edges[producer].skipped += 1
-                newest[producer] = chunk
-            yield from newest.values()
+                newest = chunk
+            if newest is not None:
+                yield newest
 
     def _decode_jpeg(self, data: memoryview):
         if self._jpeg is None:
@@ -399,16 +611,16 @@ class Subscriber:
             self._jpeg = JpegDecoder()
         return self._jpeg.decode(data)
 
-    def _accept(self, frames: list) -> DataChunk | None:
+    def _accept(self, frames: list, producer: str) -> DataChunk | None:
         try:
             message = wire.decode(frames, image_decoder=self._decode_jpeg, shm_view=self._slots.view,
-                                  consumer=self.name)
+                                  consumer=self.name, expected_producer=producer)
         except ProtocolError as error:
             self.garbage += 1
             log.debug("%s: dropped a malformed message: %s", self.name, error)
             return None
         edge = self.edges.get(message.producer)
-        if edge is None:
+        if edge is None or message.producer != producer:  # only the producer of this connection
             self.garbage += 1
             return None
         if message.incarnation != edge.incarnation:

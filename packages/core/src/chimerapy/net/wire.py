@@ -174,10 +174,13 @@ def decode(
     image_decoder: Callable[[memoryview], np.ndarray] | None = None,
     shm_view: Callable[[dict, np.dtype, tuple, int], np.ndarray] | None = None,
     consumer: str | None = None,
+    expected_producer: str | None = None,
 ) -> Message:
     """Decode frames from :func:`encode_chunk` or :func:`encode_end`.
 
-    ``shm_view`` maps shared-memory records for the subscriber named ``consumer``.
+    ``shm_view`` maps shared-memory records for the subscriber named ``consumer``. With
+    ``expected_producer``, a message whose header names another producer is refused before any record
+    is decoded (nothing from a connection is unpickled unless it is that connection's producer).
 
     Raises:
         ProtocolError: for anything that is not a well-formed message (foreign or garbage
@@ -200,6 +203,8 @@ def decode(
         raise ProtocolError(f"malformed header fields: kind={kind!r} seq={seq!r}")
     if not isinstance(produced_at, (int, float)) or not isinstance(records, list):
         raise ProtocolError("malformed header: time or records of the wrong type")
+    if expected_producer is not None and producer != expected_producer:
+        raise ProtocolError(f"a message naming producer {producer!r} on {expected_producer!r}'s connection")
     message = Message(kind, seq, producer, float(produced_at), incarnation=str(header.get("i", "")))
     if kind == "e":
         return message

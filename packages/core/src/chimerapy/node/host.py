@@ -34,6 +34,8 @@ import zmq
 
 from ..net import control
 from ..net.control import Envelope
+from ..net.keys import Keypair
+from ..net.transport import Consumer
 from .runtime import InputSpec, NodeRuntime
 
 log = logging.getLogger(__name__)
@@ -236,12 +238,14 @@ class NodeHost:
                 clock=self.channel.clock,
                 inputs=spec["inputs"],
                 followed=spec.get("followed"),
-                outputs=tuple(spec["outputs"]),
+                consumers=[Consumer(c["name"], c["mode"], c.get("key")) for c in spec.get("consumers", [])],
                 report_error=report_error,
                 drain_timeout=float(spec.get("drain_timeout", 5.0)),
                 on_preview=lambda records: self.channel.send(
                     Envelope("preview", {"node": node.name, "records": records})),
-                ports=spec.get("ports"),
+                private_dir=spec.get("private_dir"),
+                keypair=Keypair(**spec["keypair"]) if spec.get("keypair") else None,
+                endpoints=spec.get("endpoints"),
             )
         except Exception:  # noqa: BLE001 - user code: reported with its traceback
             self.channel.send(envelope.fail(f"node {node.name}: cannot set up", {"phase": "load", "traceback": traceback.format_exc()}))
@@ -261,17 +265,14 @@ class NodeHost:
         runtime = self._require(envelope)
         if runtime is None:
             return False
-        specs = [InputSpec(**item) for item in envelope.data["inputs"]]
-        runtime.connect(specs)
+        try:
+            runtime.connect([InputSpec(**item) for item in envelope.data["inputs"]])
+        except (TypeError, ValueError) as error:
+            self.channel.send(envelope.fail(f"node {self.name}: cannot connect its inputs: {error}"))
+            return False
         missing: set[str] = set()
         if runtime.publisher is not None:
-            consumers = envelope.data["consumers"]
-            runtime.publisher.use_shared_memory(c["name"] for c in consumers if c.get("mode") == "lossless")
-            missing = runtime.publisher.wait_for_subscribers(
-                [c["name"] for c in consumers if not c["latest_only"]],
-                float(envelope.data.get("timeout", 10.0)),
-                latest=sum(1 for c in consumers if c["latest_only"]),
-            )
+            missing = runtime.publisher.wait_for_subscribers(float(envelope.data.get("timeout", 10.0)))
         if missing:
             self.channel.send(envelope.fail(f"node {self.name}: consumers {sorted(missing)} did not connect"))
         else:

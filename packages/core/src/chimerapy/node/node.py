@@ -235,7 +235,7 @@ class Node:
     def debug_address(self) -> str | None:
         """The address a ``debug="stream"`` node publishes on, once running."""
         runtime = self._runtime
-        return runtime.publisher.addresses.get("lossless") if runtime and runtime.publisher else None
+        return runtime.publisher.addresses.get("debug") if runtime and runtime.publisher else None
 
     def shutdown(self) -> None:
         """End a debug run: stop the loop, run teardown and close recordings."""

@@ -22,7 +22,9 @@ import zmq
 
 from ..data_chunk import DataChunk
 from ..errors import UnsendableRecordError
-from ..net.transport import Publisher, Subscriber
+from ..net.endpoints import is_ipc
+from ..net.keys import Keypair
+from ..net.transport import Consumer, Publisher, Subscriber
 from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
 from .registered import BadCall
@@ -45,6 +47,8 @@ class InputSpec:
     producer: str
     address: str
     latest_only: bool = False
+    #: The producer's CURVE public key; every edge that is not ``ipc://`` must have one.
+    server_key: str | None = None
 
 
 def as_chunk(output: Any) -> DataChunk | None:
@@ -67,11 +71,13 @@ class NodeRuntime:
         clock: Manager-aligned time.
         inputs: the names of the in-bound nodes.
         followed: the in-bound node whose new chunks trigger ``step``.
-        outputs: the publisher modes its consumers need (see :data:`chimerapy.net.transport.MODES`).
+        consumers: who consumes its outputs, and how (one edge each).
         report_error: called with ``(phase, traceback)`` when node code raises.
         drain_timeout: after stop, how long a node waits for its inputs to end.
-        port: a fixed port for the publisher (debug streams), 0 for any.
         on_preview: called with a small preview of an output at most twice a second.
+        private_dir: the Worker's private folder for same-host endpoints.
+        keypair: the node's CURVE keypair for edges to and from other hosts.
+        endpoints: fixed endpoints by consumer (a restarted node takes its predecessor's).
     """
 
     def __init__(
@@ -84,12 +90,13 @@ class NodeRuntime:
         clock: Callable[[], float] = time.time,
         inputs: Sequence[str] = (),
         followed: str | None = None,
-        outputs: tuple[str, ...] = (),
+        consumers: list[Consumer] | None = None,
         report_error: ErrorReporter | None = None,
         drain_timeout: float = 5.0,
-        port: int = 0,
         on_preview: Callable[[dict[str, Any]], None] | None = None,
-        ports: dict[str, int] | None = None,
+        private_dir: str | None = None,
+        keypair: Keypair | None = None,
+        endpoints: dict[str, str] | None = None,
     ) -> None:
         self.node = node
         self.clock = clock
@@ -99,11 +106,12 @@ class NodeRuntime:
         self.drain_timeout = drain_timeout
         self._report_error = report_error or _log_error(node.name)
         self.publisher = (
-            Publisher(context, node.name, host, modes=outputs, clock=clock, port=port, ports=ports)
-            if outputs
+            Publisher(context, node.name, consumers=consumers, host=host, private_dir=private_dir,
+                      keypair=keypair, clock=clock, endpoints=endpoints)
+            if consumers
             else None
         )
-        self.subscriber = Subscriber(context, node.name, clock=clock) if self.inputs else None
+        self.subscriber = Subscriber(context, node.name, clock=clock, keypair=keypair) if self.inputs else None
         self._recorder: Recorder | None = None
         self._stop = threading.Event()
         self._stop_time = 0.0
@@ -133,12 +141,22 @@ class NodeRuntime:
     # -- wiring ----------------------------------------------------------------------------------
 
     def connect(self, specs: list[InputSpec]) -> None:
-        """Connect the subscriber to each input's publisher."""
+        """Connect the subscriber to each input's publisher.
+
+        Raises:
+            ValueError: an input that is neither ``ipc://`` nor pinned to its producer's key
+                (nothing is ever received from an unauthenticated peer).
+        """
         if not specs:
             return
-        assert self.subscriber is not None, "a node without inputs was given input addresses"
+        if self.subscriber is None:
+            raise ValueError(f"{self.node.name}: a node without inputs was given input addresses")
         for spec in specs:
-            self.subscriber.connect(spec.producer, spec.address, latest_only=spec.latest_only)
+            if spec.server_key is None and not is_ipc(spec.address):
+                raise ValueError(f"{self.node.name}: input {spec.producer!r} at {spec.address} has no "
+                                 f"producer key; edges between hosts must be authenticated")
+            self.subscriber.connect(spec.producer, spec.address, latest_only=spec.latest_only,
+                                    server_key=spec.server_key)
 
     @property
     def recorder(self) -> Recorder:
@@ -346,6 +364,7 @@ class NodeRuntime:
             "inputs": {p: e.as_dict() for p, e in (self.subscriber.edges.items() if self.subscriber else [])},
             "garbage": self.subscriber.garbage if self.subscriber else 0,
             "blocked_s": round(self.publisher.blocked_seconds, 3) if self.publisher else 0.0,
+            "edges": self.publisher.stats() if self.publisher else {},
             "records": self._recorder.stats() if self._recorder is not None else {},
             "stop_requested_at": self.stop_requested_at,
         }
@@ -391,8 +410,8 @@ def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
         context=zmq.Context.instance(),
         host="127.0.0.1",
         directory=directory or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
-        outputs=("lossless",) if stream else (),
-        port=int(node.debug_port or 0) if stream else 0,
+        consumers=[Consumer("debug", "debug")] if stream else [],
+        endpoints={"debug": f"tcp://127.0.0.1:{int(node.debug_port or 0)}"} if stream else None,
     )
 
 

@@ -3,7 +3,9 @@
 Each node runs in its own process running :mod:`chimerapy.node.host` (the node travels with
 cloudpickle, so classes from ``__main__`` and notebooks work), forked in milliseconds by the
 Worker's launcher (:mod:`chimerapy.worker.launcher`), which has made the imports every node needs
-once. All node processes of a Worker connect to one ROUTER socket on loopback. Ending a process
+once. All node processes of a Worker connect to one ROUTER socket at an ``ipc://`` endpoint in
+the Worker's private folder (:class:`chimerapy.net.endpoints.PrivateDirectory`, 0700), where
+the nodes' same-host data-plane endpoints live too: no other user can reach them. Ending a process
 is bounded: ask it to stop, wait a grace period, SIGTERM, wait, SIGKILL, reap; no process
 outlives the supervisor.
 """
@@ -23,8 +25,10 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from ..errors import ProtocolError
 from ..net import control
 from ..net.control import Envelope, Requests
+from ..net.endpoints import PrivateDirectory
 from ..net.shm import remove_segments
 from .launcher import LaunchedProcess, Launcher
 
@@ -78,10 +82,13 @@ class NodeSupervisor:
         self._context = zmq.asyncio.Context()
         self._router: zmq.asyncio.Socket | None = None
         self._launcher: Launcher | None = None
+        #: The private folder of this Worker's ``ipc://`` endpoints.
+        self.private_dir = PrivateDirectory()
         self.address = ""
         #: Processes running a node, by process identity.
         self.nodes: dict[str, NodeProcess] = {}
         self._tasks: list[asyncio.Task] = []
+        self._early_hellos: dict[str, asyncio.Event] = {}
         #: Processes ended since the last :meth:`remove_shared_memory`.
         self.ended_pids: list[int] = []
 
@@ -96,8 +103,8 @@ class NodeSupervisor:
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        port = self._router.bind_to_random_port("tcp://127.0.0.1")
-        self.address = f"tcp://127.0.0.1:{port}"
+        self.address = self.private_dir.endpoint("control")
+        self._router.bind(self.address)
         self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._watch())]
         self._live_launcher()
 
@@ -112,8 +119,12 @@ class NodeSupervisor:
     async def spawn(self, name: str, *, timeout: float = 120.0) -> NodeProcess:
         """A new process for the node ``name``, once it has said hello."""
         identity = uuid.uuid4().hex[:16]
-        handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
-        process = NodeProcess(identity, name, handle)
+        hello = self._early_hellos[identity] = asyncio.Event()  # a quick child may say hello before
+        try:                                                     # its launcher has told us its pid
+            handle = await self._live_launcher().spawn(["--control", self.address, "--node-id", identity], timeout)
+        finally:
+            self._early_hellos.pop(identity, None)
+        process = NodeProcess(identity, name, handle, hello=hello)
         self.nodes[process.id] = process
         try:
             await asyncio.wait_for(process.hello.wait(), timeout)
@@ -154,6 +165,9 @@ class NodeSupervisor:
             key = identity.decode(errors="replace")
             process = self.nodes.get(key)
             if process is None:
+                early = self._early_hellos.get(key)
+                if early is not None and _is_hello(raw):
+                    early.set()
                 continue
             try:
                 envelope = control.decode(raw)
@@ -245,6 +259,14 @@ class NodeSupervisor:
         if self._router is not None:
             self._router.close(linger=0)
         self._context.term()
+        self.private_dir.close()
+
+
+def _is_hello(raw: bytes) -> bool:
+    try:
+        return control.decode(raw).type == "hello"
+    except ProtocolError:  # a malformed message is no hello
+        return False
 
 
 async def _wait_exit(handle: LaunchedProcess, timeout: float) -> None:

@@ -56,7 +56,8 @@ def _safe(name: str) -> str:
 
 
 def host_key() -> str:
-    """Identifies this host and network namespace: nodes with equal keys share memory and IPC."""
+    """Identifies this host, network namespace and user: nodes with equal keys share memory and
+    ``ipc://`` endpoints (Workers of different users on one host talk as if on two hosts)."""
     try:
         netns = os.readlink("/proc/self/ns/net")
     except OSError:
@@ -65,7 +66,7 @@ def host_key() -> str:
         machine = Path("/etc/machine-id").read_text().strip()
     except OSError:
         machine = ""
-    return f"{socket.gethostname()}|{machine}|{netns}"
+    return f"{socket.gethostname()}|{machine}|{netns}|{os.geteuid()}"
 
 
 class Worker:
@@ -480,8 +481,8 @@ class Worker:
         """Bring a crashed node back: same code, ports and wiring; recordings in a new folder."""
         attempt = dead.restarts + 1
         base = dead.spec.get("base_directory", dead.spec["directory"])
-        ports = {mode: int(address.rsplit(":", 1)[1]) for mode, address in dead.addresses.items()}
-        spec = {**dead.spec, "base_directory": base, "directory": f"{base}.restart{attempt}", "ports": ports,
+        spec = {**dead.spec, "base_directory": base, "directory": f"{base}.restart{attempt}",
+                "endpoints": dict(dead.addresses),
                 "offset": self.clock.offset}
         self.supervisor.nodes.pop(dead.id, None)
         log.warning("Worker %s restarts node %s (attempt %d)", self.name, dead.name, attempt)
@@ -563,7 +564,7 @@ class Worker:
         process = await self.supervisor.spawn(spec["name"])
         directory = self.files.session_dir(self._session) / check_name("node", spec["name"])
         full = {**spec, "host": self._bind_host, "directory": str(directory), "offset": self.clock.offset,
-                "pythonpath": self._session_packages}
+                "pythonpath": self._session_packages, "private_dir": str(self.supervisor.private_dir.path)}
         reply = await self.supervisor.request(process, "load", {"spec": full}, timeout=float(spec.get("prep_timeout", 60.0)))
         process.spec, process.addresses = full, reply.data.get("addresses", {}) if reply.ok else {}
         return reply
