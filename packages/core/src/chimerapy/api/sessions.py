@@ -1,6 +1,7 @@
 """The archive: the session folders under the Manager's logdir, listed and served read-only.
 
-    GET /api/sessions                    every session (a folder with meta.json), newest first
+    GET /api/sessions                    every session (a folder with meta.json), newest first, with
+                                         the title given in the dashboard's Review (see :mod:`.review`)
     GET /api/sessions/{id}/files         its files: paths relative to the session, sizes
     GET /api/sessions/{id}/files/{path}  one file; HTTP range requests work, so a <video> can seek
 
@@ -60,6 +61,7 @@ def _summary(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         meta = {"error": f"meta.json cannot be read: {error}"}
     collected = meta.get("collected") or {}
+    review = meta.get("review") if isinstance(meta.get("review"), dict) else {}
     return {
         "id": folder.name,
         "created": meta.get("created"),
@@ -73,7 +75,7 @@ def _summary(folder: Path) -> dict[str, Any]:
                     bool(collected) and all(item.get("complete") for item in collected.values()),
         "faults": meta.get("faults") or [],
         "error": meta.get("error"),
-        "title": (meta.get("review") or {}).get("title") if isinstance(meta.get("review"), dict) else None,
+        "title": review.get("title") or None,  # given in the dashboard's Review
     }
 
 
