@@ -204,3 +204,23 @@ def test_a_title_and_notes_are_saved_into_meta_json(recorded):
     saved = json.loads((past / "meta.json").read_text())
     assert saved.pop("review")["title"] == "Earlier" and saved == past_meta  # nothing else changed
     assert (past / "meta.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_envelope_keeps_each_runs_lowest_and_highest_in_order():
+    import numpy as np
+    from chimerapy.archive.overview import envelope, spread
+
+    times = np.arange(100, dtype=float)
+    rising = np.arange(100, dtype=float)
+    spikes = np.zeros(100)
+    spikes[[13, 57]] = [9.0, -4.0]
+    holes = np.full(100, np.nan)
+    holes[60:] = 1.0
+    out_times, columns = envelope(times, {"rising": rising, "spikes": spikes, "holes": holes}, 10)
+    assert list(out_times) == [0, 19, 20, 39, 40, 59, 60, 79, 80, 99]  # each run's first and last time
+    assert list(columns["rising"]) == [0, 19, 20, 39, 40, 59, 60, 79, 80, 99]  # low then high: as they came
+    assert list(columns["spikes"]) == [0, 9, 0, 0, 0, -4, 0, 0, 0, 0]  # no spike lost; the 0s at 40 came before the dip
+    assert np.isnan(columns["holes"][:6]).all() and list(columns["holes"][6:]) == [1, 1, 1, 1]
+    same_times, same = envelope(times, {"rising": rising}, 100)
+    assert same_times is times and same["rising"] is rising  # within the limit: as they are
+    assert list(spread(5, 10)) == [0, 1, 2, 3, 4] and list(spread(100, 3)) == [0, 50, 99]
