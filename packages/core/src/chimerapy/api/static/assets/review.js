@@ -15,7 +15,7 @@ const Review = (() => {
   const COLORS = ["#2456c9", "#d1495b", "#1d7f46", "#a86400", "#7b3fb5", "#0f8b8d", "#c44e9c", "#5d6470"];
   const SPEEDS = [0.25, 0.5, 1, 2, 4];
   const DRIFT = 0.25; // seconds a playing video or sound may stray from the timeline before it is moved
-  const PLOT_EVERY = 100; // ms between redraws of the plots' time line while playing
+  const PLOT_EVERY = 100; // ms between redraws of the plots' time line and the events while playing
 
   let view = null; // the session on show (see open())
   let generation = 0; // increases with each open(): answers for an older one are dropped
@@ -220,11 +220,11 @@ const Review = (() => {
     for (const entry of view.sounds) placeSound(entry);
     for (const entry of view.images) placeImage(entry);
     const now = performance.now();
-    if (!view.playing || now - view.lastPlot > PLOT_EVERY) {
+    if (!view.playing || now - view.lastPlot > PLOT_EVERY) { // while playing, ten times a second
       view.lastPlot = now;
       for (const entry of view.plots) entry.plot.redraw(false, false);
+      showEvents();
     }
-    showEvents();
   }
 
   // Frame i of a recorded MP4 is shown from i / fps to (i + 1) / fps: aim at the middle.
