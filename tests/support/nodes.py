@@ -160,3 +160,21 @@ class Tunable(cp.Node):
     @cp.register
     def fail(self) -> None:
         raise RuntimeError("fails on purpose")
+
+
+class Annotator(cp.Node):
+    """Records, every 0.1 s, a table row (``step`` and a sine ``wave``); every second also a JSON
+    event ``{"event": "tick", "i": step}`` and a text line ``"note <step>"``."""
+
+    def prep(self):
+        self.i = 0
+        self.due = time.monotonic()
+
+    def step(self):
+        self.due += 0.1
+        time.sleep(max(0.0, self.due - time.monotonic()))
+        self.save_tabular("values", {"step": self.i, "wave": float(np.sin(self.i / 5))})
+        if self.i % 10 == 0:
+            self.save_json("events", {"event": "tick", "i": self.i})
+            self.save_text("notes", f"note {self.i}\n")
+        self.i += 1

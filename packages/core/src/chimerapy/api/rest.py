@@ -17,6 +17,7 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/sessions ...  the archive (see :mod:`chimerapy.api.sessions`)
     POST /api/validate, GET/PUT /api/pipelines/...  the pipeline editor's (see :mod:`chimerapy.api.editor`)
     GET /api/methods, POST /api/nodes/{node}/methods/{method}  registered methods (:mod:`.methods`)
+    GET /api/sessions/{id}/streams, /report, PUT .../notes  the Review of a session (:mod:`.review`)
     GET  /, /login, /assets/...  the dashboard (see :mod:`chimerapy.api.dashboard`)
 
 The handlers run on the Manager's event loop, which the Manager's blocking calls (start, stop,
@@ -42,6 +43,7 @@ from .editor import add_editor_routes
 from .jsonio import ApiError, dumps, error_middleware, json_response, read_json
 from .methods import add_method_routes
 from .origin import origin_middleware
+from .review import add_review_routes
 from .served import ServedManager
 from .sessions import add_session_routes
 
@@ -182,6 +184,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     add_session_routes(app, manager.logdir)
     add_editor_routes(app, manager)
     add_method_routes(app, manager)
+    add_review_routes(app, manager)
     add_dashboard(app)
 
 

@@ -1,6 +1,7 @@
 """The archive: the session folders under the Manager's logdir, listed and served read-only.
 
-    GET /api/sessions                    every session (a folder with meta.json), newest first
+    GET /api/sessions                    every session (a folder with meta.json), newest first, with
+                                         the title given in the dashboard's Review (see :mod:`.review`)
     GET /api/sessions/{id}/files         its files: paths relative to the session, sizes
     GET /api/sessions/{id}/files/{path}  one file; HTTP range requests work, so a <video> can seek
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from ..names import RULE, name_problem
 from .jsonio import ApiError, json_response
 
-__all__ = ["add_session_routes", "list_files", "list_sessions"]
+__all__ = ["add_session_routes", "list_files", "list_sessions", "session_folder"]
 
 #: Files being written (a collect in progress, meta.json being replaced): not listed.
 _PARTIAL = (".part", ".tmp")
@@ -39,12 +40,28 @@ def list_files(folder: Path) -> list[dict[str, Any]]:
             if path.is_file() and not path.is_symlink() and not path.name.endswith(_PARTIAL)]
 
 
+def session_folder(logdir: Path, session: str) -> Path:
+    """The folder of session ``session`` under ``logdir``.
+
+    Raises:
+        ApiError: 400 for an id that breaks the name rule, 404 for one with no ``meta.json``.
+    """
+    problem = name_problem(session)
+    if problem is not None:
+        raise ApiError(400, f"session id {session!r} is refused: {problem.reason}; {RULE}")
+    folder = logdir / session
+    if not (folder / "meta.json").is_file():
+        raise ApiError(404, f"there is no session {session!r} in {logdir}; GET /api/sessions lists them")
+    return folder
+
+
 def _summary(folder: Path) -> dict[str, Any]:
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         meta = {"error": f"meta.json cannot be read: {error}"}
     collected = meta.get("collected") or {}
+    review = meta.get("review") if isinstance(meta.get("review"), dict) else {}
     return {
         "id": folder.name,
         "created": meta.get("created"),
@@ -58,31 +75,25 @@ def _summary(folder: Path) -> dict[str, Any]:
                     bool(collected) and all(item.get("complete") for item in collected.values()),
         "faults": meta.get("faults") or [],
         "error": meta.get("error"),
+        "title": review.get("title") or None,  # given in the dashboard's Review
     }
 
 
 def add_session_routes(app: web.Application, logdir: Path) -> None:
     """Serve the sessions under ``logdir`` on ``app``."""
 
-    def session_folder(request: web.Request) -> Path:
-        session = request.match_info["session"]
-        problem = name_problem(session)
-        if problem is not None:
-            raise ApiError(400, f"session id {session!r} is refused: {problem.reason}; {RULE}")
-        folder = logdir / session
-        if not (folder / "meta.json").is_file():
-            raise ApiError(404, f"there is no session {session!r} in {logdir}; GET /api/sessions lists them")
-        return folder
+    def requested(request: web.Request) -> Path:
+        return session_folder(logdir, request.match_info["session"])
 
     async def sessions(request: web.Request) -> web.Response:
         return json_response({"logdir": str(logdir), "sessions": await asyncio.to_thread(list_sessions, logdir)})
 
     async def files(request: web.Request) -> web.Response:
-        folder = session_folder(request)
+        folder = requested(request)
         return json_response({"session": folder.name, "files": await asyncio.to_thread(list_files, folder)})
 
     async def file(request: web.Request) -> web.FileResponse:
-        folder = session_folder(request)
+        folder = requested(request)
         relative = request.match_info["path"]
         target = (folder / relative).resolve()
         if not target.is_relative_to(folder.resolve()):

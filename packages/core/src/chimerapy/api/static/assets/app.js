@@ -490,11 +490,15 @@ function sessionItem(session) {
   const recording = session.id === model.session && RUNNING.includes(model.state);
   const status = recording ? "recording"
     : session.complete ? "complete" : (Object.keys(session.collected).length ? "incomplete" : "not collected");
+  const review = el("button", { type: "button", className: "small review-open", disabled: recording }, "Review");
+  review.addEventListener("click", (event) => { event.preventDefault(); Review.open(session.id); });
   const details = el("details", { className: "session", "data-session": session.id },
     el("summary", {},
+      session.title ? el("strong", { className: "session-title" }, `${session.title} `) : null,
       el("code", {}, session.id), " ",
       el("span", { className: "badge", "data-state": status }, status), " ",
-      el("span", { className: "muted" }, `${dateTime(session.start_time || session.created)}${duration} · Workers: ${session.workers.join(", ") || "–"} · nodes: ${session.nodes.join(", ") || "–"}`)),
+      el("span", { className: "muted" }, `${dateTime(session.start_time || session.created)}${duration} · Workers: ${session.workers.join(", ") || "–"} · nodes: ${session.nodes.join(", ") || "–"}`),
+      review),
     el("ul", { className: "files" }, el("li", { className: "muted" }, "Loading…")));
   details.addEventListener("toggle", () => { if (details.open) openSession(details, session.id); });
   return details;
@@ -585,6 +589,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-level").addEventListener("change", refilterLog);
   LiveView.setup();
   Editor.setup();
+  Review.setup();
   refreshArchive();
   connect();
 });
