@@ -104,7 +104,9 @@ def test_frame_at_and_at_return_what_was_saved_at_that_time(clean_session):  # n
         aligned = session.align(["camera/truth", mic], rate=10)
         assert list(aligned.columns) == ["timestamp", "camera/truth/frame", "camera/truth/seen", "mic/mic/ch0"]
         inside = aligned[(aligned.timestamp > video.start + 0.1) & (aligned.timestamp < video.end)]
-        expected = np.searchsorted(video.times, inside.timestamp.to_numpy(), side="right") - 1
+        # the truth rows are saved just after their frames: the latest row at t is found by its own time
+        truth_times = session.stream("camera", "truth").times
+        expected = np.searchsorted(truth_times, inside.timestamp.to_numpy(), side="right") - 1
         assert (inside["camera/truth/frame"].to_numpy() == expected).all()
         assert np.isnan(session.align(["camera/truth"], times=[video.start - 1])["camera/truth/frame"][0])
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,25 +129,31 @@ def libfaketime() -> str | None:
     return None
 
 
-def _cp_worker(manager, name, env):
+def start_cp_worker(manager, name, env):
+    """`cp-worker` NAME joining ``manager`` in its own process: the Manager's certificate pinned by
+    its fingerprint, the token through the environment (never on the command line)."""
     return subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", manager.host, "--port",
-                             str(manager.port), "--name", name, "--token", manager.token],
-                            env=env, stdin=subprocess.DEVNULL)
+                             str(manager.port), "--name", name, "--fingerprint", manager.fingerprint],
+                            env={**env, "CHIMERAPY_TOKEN": manager.token}, stdin=subprocess.DEVNULL)
 
 
-def _wait_for(predicate, timeout, message):
+def wait_for(predicate, timeout, message):
+    """Poll ``predicate`` until it holds; fail with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, message
         time.sleep(0.05)
 
 
-def _steps(manager, node):
+def steps_of(manager, node):
+    """How many steps ``node`` has made, as the Manager last heard."""
     return manager.node_stats.get(node, {}).get("steps", 0)
 
 
-def record_clean(logdir: Path) -> Recorded:
-    """Three Workers, one of them (a `cp-worker` under faketime) with its clock 30 s behind."""
+def record_with_skewed_worker(logdir: Path, graph: cp.Graph, mapping: dict[str, list[str]], *,
+                              until: Callable[[cp.Manager], bool], timeout: float = 60.0) -> Path:
+    """Record ``graph`` on three Workers, in-process "w1" and "w2" and a `cp-worker` "skewed" under
+    faketime with its clock 30 s behind, until ``until(manager)`` holds; returns the session folder."""
     if not shutil.which("faketime") or libfaketime() is None:
         missing("Debian's faketime (apt-get install faketime)")
     marker, env = new_marker()
@@ -156,17 +163,12 @@ def record_clean(logdir: Path) -> Recorded:
     try:
         for worker in workers:
             assert worker.connect(manager.host, manager.port, timeout=10)
-        skewed = _cp_worker(manager, "skewed", {**env, "FAKETIME": "-30s", "LD_PRELOAD": libfaketime()})
-        assert manager.wait_for_workers(["skewed"], timeout=60)
-        _wait_for(lambda: len(manager.workers) >= 3, 10, "Workers did not join")
+        skewed = start_cp_worker(manager, "skewed", {**env, "FAKETIME": "-30s", "LD_PRELOAD": libfaketime()})
+        assert manager.wait_for_workers(["w1", "w2", "skewed"], timeout=60), "Workers did not join"
         time.sleep(2.0)  # the skewed Worker's clock probes settle (it probes in a burst, then steadily)
-        graph = cp.Graph()
-        camera, mic, beacon = ArchiveCamera("camera"), ArchiveMic("mic"), ClockBeacon("beacon")
-        graph.add_nodes([camera, mic, beacon])
-        graph.add_edge(camera, beacon)
-        assert manager.commit_graph(graph, {"w1": ["camera"], "w2": ["mic"], "skewed": ["beacon"]})
+        assert manager.commit_graph(graph, mapping)
         manager.start()
-        _wait_for(lambda: _steps(manager, "camera") >= 90 and _steps(manager, "mic") >= 60, 60, "too slow")
+        wait_for(lambda: until(manager), timeout, "the nodes are too slow")
         assert manager.stop()
         path = manager.session.path
     finally:
@@ -179,6 +181,18 @@ def record_clean(logdir: Path) -> Recorded:
             except subprocess.TimeoutExpired:
                 skewed.kill()
     assert wait_until_gone(marker) == []
+    return path
+
+
+def record_clean(logdir: Path) -> Recorded:
+    """Three Workers, one of them (a `cp-worker` under faketime) with its clock 30 s behind."""
+    graph = cp.Graph()
+    camera, mic, beacon = ArchiveCamera("camera"), ArchiveMic("mic"), ClockBeacon("beacon")
+    graph.add_nodes([camera, mic, beacon])
+    graph.add_edge(camera, beacon)
+    path = record_with_skewed_worker(
+        logdir, graph, {"w1": ["camera"], "w2": ["mic"], "skewed": ["beacon"]},
+        until=lambda manager: steps_of(manager, "camera") >= 90 and steps_of(manager, "mic") >= 60)
     return Recorded(path, skewed=True)
 
 
@@ -192,7 +206,7 @@ def record_faulty(logdir: Path) -> Recorded:
     events: dict[str, float] = {}
     try:
         assert worker.connect(manager.host, manager.port, timeout=10)
-        doomed = _cp_worker(manager, "doomed", env)
+        doomed = start_cp_worker(manager, "doomed", env)
         assert manager.wait_for_workers(["doomed"], timeout=60)
         graph = cp.Graph()
         camera, slow, mic = ArchiveCamera("camera", pause_at=45), SlowConsumer("slow"), ArchiveMic("mic")
@@ -200,11 +214,11 @@ def record_faulty(logdir: Path) -> Recorded:
         graph.add_edge(camera, slow, latest_only=True)
         assert manager.commit_graph(graph, {"w1": ["camera", "slow"], "doomed": ["mic"]})
         manager.start()
-        _wait_for(lambda: _steps(manager, "mic") >= 30, 60, "the doomed Worker never recorded")
+        wait_for(lambda: steps_of(manager, "mic") >= 30, 60, "the doomed Worker never recorded")
         events["killed"] = time.time()
         doomed.send_signal(signal.SIGKILL)
-        _wait_for(lambda: "doomed" in manager.status()["lost_workers"], 20, "the lost Worker was not noticed")
-        _wait_for(lambda: _steps(manager, "camera") >= 120, 60, "the camera is too slow")
+        wait_for(lambda: "doomed" in manager.status()["lost_workers"], 20, "the lost Worker was not noticed")
+        wait_for(lambda: steps_of(manager, "camera") >= 120, 60, "the camera is too slow")
         manager.stop()
         path = manager.session.path
     finally:
