@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import chimerapy as cp
 import pytest
-from chimerapy.net import auth
+from support.api import bearer_client
 from support.nodes import Tunable
 
 pytestmark = pytest.mark.timeout(90)
@@ -34,8 +34,7 @@ def test_a_registered_method_changes_a_running_nodes_output(cluster):
     manager.start()
 
     async def scenario():
-        async with aiohttp.ClientSession(base_url=f"http://{manager.host}:{manager.port}",
-                                         headers=auth.bearer(manager.token)) as http:
+        async with bearer_client(manager) as http:
             async with http.get("/api/methods") as response:
                 (set_level,) = [m for m in (await response.json())["methods"]["tune"] if m["name"] == "set_level"]
             assert set_level["doc"] == "Set the emitted level; returns the previous one."

@@ -1,12 +1,12 @@
 """The chimerapy command line: run a pipeline file to an archive, Ctrl-C included; validate."""
 
+import asyncio
 import json
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,6 +60,19 @@ def start_forever_demo(tmp_path: Path) -> subprocess.Popen:
                              str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+async def post_as_a_script(logdir: Path, url: str) -> dict:
+    """POST ``url`` as a script would: the token from the Manager's token file, its certificate pinned."""
+    import aiohttp
+    from chimerapy.net import auth, tls
+
+    secrets = logdir / ".chimerapy"
+    token = auth.read_token_file(secrets / "token")
+    fingerprint = tls.load_identity(secrets / "tls" / tls.CERT_NAME, secrets / "tls" / tls.KEY_NAME).fingerprint
+    async with aiohttp.ClientSession(headers=auth.bearer(token)) as http, \
+            http.post(url, ssl=tls.pinned(fingerprint), timeout=aiohttp.ClientTimeout(total=90)) as response:
+        return await response.json()
+
+
 def wait_for_frames(process: subprocess.Popen) -> list[str]:
     """Read the run's output until its status table shows the recorder receiving; the lines read."""
     lines = []
@@ -93,12 +106,9 @@ def test_a_rest_stop_during_run_ends_it_normally(tmp_path):
     process = start_forever_demo(tmp_path)
     try:
         lines = wait_for_frames(process)
-        url = re.search(r"dashboard: (http://[\d.]+:\d+)/\?token=(\S+)", "".join(lines))
+        url = re.search(r"dashboard \(this link signs in once\): (https://[\d.]+:\d+)/\?code=", "".join(lines))
         assert url, lines
-        request = urllib.request.Request(f"{url[1]}/api/stop", method="POST", data=b"",
-                                         headers={"Authorization": f"Bearer {url[2]}"})
-        with urllib.request.urlopen(request, timeout=90) as response:  # stops and collects
-            answer = json.loads(response.read())
+        answer = asyncio.run(post_as_a_script(tmp_path / "runs", f"{url[1]}/api/stop"))  # stops and collects
         assert answer["state"] == "stopped" and all(item["complete"] for item in answer["collected"].values())
         out, err = process.communicate(timeout=90)
     finally:
@@ -310,7 +320,6 @@ def test_manager_prints_a_join_command_that_works_and_never_the_token(tmp_path):
     import shlex
 
     import aiohttp
-
     from chimerapy.net import auth, tls
 
     env = {k: v for k, v in os.environ.items() if k != auth.TOKEN_ENV}
@@ -360,7 +369,7 @@ def test_manager_prints_how_to_load_a_pipeline(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.main", "manager", "--port", "0", "--logdir",
                                 str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines = [process.stdout.readline() for _ in range(9)]
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     finally:
@@ -368,8 +377,9 @@ def test_manager_prints_how_to_load_a_pipeline(tmp_path):
             process.kill()
             process.wait(10)
     text = "".join(lines)
-    origin = re.search(r"dashboard: (http://[\d.]+:\d+)/\?token=", text)
+    origin = re.search(r"dashboard \(this link signs in once\): (https://[\d.]+:\d+)/\?code=", text)
     assert origin, text
-    assert "Load a pipeline: build or open one in the dashboard's editor" in text
-    assert f"--data @pipeline.json {origin[1]}/api/pipeline" in text and f"{origin[1]}/api/start" in text
-    assert "$CHIMERAPY_TOKEN" in text  # the token itself stays off the suggested command line
+    assert "Load a pipeline: open the dashboard and build or open one in its editor" in text
+    assert f"{origin[1]}/api/pipeline" in text and "/api/start" in text
+    token = (tmp_path / ".chimerapy" / "token").read_text().strip()
+    assert "Authorization: Bearer <the token in" in text and token not in text
