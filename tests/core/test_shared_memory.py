@@ -167,7 +167,7 @@ try:
     deadline = time.monotonic() + 60
     while manager.node_stats.get("check", {}).get("steps", 0) < COUNT and time.monotonic() < deadline:
         time.sleep(0.1)
-    stopped = manager.stop()
+    stopped = bool(manager.stop())
     log = (manager.session.path / "chimerapy.log").read_text()
     check = json.loads((manager.session.path / "w" / "check" / "check.jsonl").read_text())["data"]
     print(json.dumps({"stopped": stopped, "stats": manager.final_stats, "log": log, "check": check,
