@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import UnsafePathError
 
-__all__ = ["FILE_MODE", "FOLDER_MODE", "private_folder", "scratch_base", "write_private"]
+__all__ = ["FILE_MODE", "FOLDER_MODE", "make_folders", "private_folder", "scratch_base", "write_private"]
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -59,6 +59,18 @@ def private_folder(path: Path | str, *, mode: int = FOLDER_MODE) -> Path:
             f"{folder} is open to other users (mode {stat.S_IMODE(info.st_mode):o}, at most {mode:o} is allowed); "
             f"run chmod {mode:o} {folder} if nothing foreign is in it, or {fix}", path=str(folder))
     return folder
+
+
+def make_folders(path: Path | str, *, mode: int = FOLDER_MODE) -> Path:
+    """Create ``path`` and every missing folder above it with ``mode`` (0700), not the umask's."""
+    target = Path(path)
+    missing, folder = [], target
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=mode, exist_ok=True)
+    return target
 
 
 def scratch_base() -> Path:

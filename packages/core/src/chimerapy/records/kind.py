@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from chimerapy.errors import RecordError
+from chimerapy.private import make_folders
 from chimerapy.records.naming import record_error
 
 __all__ = ["Accepted", "RecordFormat", "RecordWriter"]
@@ -90,7 +91,7 @@ class RecordWriter(ABC):
     """
 
     def __init__(self, directory: Path, name: str, on_file: Callable[[Path], None]) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folders(directory)  # private (0700) at every level it creates
         self.directory = directory
         self.name = name
         self._on_file = on_file
