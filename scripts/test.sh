@@ -8,7 +8,7 @@ ROOT=$PWD
 VENVS=${CHIMERAPY_TEST_VENVS:-$ROOT/.venvs}
 PYTHON=${PYTHON:-python3}
 
-SYSTEM_PACKAGES=(faketime xvfb x11-xserver-utils pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins espeak-ng chromium iproute2)
+SYSTEM_PACKAGES=(faketime xvfb x11-xserver-utils pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins espeak-ng chromium iproute2 util-linux)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
   for package in "${SYSTEM_PACKAGES[@]}"; do
