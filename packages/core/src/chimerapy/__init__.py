@@ -11,7 +11,9 @@ multimodal data.
     manager.start(); ...; manager.stop(); manager.shutdown()
 """
 
+from . import _logger
 from .__about__ import __version__
+from ._logger import debug
 from .data_chunk import DataChunk
 from .errors import (
     AuthenticationError,
@@ -64,4 +66,5 @@ __all__ = [
     "Worker",
     "WorkerLostError",
     "__version__",
+    "debug",
 ]

@@ -325,7 +325,7 @@ def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
         node,
         context=zmq.Context.instance(),
         host="127.0.0.1",
-        directory=directory or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
+        directory=directory or node.logdir or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
         outputs=("lossless",) if stream else (),
         port=int(node.debug_port or 0) if stream else 0,
     )
