@@ -17,14 +17,14 @@ from .errors import RecordError
 
 __all__ = [
     "PYAUDIO_FORMATS",
+    "audio_block",
+    "frame_as_uint8",
     "paFloat32",
     "paInt8",
     "paInt16",
     "paInt24",
     "paInt32",
     "paUInt8",
-    "audio_block",
-    "frame_as_uint8",
     "resolve_audio_args",
 ]
 

@@ -62,7 +62,7 @@ def _serve(node: Node, stop: Any) -> None:
     try:
         runtime.run_stream(blocking=False)
     except RuntimeError:
-        log.error("debug node %s could not start", node.name, exc_info=True)
+        log.exception("debug node %s could not start", node.name)
         runtime.close()
         sys.exit(1)
     stop.wait()
