@@ -9,7 +9,7 @@ def test_all_is_pinned():
     assert sorted(cp.__all__) == sorted([
         "AuthenticationError", "ChimeraPyError", "CommitError", "DataChunk", "Graph", "GraphError",
         "Manager", "MappingError", "Node", "NodeError", "ProtocolError", "RecordError",
-        "RegistryError", "StateError", "Worker", "WorkerLostError", "__version__",
+        "RegistryError", "StateError", "Worker", "WorkerLostError", "__version__", "debug",
     ])
     for name in cp.__all__:
         assert hasattr(cp, name)

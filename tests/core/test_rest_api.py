@@ -106,7 +106,7 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: fl
 
 
 def sessions_in(manager) -> list[str]:
-    return sorted(path.name for path in manager.logdir.iterdir())
+    return sorted(path.name for path in manager.root_logdir.iterdir())
 
 
 def test_commit_start_watch_stop_and_collect(cluster, test_pack):
@@ -280,7 +280,7 @@ def test_requests_without_the_right_token_are_refused(make_manager):
 
 def test_archive_lists_sessions_and_serves_their_files(make_manager):
     manager = make_manager()
-    logdir = manager.logdir
+    logdir = manager.root_logdir
     older, newer = logdir / "20260101-000000-aaaaaa", logdir / "20260102-000000-bbbbbb"
     video = bytes(range(256)) * 40
     for folder, created in ((older, 1.0), (newer, 2.0)):

@@ -48,7 +48,7 @@ __all__ = ["ServedManager", "add_api", "cluster_state"]
 class ServedManager(Protocol):
     """What the API needs of the Manager it is handed (the API never imports the Manager)."""
 
-    logdir: Path
+    root_logdir: Path
     state: str
     session: Session | None
     graph: Graph | None
@@ -197,7 +197,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_post("/api/collect", post_collect)
     app.router.add_post("/api/shutdown", post_shutdown)
     app.router.add_get("/api/events", events)
-    add_session_routes(app, manager.logdir)
+    add_session_routes(app, manager.root_logdir)
     add_dashboard(app)
 
 

@@ -22,6 +22,7 @@ import zmq
 
 from .. import shipping
 from ..__about__ import __version__
+from ..data_chunk import DataChunk
 from ..errors import CommitError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
 from ..loop_thread import LoopThread
@@ -31,6 +32,7 @@ from ..node.node import Node
 from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .events import EventHub
+from .gather import CollectReport, GatherResult
 from .server import ManagerServer, WorkerLink
 from .session import Session
 
@@ -47,7 +49,10 @@ class Manager:
     naming the call that is missing.
 
     Args:
-        logdir: where session folders (recordings, logs, meta.json) are written.
+        logdir: where session folders (recordings, logs, meta.json) are written. As in
+            ChimeraPy 0.0.10, :attr:`logdir` is then this Manager's current session folder
+            inside it (chosen now; each later commit moves it on to a new one), and
+            :attr:`root_logdir` is the folder given.
         port: the HTTP port; if taken, a free one is used (see :attr:`port`). 0 picks a free one.
         max_num_of_workers: the most Workers that may be connected at once.
         publish_logs_via_zmq: also publish every log record as JSON on a ZeroMQ PUB socket
@@ -68,8 +73,9 @@ class Manager:
         dashboard_api: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.logdir = Path(logdir).expanduser().resolve()
-        self.logdir.mkdir(parents=True, exist_ok=True)
+        #: The folder given: every session of this Manager is a folder in it.
+        self.root_logdir = Path(logdir).expanduser().resolve()
+        self.root_logdir.mkdir(parents=True, exist_ok=True)
         self.max_num_of_workers = max_num_of_workers
         self.dashboard_api = dashboard_api
         self.drain_timeout = float(kwargs.pop("drain_timeout", 5.0))
@@ -81,6 +87,7 @@ class Manager:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
         self.state = "idle"
         self.session: Session | None = None
+        self._next_session: Session | None = Session(self.root_logdir)
         #: The latest preview of each node's output (thumbnails and values), for dashboards.
         self.previews: dict[str, dict[str, Any]] = {}
         self.errors: list[NodeError] = []
@@ -130,6 +137,17 @@ class Manager:
         return self._server.port
 
     @property
+    def logdir(self) -> Path:
+        """The current session's folder (``meta.json``, ``chimerapy.log``, one folder per Worker).
+
+        Chosen when the Manager is made, as in ChimeraPy 0.0.10; each later commit moves it on
+        to a new session folder. :attr:`root_logdir` is the folder given.
+        """
+        session = self._next_session or self.session
+        assert session is not None
+        return session.path
+
+    @property
     def workers(self) -> dict[str, dict[str, Any]]:
         """The connected Workers: name -> registration info."""
         return {name: link.info for name, link in self._server.workers.items()}
@@ -167,6 +185,8 @@ class Manager:
         graph: Graph,
         mapping: Mapping[str, Sequence[str | Node]],
         send_packages: list[dict[str, Any]] | None = None,
+        *,
+        strict: bool = False,
     ) -> bool:
         """Create the graph's nodes on their Workers and connect them.
 
@@ -174,14 +194,18 @@ class Manager:
             graph: the pipeline to deploy.
             mapping: Worker name (or id) -> the names (or ids) of the nodes it runs.
             send_packages: packages to ship to Workers that lack them (see the registry docs).
+            strict: raise :class:`CommitError` when the cluster cannot be set up, instead of
+                returning False.
 
         Returns:
-            True when every node ran ``prep`` and every edge is connected.
+            True when every node ran ``prep`` and every edge is connected; False (as in
+            ChimeraPy 0.0.10) when a node failed to load or raised in ``prep``, or the nodes
+            could not be connected: the error, with the node's name and traceback, is logged
+            and kept in :attr:`errors`, and nothing is left running.
 
         Raises:
             GraphError, MappingError: the graph or mapping is invalid (nothing was created).
-            CommitError: a node failed to load or raised in ``prep`` (``.errors`` holds each
-                :class:`NodeError` with its remote traceback); nothing is left running.
+            CommitError: with ``strict=True``, instead of returning False.
         """
         self._require_open()
         if self.state in ("running", "stepping"):
@@ -194,9 +218,19 @@ class Manager:
         if self.state == "committed":
             self._loop.run(self._broadcast(self._plan.workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
-        if packages:
-            self._loop.run(self._ship(plan.workers(), packages), timeout=600)
-        self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+        try:
+            if packages:
+                self._loop.run(self._ship(plan.workers(), packages), timeout=600)
+            self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+        except CommitError as error:
+            if strict:
+                raise
+            log.error("%s", error.args[0] if error.args else error)
+            for node_error in error.errors:
+                log.error("%s", node_error)  # names the node and Worker, with the remote traceback
+            if not error.errors:
+                self.errors.append(NodeError(str(error), node="?", phase="commit"))
+            return False
         return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
@@ -208,14 +242,15 @@ class Manager:
         elif not isinstance(pipeline, Pipeline):
             pipeline = Pipeline.parse(pipeline)
         graph, mapping = pipeline.build()
-        return self.commit_graph(graph, mapping)
+        return self.commit_graph(graph, mapping, strict=True)
 
     def start(self) -> bool:
-        """Start every node's loop. Returns True once every Worker confirmed."""
-        self._require_state("start", ("committed",))
+        """Start every node's loop (also after :meth:`step`). Returns True once every Worker confirmed."""
+        self._require_state("start", ("committed", "stepping"))
         self._loop.run(self._broadcast(self._plan.workers(), "start", {"mode": "run"}), timeout=60)
+        if self.state == "committed":
+            self.session.update_meta(start_time=time.time())
         self._set_state("running")
-        self.session.update_meta(start_time=time.time())
         return True
 
     def step(self) -> bool:
@@ -226,6 +261,28 @@ class Manager:
             self.session.update_meta(start_time=time.time())
         self._set_state("stepping")
         return True
+
+    def gather(self, timeout: float = 10.0) -> GatherResult:
+        """Each node's latest output, as in ChimeraPy 0.0.10: node id -> DataChunk (or None).
+
+        Works while the cluster runs or steps and after :meth:`stop`. The result may also be
+        indexed by node name or by the Node object.
+        """
+        self._require_state("gather", ("committed", "running", "stepping", "stopped"))
+        replies = self._loop.run(
+            self._broadcast(self._plan.workers(), "gather", timeout=timeout, strict=False), timeout=timeout + 5
+        )
+        latest: dict[str, DataChunk | None] = dict.fromkeys(self.graph.names())
+        for worker, reply in replies.items():
+            if not (isinstance(reply, Envelope) and reply.ok):
+                log.warning("gather: no answer from Worker %s: %s", worker,
+                            reply.error if isinstance(reply, Envelope) else reply)
+                continue
+            for name, encoded in reply.data.get("nodes", {}).items():
+                if encoded is not None and name in latest:
+                    # pickled values only from an authenticated Worker running our node code
+                    latest[name] = DataChunk.from_json(encoded, allow_pickle=True)
+        return GatherResult(self.graph, latest)
 
     def stop(self, *, collect: bool = True) -> bool:
         """Stop every node: sources first, then each node once it has drained its inputs.
@@ -251,32 +308,35 @@ class Manager:
         self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
         stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
-            report = self.collect()
-            return stopped and all(item["complete"] for item in report.values())
+            return stopped and bool(self.collect())
         return stopped
 
-    def collect(self, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
+    def collect(self, progress: ProgressCallback | None = None) -> CollectReport:
         """Bring every Worker's recordings of this session into ``<logdir>/<session>/<worker>/``.
 
         Files travel over HTTP and are verified with SHA-256 (a damaged file is fetched again);
         a Worker deletes its copy only once all its files arrived. ``meta.json`` gets the
-        per-Worker result and each Worker's clock offsets. Safe to call again: e.g. once a lost
-        Worker is back.
+        per-Worker result and each Worker's clock offsets. Safe to call again (``stop()``
+        collects already): Workers already collected completely are not asked again, and a
+        lost Worker is tried again once it is back.
 
         Args:
             progress: called as ``progress(worker, path, bytes_done, bytes_total)``.
 
         Returns:
-            Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}.
+            Worker name -> {"files", "bytes", "retries", "missing", "error", "complete"}; true
+            (as 0.0.10's ``collect()``) when the archive is complete.
         """
         self._require_state("collect", ("stopped",))
+        done = {w: item for w, item in self.session.meta.get("collected", {}).items() if item.get("complete")}
 
         def report_progress(worker: str, path: str, done: int, total: int) -> None:
             self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
             if progress is not None:
                 progress(worker, path, done, total)
 
-        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
+        pending = [name for name in self._plan.workers() if name not in done]
+        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress, pending), timeout=3600)
         report = {r.worker: r.as_dict() for r in results}
         collected = {**self.session.meta.get("collected", {}), **report}
         clocks = {**self.session.meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
@@ -287,7 +347,7 @@ class Manager:
             else:
                 log.error("collect from Worker %s is incomplete: %s missing %s",
                           worker, item["error"] or "", item["missing"])
-        return report
+        return CollectReport({name: collected[name] for name in self._plan.workers() if name in collected})
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""
@@ -318,6 +378,8 @@ class Manager:
                 self._log_socket.close(linger=0)
             if self.session is not None:
                 self.session.close()
+            if self._next_session is not None:
+                self._next_session.close()
             _live_managers.discard(self)
             auth.local_tokens.pop(self.port, None)
             self._shut_down.set()
@@ -377,7 +439,7 @@ class Manager:
     async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
-        self.session = Session(self.logdir)
+        self.session, self._next_session = self._next_session or Session(self.root_logdir), None
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()
@@ -465,7 +527,7 @@ class Manager:
                     raise StateError(f"Worker {name!r} could not {kind}: {reply.error}")
         return replies
 
-    async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
+    async def _collect(self, progress: ProgressCallback | None, names: list[str]) -> list[WorkerCollection]:
         async with aiohttp.ClientSession(headers=auth.bearer(self.token)) as http:
             async def one(name: str) -> WorkerCollection:
                 link = self._server.workers.get(name)
@@ -474,7 +536,7 @@ class Manager:
                 return await collect_from(link, self.session.id, self.session.path / name, http,
                                           progress=progress)
 
-            return list(await asyncio.gather(*(one(name) for name in self._plan.workers())))
+            return list(await asyncio.gather(*(one(name) for name in names)))
 
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:

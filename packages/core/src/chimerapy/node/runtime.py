@@ -112,6 +112,8 @@ class NodeRuntime:
         self._thread: threading.Thread | None = None
         self._source_takes_chunks = _step_takes_chunks(node)
         self.steps = self.step_errors = self.outputs = 0
+        #: The last chunk the node produced (what Manager.gather reports).
+        self.latest: DataChunk | None = None
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         self._rate_mark = (time.monotonic(), 0)
@@ -215,8 +217,11 @@ class NodeRuntime:
         if chunk is None:
             return None
         self.outputs += 1
+        self.latest = chunk
         if self.publisher is not None:
             self.publisher.send(chunk, abort=self._give_up_sending)
+        else:  # a sink: stamped here as the publisher would, for gather
+            chunk.producer, chunk.seq, chunk.produced_at = self.node.name, self.outputs - 1, self.clock()
         if self._previews is not None and self._previews.due():  # after sending: no added latency
             try:
                 self._on_preview(self._previews.make(chunk))
@@ -294,6 +299,7 @@ class NodeRuntime:
         chunk = as_chunk(self._call_step(chunks))
         if chunk is not None:
             self.outputs += 1
+            self.latest = chunk
             chunk.producer, chunk.seq, chunk.produced_at = self.node.name, self.outputs - 1, self.clock()
         return chunk
 

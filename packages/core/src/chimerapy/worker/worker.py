@@ -99,6 +99,7 @@ class Worker:
         self._token: str | None = None
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
         self._session = ""
+        self._final_outputs: dict[str, Any] = {}  # node name -> its last output (JSON) once ended
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
@@ -285,6 +286,7 @@ class Worker:
             "start": self._start_nodes,
             "step": self._start_nodes,
             "stop": self._stop_nodes,
+            "gather": self._gather,
             "destroy_nodes": self._destroy_nodes,
             "offer_packages": self._offer_packages,
             "install_packages": self._install_packages,
@@ -467,6 +469,7 @@ class Worker:
 
     async def _create_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         self._session = data["session"]
+        self._final_outputs = {}
         self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
@@ -535,6 +538,7 @@ class Worker:
         grace = float(data.get("grace", 8.0))
         processes = list(self.supervisor.nodes.values())
         await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
+        self._final_outputs.update({p.name: p.latest for p in processes})
         self.supervisor.remove_shared_memory()
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
 
@@ -549,6 +553,21 @@ class Worker:
             except asyncio.TimeoutError:
                 log.warning("node %s did not stop within %.1f s; ending its process", process.name, grace)
         await self.supervisor.end(process, grace=5.0)
+
+    async def _gather(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Each node's last output (for Manager.gather): asked of running nodes, kept for ended ones."""
+        async def one(process: NodeProcess) -> Any:
+            if process.state == "stopped" or process.handle.poll() is not None:
+                return process.latest
+            try:
+                reply = await self.supervisor.request(process, "gather", timeout=5.0)
+            except (TimeoutError, ConnectionError):
+                return process.latest
+            return reply.data.get("chunk") if reply.ok else process.latest
+
+        processes = list(self.supervisor.nodes.values())
+        results = await asyncio.gather(*(one(p) for p in processes))
+        return {"nodes": {**self._final_outputs, **{p.name: r for p, r in zip(processes, results)}}}
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         listing = await asyncio.to_thread(self.files.list, str(data["session"]))
