@@ -87,7 +87,7 @@ class Manager:
             raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
         self.state = "idle"
         self.session: Session | None = None
-        self._next_session: Session | None = Session(self.root_logdir)
+        self._next_session: str | None = Session.new_id()  # the session logdir names, until a commit
         #: The latest preview of each node's output (thumbnails and values), for dashboards.
         self.previews: dict[str, dict[str, Any]] = {}
         self.errors: list[NodeError] = []
@@ -143,9 +143,13 @@ class Manager:
         Chosen when the Manager is made, as in ChimeraPy 0.0.10; each later commit moves it on
         to a new session folder. :attr:`root_logdir` is the folder given.
         """
-        session = self._next_session or self.session
-        assert session is not None
-        return session.path
+        if self._next_session is None and self.session is not None:
+            return self.session.path
+        if self._next_session is None:
+            self._next_session = Session.new_id()
+        path = self.root_logdir / self._next_session
+        path.mkdir(parents=True, exist_ok=True)  # made when first asked for, as 0.0.10 had it
+        return path
 
     @property
     def workers(self) -> dict[str, dict[str, Any]]:
@@ -378,8 +382,6 @@ class Manager:
                 self._log_socket.close(linger=0)
             if self.session is not None:
                 self.session.close()
-            if self._next_session is not None:
-                self._next_session.close()
             _live_managers.discard(self)
             auth.local_tokens.pop(self.port, None)
             self._shut_down.set()
@@ -439,7 +441,7 @@ class Manager:
     async def _commit(self, plan: CommitPlan, packages: list[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
-        self.session, self._next_session = self._next_session or Session(self.root_logdir), None
+        self.session, self._next_session = Session(self.root_logdir, self._next_session), None
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()

@@ -19,15 +19,22 @@ class Session:
 
     Args:
         logdir: the Manager's log directory (created if needed).
+        session_id: the id chosen beforehand with :meth:`new_id` (its folder may exist already);
+            by default a new one.
     """
 
-    def __init__(self, logdir: Path) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-        self.id = f"{stamp}-{uuid.uuid4().hex[:6]}"
+    def __init__(self, logdir: Path, session_id: str | None = None) -> None:
+        self.id = session_id or self.new_id()
         self.path = Path(logdir) / self.id
-        self.path.mkdir(parents=True, exist_ok=False)
+        self.path.mkdir(parents=True, exist_ok=session_id is not None)
         self.meta: dict[str, Any] = {"session": self.id, "created": time.time()}
         self._log: TextIO | None = (self.path / "chimerapy.log").open("a", encoding="utf-8")
+
+    @staticmethod
+    def new_id() -> str:
+        """A new session id: ``YYYYmmdd-HHMMSS-<6 hex digits>``, the name of its folder."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+        return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
     def write_log(self, record: dict[str, Any]) -> None:
         """Append one log record (time, worker, node, level, message) to ``chimerapy.log``."""
