@@ -83,8 +83,8 @@ class Manager:
         self.token = str(kwargs.pop("token", None) or os.environ.get(auth.TOKEN_ENV) or auth.new_token())
         os.environ[auth.TOKEN_ENV] = self.token  # Workers started from this program inherit it
         log_port = int(kwargs.pop("zmq_log_port", 0))
-        if kwargs:
-            raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
+        if kwargs:  # 0.0.10 took (and ignored) options of its own here: warn, do not refuse
+            log.warning("Manager: ignoring unknown keyword arguments %s", sorted(kwargs))
         self.state = "idle"
         self.session: Session | None = None
         self._next_session: str | None = Session.new_id()  # the session logdir names, until a commit

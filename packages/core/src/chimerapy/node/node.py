@@ -214,19 +214,24 @@ class Node(metaclass=_NodeType):
         *,
         frame: Any = None,
         timestamp: float | None = None,
+        timing: str = "cfr",
     ) -> None:
         """Append a frame (BGR ``(H, W, 3)`` or gray ``(H, W)``) to the H.264 video ``name`` at ``fps``.
 
         ``data`` (0.0.10's name) or ``frame``: frames of another dtype than ``uint8`` are
-        clipped to ``[0, 255]`` and converted, with one warning per record. The video holds
-        ``fps`` frames per second of wall time (see :mod:`chimerapy.records.video`).
+        clipped to ``[0, 255]`` and converted, with one warning per record.
         ``timestamp``: the frame's capture time on the Manager clock (default: now).
+        ``timing``: ``"cfr"`` (default, as 0.0.10): the video holds ``fps`` frames per second of
+        the time the frames were saved over (a late frame's gap is filled with the previous
+        frame, frames faster than ``fps`` are dropped, both counted), so index / fps is the
+        time; ``"vfr"``: every frame at its own time. The exact times are in
+        ``name.timestamps.csv`` either way (see :mod:`chimerapy.records.video`).
         """
         image = self._frame(name, "save_video", data, frame)
         if fps is None:
             raise TypeError(f"save_video({name!r}) needs fps")
         when = self.now() if timestamp is None else timestamp
-        self._recorder().save_video(name, image, fps, when)
+        self._recorder().save_video(name, image, fps, when, timing=timing)
 
     def save_audio(self, name: str, *args: Any, timestamp: float | None = None, **kwargs: Any) -> None:
         """Append a block of samples to ``name``.wav.
