@@ -51,7 +51,7 @@ def test_public_interface_is_pinned():
     assert chimerapy.records.__all__ == ["Recorder"]
     expected = {
         "__init__": ["self", "directory", "clock", "on_error", "flush_interval"],
-        "save_video": ["self", "name", "frame", "fps", "timestamp"],
+        "save_video": ["self", "name", "frame", "fps", "timestamp", "timing"],
         "save_audio": ["self", "name", "samples", "rate", "channels", "timestamp"],
         "save_tabular": ["self", "name", "row", "timestamp"],
         "save_image": ["self", "name", "image", "timestamp"],
