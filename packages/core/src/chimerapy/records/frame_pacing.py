@@ -2,13 +2,19 @@
 
 A video holds ``fps`` frames per second of wall time, so that frame index / fps is the time of
 every frame for any reader. Frame times come from the saves: the first saved frame is index 0;
-a frame saved at time ``t`` belongs at index ``round((t - t0) * fps)``. A frame saved late leaves
-a gap that the previous frame fills (it is repeated); a frame saved before its slot is free (it
-came faster than ``fps``) is dropped. Both are counted.
+a frame saved at time ``t`` belongs at index ``round((t - t0) * fps)`` (rounding keeps frames
+that come at about ``fps`` with some jitter each in its own slot). A frame saved late leaves a gap
+that the previous frame fills (it is repeated); a frame saved before its slot is free (it came
+faster than ``fps``) is dropped. Both are counted.
+
+When several frames fall in one slot the writer keeps the newest (it holds one frame back), and
+it places the record's last frame with ``floor`` instead, so that no slot lies past the last
+save: the video's duration (frames / fps) is the span of the saves plus at most one frame.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["FramePacer", "Placement"]
@@ -50,13 +56,26 @@ class FramePacer:
         """Frames in the video so far (written and repeated)."""
         return self._next
 
-    def place(self, timestamp: float) -> Placement:
-        """Where the frame saved at ``timestamp`` goes (times must not go backwards by much)."""
+    def slot(self, timestamp: float) -> int:
+        """The slot ``round((t - t0) * fps)`` of a frame saved at ``timestamp`` (the first
+        frame seen sets ``t0``)."""
         if self._start is None:
             self._start = timestamp
-            self._next = 1
-            return Placement(0)
-        slot = round((timestamp - self._start) * self.fps)
+        return round((timestamp - self._start) * self.fps)
+
+    def drop(self) -> None:
+        """Count a frame that was left out."""
+        self.dropped += 1
+
+    def place(self, timestamp: float, *, last: bool = False) -> Placement:
+        """Where the frame saved at ``timestamp`` goes; ``last`` for the record's final frame.
+
+        A frame whose slot is taken already is dropped.
+        """
+        if self._start is None:
+            self._start = timestamp
+        position = (timestamp - self._start) * self.fps
+        slot = math.floor(position + 1e-9) if last else round(position)
         if slot < self._next:
             self.dropped += 1
             return Placement(-1)

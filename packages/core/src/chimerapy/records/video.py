@@ -149,6 +149,7 @@ class VideoWriter(RecordWriter):
         self._first_time: float | None = None
         self._last_pts = -1
         self._previous: Any = None  # the last frame encoded, to fill gaps (cfr)
+        self._pending: tuple[float, Any] | None = None  # cfr: the newest frame, placed when the next comes
         self._container: Any = None
         self._stream: Any = None
         self._timestamps: CsvFile | None = None
@@ -183,16 +184,32 @@ class VideoWriter(RecordWriter):
         if self._stream is None:
             self._open(payload.shape[0], payload.shape[1])
         assert self._timestamps is not None
-        if self._pacer is not None:
-            placement = self._pacer.place(timestamp)
-            if placement.dropped:
-                self._timestamps.append((-1, timestamp))
-                return
-            for _ in range(placement.repeat_previous):
-                self._encode(self._previous, self._frames)
-            index = placement.index
+        if self._pacer is None:
+            self._write_frame(timestamp, payload, self._frames)
+            return
+        pending = self._pending
+        if pending is not None:  # placed only now: it may be superseded, and a last frame is placed apart
+            if self._pacer.slot(timestamp) <= self._pacer.slot(pending[0]):
+                self._pacer.drop()  # the newer frame takes the same slot
+                self._timestamps.append((-1, pending[0]))
+            else:
+                self._place(*pending, last=False)
         else:
-            index = self._frames
+            self._pacer.slot(timestamp)  # the first frame sets the start
+        self._pending = (timestamp, payload)
+
+    def _place(self, timestamp: float, payload: np.ndarray, *, last: bool) -> None:
+        assert self._pacer is not None and self._timestamps is not None
+        placement = self._pacer.place(timestamp, last=last)
+        if placement.dropped:
+            self._timestamps.append((-1, timestamp))
+            return
+        for _ in range(placement.repeat_previous):
+            self._encode(self._previous, self._frames)
+        self._write_frame(timestamp, payload, placement.index)
+
+    def _write_frame(self, timestamp: float, payload: np.ndarray, index: int) -> None:
+        assert self._timestamps is not None
         frame = av.VideoFrame.from_ndarray(
             pad_to_even(payload), format="gray" if payload.ndim == 2 else "bgr24"
         ).reformat(format="yuv420p")
@@ -223,6 +240,9 @@ class VideoWriter(RecordWriter):
     def close(self) -> None:
         complete = False
         try:
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                self._place(*pending, last=True)
             if self._stream is not None:
                 self._container.mux(self._stream.encode(None))
             complete = True
