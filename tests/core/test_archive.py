@@ -93,7 +93,7 @@ def test_every_record_kind_reaches_the_archive(cluster):
     rows = list(csv.DictReader((folder / "rows.csv").open()))
     assert len(rows) == 100 and list(rows[0]) == ["timestamp", "frame", "value"]
     assert [int(r["frame"]) for r in rows] == list(range(0, 300, 3))
-    assert sorted(p.name for p in (folder / "snapshot").glob("*.png")) == ["000000.png", "000001.png", "000002.png"]
+    assert sorted(p.name for p in (folder / "snapshot").glob("*.png")) == ["0.png", "1.png", "2.png"]
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert [e["data"]["frame"] for e in events] == [0, 100, 200]
     assert (folder / "notes.txt").read_text() == "frame 0\nframe 100\nframe 200\n"

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -49,7 +50,9 @@ class Manager:
     naming the call that is missing.
 
     Args:
-        logdir: where session folders (recordings, logs, meta.json) are written. As in
+        logdir: where session folders (recordings, logs, meta.json) are written (default:
+            ``chimerapy-runs`` in the system's temporary folder, as ``cp.Manager()`` in 0.0.10's
+            documentation relies on). As in
             ChimeraPy 0.0.10, :attr:`logdir` is then this Manager's current session folder
             inside it (chosen now; each later commit moves it on to a new one), and
             :attr:`root_logdir` is the folder given.
@@ -66,7 +69,7 @@ class Manager:
 
     def __init__(
         self,
-        logdir: Path | str,
+        logdir: Path | str | None = None,
         port: int = 9000,
         max_num_of_workers: int = 50,
         publish_logs_via_zmq: bool = False,
@@ -74,6 +77,8 @@ class Manager:
         **kwargs: Any,
     ) -> None:
         #: The folder given: every session of this Manager is a folder in it.
+        if logdir is None:
+            logdir = Path(tempfile.gettempdir()) / "chimerapy-runs"
         self.root_logdir = Path(logdir).expanduser().resolve()
         self.root_logdir.mkdir(parents=True, exist_ok=True)
         self.max_num_of_workers = max_num_of_workers

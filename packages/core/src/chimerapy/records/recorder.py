@@ -161,7 +161,7 @@ class Recorder:
     def save_image(self, name: str, image: np.ndarray, timestamp: float | None = None) -> None:
         """Queue one image (``uint8`` gray, BGR or BGRA, or ``uint16`` gray) as the next PNG.
 
-        Writes ``name/000000.png``, ... and ``name/timestamps.csv`` (see
+        Writes ``name/0.png``, ``name/1.png``, ... and ``name/timestamps.csv`` (see
         :mod:`chimerapy.records.image`). Copied.
         """
         self._submit(ImageFormat, name, timestamp, image)
