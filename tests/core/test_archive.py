@@ -33,7 +33,7 @@ class RecordsEverything(cp.Node):
         time.sleep(max(0.0, due - time.monotonic()))
         image = np.zeros((240, 320, 3), np.uint8)
         image[:, : self.frame % 320] = 200
-        self.save_video("camera", image, 30)
+        self.save_video("camera", image, 30, timing="frames")  # every frame: counts are exact
         if self.frame % 3 == 0:  # 10 Hz
             self.save_tabular("rows", {"frame": self.frame, "value": self.frame * 0.5})
         samples_due = int((self.frame + 1) * 16000 / 30)
