@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict
-
-import numpy as np
-import pandas as pd
 
 import chimerapy as cp
+import numpy as np
+import pandas as pd
 
 PA_INT16 = 8  # pyaudio.paInt16
 
@@ -31,7 +29,7 @@ class ConsumeNode(cp.Node):
     def prep(self):
         self.coef = 3
 
-    def step(self, data_chunks: Dict[str, cp.DataChunk]):
+    def step(self, data_chunks: dict[str, cp.DataChunk]):
         return self.coef * data_chunks["Gen1"].get("default")["value"]
 
 
@@ -55,7 +53,7 @@ class RecordNode(cp.Node):
     def prep(self):
         self.record = {}
 
-    def step(self, data: Dict[str, cp.DataChunk]):
+    def step(self, data: dict[str, cp.DataChunk]):
         for name, chunk in data.items():
             self.record[name] = chunk
         chunk = cp.DataChunk()

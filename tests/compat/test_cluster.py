@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import av
-import pytest
-
 import chimerapy as cp
+import pytest
 from legacy_nodes import ConsumeNode, CounterNode, GenNode, PrepErrorNode, RecordNode, VideoNode
 
 pytestmark = pytest.mark.timeout(120)

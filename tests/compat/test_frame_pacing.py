@@ -7,7 +7,6 @@ import csv
 import av
 import numpy as np
 import pytest
-
 from chimerapy.records import Recorder
 from chimerapy.records.frame_pacing import FramePacer
 

@@ -6,11 +6,10 @@ import json
 import logging
 import time
 
+import chimerapy as cp
 import networkx as nx
 import numpy as np
 import pytest
-
-import chimerapy as cp
 
 
 def test_add_nodes_from_and_add_edges_from_with_lists():

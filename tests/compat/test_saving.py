@@ -8,13 +8,11 @@ import time
 import wave
 
 import av
+import chimerapy as cp
 import cv2
 import numpy as np
 import pytest
-
-import chimerapy as cp
 from chimerapy.compat import paFloat32, paInt8, paInt16, paInt24, paInt32, paUInt8
-
 from legacy_nodes import AudioNode, ImageNode, TabularNode, VideoNode
 
 

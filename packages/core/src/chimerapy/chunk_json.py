@@ -48,7 +48,7 @@ def chunk_from_json(data: dict[str, Any], *, allow_pickle: bool = False) -> Data
     from .data_chunk import DataChunk
 
     if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
-        raise ValueError("a DataChunk's JSON is a dict with 'records' (from DataChunk.to_json())")
+        raise TypeError("a DataChunk's JSON is a dict with 'records' (from DataChunk.to_json())")
     chunk = DataChunk()
     for name, record in data["records"].items():
         chunk.update(name, {
@@ -123,7 +123,7 @@ def decode_value(data: Any, *, allow_pickle: bool = False) -> Any:
     if "__pickle__" in data:
         if not allow_pickle:
             raise ValueError("this JSON holds a pickled value; read it with allow_pickle=True only if you trust it")
-        return pickle.loads(base64.b64decode(data["__pickle__"]))  # noqa: S301 - opt-in, trusted peers only
+        return pickle.loads(base64.b64decode(data["__pickle__"]))  # opt-in, trusted peers only
     return {key: decode_value(item, allow_pickle=allow_pickle) for key, item in data.items()}
 
 

@@ -278,10 +278,12 @@ class Manager:
         indexed by node name or by the Node object.
         """
         self._require_state("gather", ("committed", "running", "stepping", "stopped"))
+        plan, graph = self._plan, self.graph
+        assert plan is not None and graph is not None  # set by every commit
         replies = self._loop.run(
-            self._broadcast(self._plan.workers(), "gather", timeout=timeout, strict=False), timeout=timeout + 5
+            self._broadcast(plan.workers(), "gather", timeout=timeout, strict=False), timeout=timeout + 5
         )
-        latest: dict[str, DataChunk | None] = dict.fromkeys(self.graph.names())
+        latest: dict[str, DataChunk | None] = dict.fromkeys(graph.names())
         for worker, reply in replies.items():
             if not (isinstance(reply, Envelope) and reply.ok):
                 log.warning("gather: no answer from Worker %s: %s", worker,
@@ -291,7 +293,7 @@ class Manager:
                 if encoded is not None and name in latest:
                     # pickled values only from an authenticated Worker running our node code
                     latest[name] = DataChunk.from_json(encoded, allow_pickle=True)
-        return GatherResult(self.graph, latest)
+        return GatherResult(graph, latest)
 
     def stop(self, *, collect: bool = True) -> bool:
         """Stop every node: sources first, then each node once it has drained its inputs.
@@ -317,7 +319,8 @@ class Manager:
         self.session.update_meta(stop_time=time.time(), node_stats=self.final_stats)
         stopped = all(isinstance(r, Envelope) and r.ok for r in replies.values())
         if collect:
-            return stopped and bool(self.collect())
+            complete = bool(self.collect())  # collected even when a node did not stop
+            return stopped and complete
         return stopped
 
     def collect(self, progress: ProgressCallback | None = None) -> CollectReport:

@@ -29,7 +29,7 @@ class NodeProcess:
 
     def __init__(self, node: Node) -> None:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        context = multiprocessing.get_context(method)
+        context: Any = multiprocessing.get_context(method)
         self._stop = context.Event()
         self._process = context.Process(
             target=_serve, args=(node, self._stop), name=f"chimerapy-debug-{node.name}", daemon=True

@@ -19,6 +19,7 @@ import ctypes
 import importlib
 import logging
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -292,7 +293,7 @@ def latest_output(runtime: NodeRuntime | None) -> dict[str, Any] | None:
         return None
     try:
         return chunk.to_json(allow_pickle=True)  # read by the Worker's authenticated Manager only
-    except Exception:  # an output that cannot be pickled is left out, never fatal
+    except (TypeError, ValueError, AttributeError, pickle.PicklingError):  # left out, never fatal
         log.warning("gather: the last output of this node cannot be encoded", exc_info=True)
         return None
 
