@@ -340,14 +340,16 @@ class Manager:
             (as 0.0.10's ``collect()``) when the archive is complete.
         """
         self._require_state("collect", ("stopped",))
-        done = {w: item for w, item in self.session.meta.get("collected", {}).items() if item.get("complete")}
+        session, plan = self.session, self._plan
+        assert session is not None and plan is not None  # set by every commit
+        done = {w: item for w, item in session.meta.get("collected", {}).items() if item.get("complete")}
 
         def report_progress(worker: str, path: str, done: int, total: int) -> None:
             self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
             if progress is not None:
                 progress(worker, path, done, total)
 
-        pending = [name for name in self._plan.workers() if name not in done]
+        pending = [name for name in plan.workers() if name not in done]
         results: list[WorkerCollection] = self._loop.run(self._collect(report_progress, pending), timeout=3600)
         report = {r.worker: r.as_dict() for r in results}
         collected = {**self.session.meta.get("collected", {}), **report}
@@ -359,7 +361,7 @@ class Manager:
             else:
                 log.error("collect from Worker %s is incomplete: %s missing %s",
                           worker, item["error"] or "", item["missing"])
-        return CollectReport({name: collected[name] for name in self._plan.workers() if name in collected})
+        return CollectReport({name: collected[name] for name in plan.workers() if name in collected})
 
     def shutdown(self) -> None:
         """Stop a running cluster, shut every Worker down, close the server. Idempotent."""

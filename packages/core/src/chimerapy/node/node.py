@@ -363,6 +363,11 @@ class Node(metaclass=_NodeType):
             return Path(self._runtime.directory)
         return self._logdir
 
+    @logdir.setter
+    def logdir(self, folder: Path | str) -> None:
+        """Choose where a debug-mode node records (before it starts recording)."""
+        self._logdir = Path(folder)
+
     @property
     def debug_address(self) -> str | None:
         """The address a ``debug="stream"`` node publishes on, once running."""

@@ -7,7 +7,7 @@ Per record ``name`` in the Recorder's directory:
 ==========  =====================================================================
 kind        files
 ==========  =====================================================================
-video       ``name.mp4`` (H.264, fragmented MP4), ``name.timestamps.csv``
+video       ``name.mp4`` (H.264; fragmented while recording, ordinary once closed), ``name.timestamps.csv``
 audio       ``name.wav`` (PCM int16 or float32), ``name.audio.json``, ``name.blocks.csv``
 tabular     ``name.csv`` (first column ``timestamp``)
 image       ``name/0.png``, ``name/1.png`` ..., ``name/timestamps.csv``

@@ -47,6 +47,7 @@ class NodeProcess:
     state: str = "spawned"
     stats: dict[str, Any] = field(default_factory=dict)
     latest: dict[str, Any] | None = None  # the node's last output as JSON, reported when it stopped
+    exit_seen: bool = False  # exited with code 0, judged on the next look (after its last messages)
     files: list[str] = field(default_factory=list)
     expected_exit: bool = False
     #: What the node was loaded and connected with, to restart it the same way.
@@ -182,6 +183,9 @@ class NodeSupervisor:
             for process in list(self.nodes.values()):
                 code = process.handle.poll()
                 if code is None or process.state in ("exited", "crashed"):
+                    continue
+                if code == 0 and not process.expected_exit and not process.exit_seen:
+                    process.exit_seen = True  # a clean exit: its last messages may still be on the way
                     continue
                 crashed = not process.expected_exit
                 process.state = "crashed" if crashed else "exited"
