@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import chimerapy as cp
+import numpy as np
 import pytest
 from legacy_nodes import ConsumeNode, CounterNode, GenNode, PrepErrorNode, RecordNode, VideoNode
 
@@ -130,3 +131,58 @@ def test_recorded_video_is_collected_with_its_timing(manager, worker):
         frames, duration = stream.frames, float(stream.duration * stream.time_base)
     span = times[-1] - times[0]
     assert 0 < duration - span <= 1 / 30 + 1e-6 and frames == round(duration * 30)
+
+
+class SyntheticCamera(cp.Node):
+    """The tutorial's webcam node with the camera replaced by synthetic frames."""
+
+    def prep(self):
+        self.index = 0
+
+    def step(self) -> cp.DataChunk:
+        time.sleep(1 / 30)
+        self.index += 1
+        frame = np.full((48, 64, 3), self.index % 256, np.uint8)
+        self.save_video(name="test", data=frame, fps=15)
+        data_chunk = cp.DataChunk()
+        data_chunk.add("frame", frame, "image")
+        return data_chunk
+
+
+class ShowWindow(cp.Node):
+    def prep(self):
+        self.shown = 0
+
+    def step(self, data_chunks):
+        for name, data_chunk in data_chunks.items():
+            frame = data_chunk.get("frame")["value"]
+            self.shown += 1
+            return {"from": name, "shape": list(frame.shape), "shown": self.shown}
+
+
+class RemoteCameraGraph(cp.Graph):
+    def __init__(self):
+        super().__init__()
+        self.web = SyntheticCamera(name="web")
+        self.show = ShowWindow(name="show")
+        self.add_nodes_from([self.web, self.show])
+        self.add_edge(src=self.web, dst=self.show)
+        self.node_ids = [self.web.id, self.show.id]
+
+
+def test_tutorial_program_with_default_ports(tmp_path):
+    manager = cp.Manager(logdir=tmp_path / "runs")  # default port (a free one if 9000 is taken)
+    worker = cp.Worker(name="local", id="local")  # default port likewise
+    try:
+        graph = RemoteCameraGraph()
+        worker.connect(host=manager.host, port=manager.port)
+        assert manager.commit_graph(graph=graph, mapping={worker.id: graph.node_ids})
+        manager.start()
+        wait_until(lambda: manager.node_stats.get("show", {}).get("steps", 0) >= 10)
+        manager.stop()
+        shown = manager.gather()[graph.show.id].get("default")["value"]
+        assert shown["from"] == "web" and shown["shape"] == [48, 64, 3] and shown["shown"] >= 10
+        assert (manager.logdir / "local" / "web" / "test.mp4").exists()
+    finally:
+        manager.shutdown()
+        worker.shutdown()
