@@ -194,7 +194,9 @@ class NodeRuntime:
             if self.mode == "step" and not self._permits.acquire(timeout=timeout):
                 return
             if not self._stop.is_set():
-                self.emit(self._call_step(None))
+                output = self._call_step(None)
+                if not self._stop.is_set():  # a step that returns after stop() is not sent (as 0.0.10)
+                    self.emit(output)
             return
         complete = len(self.inputs)
         for chunk in self.subscriber.stream(timeout):
