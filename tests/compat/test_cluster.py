@@ -79,22 +79,37 @@ def test_ids_mapping_step_gather_then_start_stop_collect(manager, worker):
     assert manager.logdir != first_logdir and manager.logdir.parent == manager.root_logdir
 
 
-def test_follow_and_gathered_chunks_compare_equal(manager, worker):
-    hf, lf, sn = CounterNode(name="hf"), CounterNode(name="lf"), RecordNode(name="sn")
+class SlowCounterNode(CounterNode):
+    """Counts once at once, then every 1.5 s (0.0.10's low-frequency test node, shorter)."""
+
+    def step(self):
+        time.sleep(0.3 if self.i == 0 else 1.5)
+        self.i += 1
+        chunk = cp.DataChunk()
+        chunk.add("i", self.i)
+        return chunk
+
+
+@pytest.mark.parametrize("follow", ["fast", "slow"])
+def test_follow_and_gathered_chunks_compare_equal(manager, worker, follow):
+    hf, lf, sn = CounterNode(name="hf"), SlowCounterNode(name="lf"), RecordNode(name="sn")
     graph = cp.Graph()
     graph.add_nodes_from([hf, lf, sn])
-    graph.add_edge(src=hf, dst=sn)
-    graph.add_edge(src=lf, dst=sn, follow=True)
+    graph.add_edge(src=hf, dst=sn, follow=follow == "fast")
+    graph.add_edge(src=lf, dst=sn, follow=follow == "slow")
     worker.connect(host=manager.host, port=manager.port)
     assert manager.commit_graph(graph, {worker.id: [hf.id, lf.id, sn.id]})
     manager.start()
-    wait_until(lambda: manager.node_stats.get("sn", {}).get("steps", 0) >= 5)
+    wait_until(lambda: manager.node_stats.get("lf", {}).get("steps", 0) >= 2)
     manager.stop()
     name_to_id = {data["object"].name: n for n, data in manager.graph.G.nodes(data=True)}
     latest = manager.gather()
     record = latest[name_to_id["sn"]].get("record")["value"]
-    assert record["lf"] == latest[name_to_id["lf"]]  # sn stepped on lf's last chunk
-    assert record["lf"].get("i")["value"] == latest[name_to_id["lf"]].get("i")["value"]
+    assert record["lf"] == latest[name_to_id["lf"]]  # the slow input as sn last saw it
+    if follow == "fast":
+        assert abs(record["hf"].get("i")["value"] - latest[name_to_id["hf"]].get("i")["value"]) < 5
+    else:  # sn stepped only with lf, long after hf moved on
+        assert record["hf"] != latest[name_to_id["hf"]]
 
 
 def test_a_failing_prep_returns_false_quickly_and_keeps_the_error(manager, worker):
