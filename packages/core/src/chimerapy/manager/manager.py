@@ -307,7 +307,8 @@ class Manager:
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
-            self._broadcast(self._plan.workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            self._broadcast(self._plan.workers(), "stop", {"grace": grace, "at": time.time()}, timeout=grace + 15,
+                            strict=False),
             timeout=grace + 30,
         )
         for reply in replies.values():

@@ -105,7 +105,7 @@ class ControlThread(threading.Thread):
             return
         runtime = self.runtime
         if envelope.type == "stop" and runtime is not None and runtime.mode != "idle":
-            runtime.request_stop()
+            runtime.request_stop(at=envelope.data.get("at"))
             self.send(envelope.reply())
         elif envelope.type == "step" and runtime is not None and runtime.mode == "step":
             runtime.allow_step()
@@ -288,11 +288,10 @@ class NodeHost:
 
 def latest_output(runtime: NodeRuntime | None) -> dict[str, Any] | None:
     """The node's last output as JSON for ``Manager.gather`` (None if none, or not encodable)."""
-    chunk = runtime.latest if runtime is not None else None
-    if chunk is None:
+    if runtime is None:
         return None
     try:
-        return chunk.to_json(allow_pickle=True)  # read by the Worker's authenticated Manager only
+        return runtime.gather_output()  # read by the Worker's authenticated Manager only
     except (TypeError, ValueError, AttributeError, pickle.PicklingError):  # left out, never fatal
         log.warning("gather: the last output of this node cannot be encoded", exc_info=True)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import pickle
 import tempfile
 import threading
 import time
@@ -114,6 +115,10 @@ class NodeRuntime:
         self.steps = self.step_errors = self.outputs = 0
         #: The last chunk the node produced (what Manager.gather reports).
         self.latest: DataChunk | None = None
+        #: The Manager's time of the stop (None while running); outputs computed from data
+        #: produced after it are not what gather reports.
+        self.stop_at: float | None = None
+        self._frozen: dict[str, Any] | None = None  # gather's answer once the stop is passed
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         self._rate_mark = (time.monotonic(), 0)
@@ -166,11 +171,15 @@ class NodeRuntime:
         if self._recorder is not None:
             self._recorder.close()
 
-    def request_stop(self) -> None:
-        """Ask the loop to end: sources stop now, other nodes once their inputs have ended."""
+    def request_stop(self, at: float | None = None) -> None:
+        """Ask the loop to end: sources stop now, other nodes once their inputs have ended.
+
+        ``at``: the Manager's time of the stop (default: now).
+        """
         if not self._stop.is_set():
             self._stop_time = time.monotonic()
             self.stop_requested_at = self.clock()
+            self.stop_at = self.stop_requested_at if at is None else float(at)
             self._stop.set()
         self._permits.release()
 
@@ -194,16 +203,16 @@ class NodeRuntime:
             if self.mode == "step" and not self._permits.acquire(timeout=timeout):
                 return
             if not self._stop.is_set():
-                output = self._call_step(None)
-                if not self._stop.is_set():  # a step that returns after stop() is not sent (as 0.0.10)
-                    self.emit(output)
+                self.emit(self._call_step(None))
             return
         complete = len(self.inputs)
         for chunk in self.subscriber.stream(timeout):
             self.node.in_bound_data[chunk.producer] = chunk
             self.node.new_data_available = True
             if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:
-                self.emit(self._call_step(dict(self.node.in_bound_data)))
+                basis = max(c.time for c in self.node.in_bound_data.values())
+                self._freeze_if_past_stop(basis)  # before the step: it may change what it sent
+                self.emit(self._call_step(dict(self.node.in_bound_data)), basis=basis)
 
     def poll_inputs(self, timeout: float) -> list[DataChunk]:
         """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
@@ -213,12 +222,16 @@ class NodeRuntime:
             self.node.new_data_available = True
         return chunks
 
-    def emit(self, output: Any) -> DataChunk | None:
-        """Publish what a step produced (``None`` publishes nothing)."""
+    def emit(self, output: Any, *, basis: float | None = None) -> DataChunk | None:
+        """Publish what a step produced (``None`` publishes nothing).
+
+        ``basis``: when the data it was computed from was produced (default: now).
+        """
         chunk = as_chunk(output)
         if chunk is None:
             return None
         self.outputs += 1
+        self._freeze_if_past_stop(self.clock() if basis is None else basis)
         self.latest = chunk
         if self.publisher is not None:
             self.publisher.send(chunk, abort=self._give_up_sending)
@@ -230,6 +243,24 @@ class NodeRuntime:
             except Exception:  # a preview must never break the node
                 log.debug("preview of %s failed", self.node.name, exc_info=True)
         return chunk
+
+    def gather_output(self) -> dict[str, Any] | None:
+        """The node's latest output as JSON for ``Manager.gather``: as of the stop once stopped.
+
+        Values that JSON cannot carry are pickled (read only by the authenticated Manager).
+        """
+        if self._frozen is not None:
+            return self._frozen
+        return self.latest.to_json(allow_pickle=True) if self.latest is not None else None
+
+    def _freeze_if_past_stop(self, basis: float) -> None:
+        """Keep gather's answer as it was at the stop, before the first output computed from
+        data produced after it (sources finishing a step, consumers draining)."""
+        if self._frozen is None and self.stop_at is not None and basis > self.stop_at and self.latest is not None:
+            try:
+                self._frozen = self.latest.to_json(allow_pickle=True)
+            except (TypeError, ValueError, AttributeError, pickle.PicklingError):
+                log.warning("gather: the last output of %s cannot be encoded", self.node.name, exc_info=True)
 
     def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:
         self.node.new_data_available = False

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 __all__ = ["FramePacer", "Placement"]
 
+#: Slack, in frames, for the last frame's ``floor``: UNIX times are exact to about 2e-7 s, so a
+#: frame saved exactly on time may compute as a hair early.
+_TOLERANCE = 1e-3
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -75,7 +79,7 @@ class FramePacer:
         if self._start is None:
             self._start = timestamp
         position = (timestamp - self._start) * self.fps
-        slot = math.floor(position + 1e-9) if last else round(position)
+        slot = math.floor(position + _TOLERANCE) if last else round(position)
         if slot < self._next:
             self.dropped += 1
             return Placement(-1)

@@ -537,15 +537,16 @@ class Worker:
         self._run_mode = None  # no restarts once stopping
         grace = float(data.get("grace", 8.0))
         processes = list(self.supervisor.nodes.values())
-        await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
+        stop = {"at": data["at"]} if data.get("at") is not None else {}  # the Manager's time of the stop
+        await asyncio.gather(*(self._stop_one(p, grace, stop) for p in processes))
         self._final_outputs.update({p.name: p.latest for p in processes})
         self.supervisor.remove_shared_memory()
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state} for p in processes}}
 
-    async def _stop_one(self, process: NodeProcess, grace: float) -> None:
+    async def _stop_one(self, process: NodeProcess, grace: float, stop: dict[str, Any] | None = None) -> None:
         if process.handle.poll() is None:
             try:
-                await self.supervisor.request(process, "stop", timeout=2.0)
+                await self.supervisor.request(process, "stop", stop, timeout=2.0)
             except (TimeoutError, ConnectionError):
                 pass
             try:
