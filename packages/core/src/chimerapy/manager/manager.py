@@ -274,8 +274,9 @@ class Manager:
     def gather(self, timeout: float = 10.0) -> GatherResult:
         """Each node's latest output, as in ChimeraPy 0.0.10: node id -> DataChunk (or None).
 
-        Works while the cluster runs or steps and after :meth:`stop`. The result may also be
-        indexed by node name or by the Node object.
+        Works while the cluster runs or steps, and after :meth:`stop`, when it reports the
+        outputs as of the stop (not those computed from data produced after it), so that they
+        agree with each other. The result may also be indexed by node name or by the Node object.
         """
         self._require_state("gather", ("committed", "running", "stepping", "stopped"))
         plan, graph = self._plan, self.graph
