@@ -22,9 +22,9 @@ else
   echo "not root or no apt-get: tests needing ${SYSTEM_PACKAGES[*]} skip with a reason" >&2
 fi
 
-# suite name | what to install | test folder
+# suite name | what to install | test folders (space-separated)
 SUITES=(
-  "core|-e packages/core[test,discovery]|tests/core"
+  "core|-e packages/core[test,discovery]|tests/core tests/compat"
   "nodes-video|-e packages/core[test] -e packages/nodes-video[test]|tests/nodes_video"
   "nodes-audio|-e packages/core[test] -e packages/nodes-audio[test]|tests/nodes_audio"
   "nodes-ml|-e packages/core[test] -e packages/nodes-video[test] -e packages/nodes-ml[test]|tests/nodes_ml"
@@ -36,16 +36,21 @@ mkdir -p "$VENVS"
 rm -f "$VENVS"/*.xml
 failed_suites=()
 for suite in "${SUITES[@]}"; do
-  IFS="|" read -r name requirements folder <<<"$suite"
-  [ -d "$folder" ] && ls "$folder"/test_*.py >/dev/null 2>&1 || { echo "== $name: no tests"; continue; }
+  IFS="|" read -r name requirements folders <<<"$suite"
+  read -ra folder_list <<<"$folders"
+  present=()
+  for folder in "${folder_list[@]}"; do
+    ls "$folder"/test_*.py >/dev/null 2>&1 && present+=("$folder")
+  done
+  [ ${#present[@]} -gt 0 ] || { echo "== $name: no tests"; continue; }
   echo "== $name: installing into $VENVS/$name"
   [ -x "$VENVS/$name/bin/python" ] || "$PYTHON" -m venv "$VENVS/$name"
   # shellcheck disable=SC2086
   if ! "$VENVS/$name/bin/python" -m pip install -q --disable-pip-version-check $requirements; then
     echo "== $name: installation failed"; failed_suites+=("$name"); continue
   fi
-  echo "== $name: testing $folder"
-  "$VENVS/$name/bin/python" -m pytest "$folder" -p no:cacheprovider --junitxml="$VENVS/$name.xml" "$@" \
+  echo "== $name: testing ${present[*]}"
+  "$VENVS/$name/bin/python" -m pytest "${present[@]}" -p no:cacheprovider --junitxml="$VENVS/$name.xml" "$@" \
     || failed_suites+=("$name")
 done
 

@@ -33,7 +33,7 @@ class RecordsEverything(cp.Node):
         time.sleep(max(0.0, due - time.monotonic()))
         image = np.zeros((240, 320, 3), np.uint8)
         image[:, : self.frame % 320] = 200
-        self.save_video("camera", image, 30)
+        self.save_video("camera", image, 30, timing="frames")  # every frame: counts are exact
         if self.frame % 3 == 0:  # 10 Hz
             self.save_tabular("rows", {"frame": self.frame, "value": self.frame * 0.5})
         samples_due = int((self.frame + 1) * 16000 / 30)
@@ -93,7 +93,7 @@ def test_every_record_kind_reaches_the_archive(cluster):
     rows = list(csv.DictReader((folder / "rows.csv").open()))
     assert len(rows) == 100 and list(rows[0]) == ["timestamp", "frame", "value"]
     assert [int(r["frame"]) for r in rows] == list(range(0, 300, 3))
-    assert sorted(p.name for p in (folder / "snapshot").glob("*.png")) == ["000000.png", "000001.png", "000002.png"]
+    assert sorted(p.name for p in (folder / "snapshot").glob("*.png")) == ["0.png", "1.png", "2.png"]
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert [e["data"]["frame"] for e in events] == [0, 100, 200]
     assert (folder / "notes.txt").read_text() == "frame 0\nframe 100\nframe 200\n"

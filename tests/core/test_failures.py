@@ -16,7 +16,7 @@ def test_prep_failure_fails_the_commit_with_the_remote_traceback(cluster):
     graph = cp.Graph()
     graph.add_edge(CountingSource("src"), RaisesIn("fragile", "prep"))
     with pytest.raises(cp.CommitError) as info:
-        manager.commit_graph(graph, {"w1": ["src", "fragile"]})
+        manager.commit_graph(graph, {"w1": ["src", "fragile"]}, strict=True)
     (error,) = info.value.errors
     assert (error.node, error.phase, error.worker) == ("fragile", "prep", "w1")
     assert "fragile fails in prep on purpose" in error.remote_traceback

@@ -165,7 +165,7 @@ def test_rest_refuses_hostile_names_in_pipelines_and_session_ids(make_manager):
                 async with http.get(f"/api/sessions/{session}/files") as response:
                     answer = await response.json()
                     assert response.status == 400 and "session id" in answer["error"], answer
-        assert manager.state == "idle" and [p for p in manager.logdir.iterdir() if p.name != ".chimerapy"] == []
+        assert manager.state == "idle" and [p for p in manager.root_logdir.iterdir() if p.name != ".chimerapy"] == []
 
     asyncio.run(scenario())
 

@@ -10,7 +10,7 @@ def test_all_is_pinned():
         "AuthenticationError", "ChimeraPyError", "CommitError", "DataChunk", "Graph", "GraphError",
         "Manager", "MappingError", "Node", "NodeError", "ProtocolError", "RecordError",
         "RegistryError", "StateError", "Worker", "WorkerLostError", "__version__", "open_session",
-        "register",
+        "register", "debug",
     ])
     for name in cp.__all__:
         assert hasattr(cp, name)

@@ -52,7 +52,7 @@ def test_public_interface_is_pinned():
     assert chimerapy.records.__all__ == ["Recorder"]
     expected = {
         "__init__": ["self", "directory", "clock", "on_error", "flush_interval"],
-        "save_video": ["self", "name", "frame", "fps", "timestamp"],
+        "save_video": ["self", "name", "frame", "fps", "timestamp", "timing"],
         "save_audio": ["self", "name", "samples", "rate", "channels", "timestamp"],
         "save_tabular": ["self", "name", "row", "timestamp"],
         "save_image": ["self", "name", "image", "timestamp"],
@@ -120,7 +120,7 @@ def test_images_become_numbered_pngs_with_timestamps(make_recorder, tmp_path):
         image[:] = 0  # the Recorder owns a copy
     recorder.close()
     folder = tmp_path / "rec" / "snap"
-    names = [f"{i:06d}.png" for i in range(4)]
+    names = [f"{i}.png" for i in range(4)]
     assert sorted(p.name for p in folder.iterdir()) == names + ["timestamps.csv"]
     assert read_csv(folder / "timestamps.csv")[1:] == [[n, repr(T0 + i)] for i, n in enumerate(names)]
     rng = np.random.default_rng(1)
@@ -247,7 +247,7 @@ def test_files_and_stats_list_every_record(make_recorder, tmp_path):
     names = {str(path.relative_to(folder)) for path in recorder.files()}
     assert names == {
         "cam.mp4", "cam.timestamps.csv", "mic.wav", "mic.audio.json", "mic.blocks.csv",
-        "tab.csv", "img/000000.png", "img/timestamps.csv", "js.jsonl", "txt.txt",
+        "tab.csv", "img/0.png", "img/timestamps.csv", "js.jsonl", "txt.txt",
         "txt.timestamps.csv",
     }
     assert all(path.exists() for path in recorder.files())

@@ -107,7 +107,7 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: fl
 
 
 def sessions_in(manager) -> list[str]:
-    return sorted(path.name for path in manager.logdir.iterdir() if not path.name.startswith("."))  # .chimerapy: keys
+    return sorted(path.name for path in manager.root_logdir.iterdir() if not path.name.startswith("."))  # .chimerapy: keys
 
 
 def test_commit_start_watch_stop_and_collect(cluster, test_pack):
@@ -284,7 +284,7 @@ def test_requests_without_the_right_token_are_refused(make_manager):
 
 def test_archive_lists_sessions_and_serves_their_files(make_manager):
     manager = make_manager()
-    logdir = manager.logdir
+    logdir = manager.root_logdir
     older, newer = logdir / "20260101-000000-aaaaaa", logdir / "20260102-000000-bbbbbb"
     video = bytes(range(256)) * 40
     for folder, created in ((older, 1.0), (newer, 2.0)):
@@ -380,7 +380,7 @@ def test_editor_routes_validate_save_and_load_pipelines(cluster, test_pack):
             status, body = await call(http, "PUT", "/api/pipelines/lab-1", json=pipeline())
             assert status == 200 and body["name"] == "lab-1"
             saved = Path(body["path"])
-            assert saved == manager.logdir / "pipelines" / "lab-1.json"
+            assert saved == manager.root_logdir / "pipelines" / "lab-1.json"
             assert saved.stat().st_mode & 0o777 == 0o600 and saved.parent.stat().st_mode & 0o777 == 0o700
             assert check_pipeline(saved).graph.names() == ["src", "dbl"]  # a file `chimerapy run` takes
             status, body = await call(http, "PUT", "/api/pipelines/lab-2", json=mistyped)

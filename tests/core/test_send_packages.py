@@ -36,7 +36,7 @@ def main():
     graph = cp.Graph()
     graph.add_edge(source, Sink("sink"))
     try:
-        manager.commit_graph(graph, {worker: ["source", "sink"]}, send_packages=[spec])
+        manager.commit_graph(graph, {worker: ["source", "sink"]}, send_packages=[spec], strict=True)
     except cp.CommitError as error:
         print("COMMIT-ERROR", json.dumps(str(error)), flush=True)
         manager.shutdown()
@@ -167,7 +167,7 @@ def test_import_failure_on_the_worker_fails_the_commit_with_its_traceback(cluste
     graph = cp.Graph()
     graph.add_node(CountingSource("src"))
     with pytest.raises(cp.CommitError) as info:
-        manager.commit_graph(graph, {"w1": ["src"]}, send_packages=[{"name": "needsdriver", "path": str(folder)}])
+        manager.commit_graph(graph, {"w1": ["src"]}, send_packages=[{"name": "needsdriver", "path": str(folder)}], strict=True)
     text = str(info.value)
     assert "needsdriver" in text and "fails to import on Worker w1" in text
     assert "ModuleNotFoundError: No module named 'driver_that_only_the_manager_has'" in text
@@ -198,7 +198,7 @@ def test_a_package_is_sent_once_and_conflicts_are_reported(make_manager, make_wo
     (project / "src" / "chimerapy_fake" / "__init__.py").write_text("")
     (project / "pyproject.toml").write_text('[project]\nname = "chimerapy-core"\nversion = "9.9.9"\n')
     with pytest.raises(cp.CommitError, match=r"has 0\.1\.0 installed, the Manager sends 9\.9\.9.*override"):
-        manager.commit_graph(graph, {"w1": ["src"]}, send_packages=[{"name": "chimerapy-core", "path": str(project)}])
+        manager.commit_graph(graph, {"w1": ["src"]}, send_packages=[{"name": "chimerapy-core", "path": str(project)}], strict=True)
 
 
 @pytest.mark.timeout(600)

@@ -56,7 +56,7 @@ def test_build_check_save_and_run_a_pipeline_by_clicks(cluster, page):
     expect(error).to_have_text("video.test_pattern's option 'fps' takes float, not 'thirty' (a string)")
     expect(page.locator("#editor-status")).to_have_text("1 problem(s)")
     page.locator("#editor-panel").screenshot(path=str(ARTIFACTS / "editor-error.png"))
-    assert manager.state == "idle" and not [p for p in manager.logdir.iterdir() if p.name not in ("pipelines", ".chimerapy")]
+    assert manager.state == "idle" and not [p for p in manager.root_logdir.iterdir() if p.name not in ("pipelines", ".chimerapy")]
 
     camera.locator('.option[data-option="fps"] input').fill("15")
     expect(page.locator("#editor-status")).to_have_text("valid: 2 nodes, 1 edges")
@@ -64,7 +64,7 @@ def test_build_check_save_and_run_a_pipeline_by_clicks(cluster, page):
     page.fill("#pipeline-name", "two-nodes")
     page.click("#save-pipeline")
     expect(page.locator("#notice")).to_contain_text("Saved as")
-    saved = manager.logdir / "pipelines" / "two-nodes.json"
+    saved = manager.root_logdir / "pipelines" / "two-nodes.json"
     checked = check_pipeline(saved)  # what `chimerapy validate` / `run` take
     assert checked.mapping == {"w1": ["test_pattern"], "w2": ["recorder"]}
     assert json.loads(saved.read_text())["nodes"][0]["params"] == {"width": 320, "height": 240, "fps": 15}
@@ -81,7 +81,7 @@ def test_build_check_save_and_run_a_pipeline_by_clicks(cluster, page):
     page.click("#stop")
     expect(page.locator("#cluster-state")).to_have_text("stopped", timeout=60_000)
     expect(page.locator("#notice")).to_contain_text("Collected")
-    assert (manager.logdir / session / "w2" / "recorder" / "take.mp4").stat().st_size > 0
+    assert (manager.root_logdir / session / "w2" / "recorder" / "take.mp4").stat().st_size > 0
 
     # the session's pipeline opens again in the editor
     page.click("#editor-nodes .editor-node[data-name='recorder'] button.remove")

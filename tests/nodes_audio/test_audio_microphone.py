@@ -79,7 +79,7 @@ def prep_failure(manager: cp.Manager, mic: Microphone) -> str:
     graph = cp.Graph()
     graph.add_node(mic)
     with pytest.raises(cp.CommitError) as info:
-        manager.commit_graph(graph, {"w1": [mic.name]})
+        manager.commit_graph(graph, {"w1": [mic.name]}, strict=True)
     (error,) = info.value.errors
     assert (error.node, error.phase) == (mic.name, "prep")
     return error.remote_traceback

@@ -83,11 +83,12 @@ def test_find_frame_falls_back_to_any_image_record_when_asked():
     assert found.record == "snapshot" and found.timestamp == 99.0
 
 
-def test_frame_time_needs_a_timestamp_or_a_production_time():
+def test_frame_time_of_a_chunk_built_by_hand_is_when_it_was_made():
     chunk = cp.DataChunk()
     chunk.add("frame", np.zeros((2, 2, 3), np.uint8), "image")
-    with pytest.raises(ValueError, match="no 'timestamp' record"):
-        frame_time(chunk)
+    assert frame_time(chunk) == chunk.created
+    chunk.produced_at = chunk.created + 5.0
+    assert frame_time(chunk) == chunk.created + 5.0
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_camera_cannot_open_reaches_the_user_at_commit(cluster):
     graph = cp.Graph()
     graph.add_node(Camera("cam", device=98))
     with pytest.raises(cp.CommitError, match=r"cam \(prep\)") as caught:
-        manager.commit_graph(graph, {"w1": ["cam"]})
+        manager.commit_graph(graph, {"w1": ["cam"]}, strict=True)
     (error,) = caught.value.errors
     assert error.node == "cam" and error.worker == "w1"
     assert "cannot open camera 98" in error.remote_traceback

@@ -11,7 +11,9 @@ multimodal data.
     manager.start(); ...; manager.stop(); manager.shutdown()
 """
 
+from . import _logger as _logger  # 0.0.10 programs call cp._logger.getLogger
 from .__about__ import __version__
+from ._logger import debug
 from .data_chunk import DataChunk
 from .errors import (
     AuthenticationError,
@@ -66,6 +68,7 @@ __all__ = [
     "Worker",
     "WorkerLostError",
     "__version__",
+    "debug",
     "open_session",
     "register",
 ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
+
+import numpy as np
 
 __all__ = ["CONTENT_TYPES", "DataChunk"]
 
@@ -25,13 +29,20 @@ class DataChunk:
     read-only views of the message buffers: copy them (``value.copy()``) before modifying.
 
     Times are Manager-aligned UNIX times in seconds (see :meth:`chimerapy.Node.now`); they are
-    ``None`` until the chunk is published and received.
+    ``None`` until the chunk is published and received. :attr:`created` (this process's clock)
+    is set when the chunk is made, so a chunk built by hand has a time too.
+
+    As in ChimeraPy 0.0.10, ``get("meta")`` returns the record ``{"value": {"ownership",
+    "created", "transmitted", "received"}, "content-type": "meta"}`` (unless a record is named
+    ``"meta"``); chunks compare equal when their records hold equal values.
     """
 
-    __slots__ = ("_records", "produced_at", "producer", "received_at", "seq")
+    __slots__ = ("_records", "created", "produced_at", "producer", "received_at", "seq")
 
     def __init__(self) -> None:
         self._records: dict[str, dict[str, Any]] = {}
+        #: UNIX time at which the chunk was made (here, or for a received chunk, by its decoder).
+        self.created: float = time.time()
         #: Manager-aligned time at which the producing node published the chunk.
         self.produced_at: float | None = None
         #: Manager-aligned time at which the consuming node received the chunk.
@@ -69,6 +80,8 @@ class DataChunk:
         try:
             return self._records[name]
         except KeyError:
+            if name == "meta":
+                return self._meta()
             raise KeyError(
                 f"this DataChunk has no record {name!r}; it holds {sorted(self._records)}"
             ) from None
@@ -92,6 +105,49 @@ class DataChunk:
             "ownership": list(record.get("ownership", [])),
         }
 
+    @property
+    def time(self) -> float:
+        """When the chunk's data was made: its production time if it was sent, else :attr:`created`."""
+        return self.produced_at if self.produced_at is not None else self.created
+
+    def to_json(self, *, allow_pickle: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict of the records and times (see :mod:`chimerapy.chunk_json`)."""
+        from .chunk_json import chunk_to_json
+
+        return chunk_to_json(self, allow_pickle=allow_pickle)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, allow_pickle: bool = False) -> DataChunk:
+        """The chunk :meth:`to_json` described."""
+        from .chunk_json import chunk_from_json
+
+        return chunk_from_json(data, allow_pickle=allow_pickle)
+
+    def _meta(self) -> dict[str, Any]:
+        trail = [self.producer] if self.producer else []
+        return {
+            "value": {
+                "ownership": trail,
+                "created": datetime.datetime.fromtimestamp(self.created),
+                "transmitted": None if self.produced_at is None else datetime.datetime.fromtimestamp(self.produced_at),
+                "received": None if self.received_at is None else datetime.datetime.fromtimestamp(self.received_at),
+            },
+            "content-type": "meta",
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DataChunk):
+            return NotImplemented
+        if self.keys() != other.keys():
+            return False
+        return all(
+            record["content-type"] == other._records[name]["content-type"]
+            and _values_equal(record["value"], other._records[name]["value"])
+            for name, record in self._records.items()
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
     def keys(self) -> list[str]:
         """Return the record names, in insertion order."""
         return list(self._records)
@@ -109,3 +165,18 @@ class DataChunk:
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}:{r['content-type']}" for n, r in self._records.items())
         return f"<DataChunk from={self.producer!r} seq={self.seq} [{parts}]>"
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    """Equality that also holds for numpy arrays (same dtype, shape and values) inside containers."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and bool(np.array_equal(a, b)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False

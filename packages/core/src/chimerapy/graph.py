@@ -52,12 +52,16 @@ class Graph:
             raise GraphError(
                 f"two nodes are named {node.name!r}; node names must be unique in a graph"
             )
-        self.G.add_node(node)
+        self.G.add_node(node, object=node)  # node data "object", as 0.0.10's graphs had
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
         """Add each of ``nodes``."""
         for node in nodes:
             self.add_node(node)
+
+    def add_nodes_from(self, nodes: Iterable[Node]) -> None:
+        """Add each of ``nodes`` (networkx's and ChimeraPy 0.0.10's name for :meth:`add_nodes`)."""
+        self.add_nodes(nodes)
 
     def add_edge(
         self, src: Node, dst: Node, *, follow: bool = False, latest_only: bool | None = None
@@ -87,10 +91,15 @@ class Graph:
                     )
         self.G.add_edge(src, dst, follow=bool(follow), latest_only=bool(latest_only))
 
-    def add_edges(self, edges: Iterable[tuple[Node, Node]]) -> None:
-        """Add each ``(src, dst)`` pair as an edge with default options."""
-        for src, dst in edges:
+    def add_edges(self, edges: Iterable[tuple[Node, Node] | list[Node]]) -> None:
+        """Add each ``(src, dst)`` pair (a tuple or a two-item list) as an edge with default options."""
+        for edge in edges:
+            src, dst = edge
             self.add_edge(src, dst)
+
+    def add_edges_from(self, edges: Iterable[tuple[Node, Node] | list[Node]]) -> None:
+        """Add each ``(src, dst)`` pair (networkx's and 0.0.10's name for :meth:`add_edges`)."""
+        self.add_edges(edges)
 
     # -- inspecting ------------------------------------------------------------------------------
 
@@ -105,6 +114,14 @@ class Graph:
             if key in (node.name, node.id):
                 return node
         raise GraphError(f"the graph has no node named {key!r}; it has {self.names()}")
+
+    def get_id_by_name(self, name: str) -> str:
+        """The id of the node named ``name`` (as in ChimeraPy 0.0.10)."""
+        return self.node(name).id
+
+    def has_node_by_id(self, node_id: str) -> bool:
+        """True if a node of the graph has the id ``node_id``."""
+        return any(node.id == node_id for node in self.G.nodes)
 
     def names(self) -> list[str]:
         """The node names, in insertion order."""

@@ -45,16 +45,11 @@ class Found:
 
 
 def capture_time(chunk: cp.DataChunk) -> float:
-    """The time the data of ``chunk`` was captured: its ``timestamp`` record, else when it was sent.
-
-    Raises:
-        ValueError: for a chunk with neither (one that was never sent).
-    """
+    """The time the data of ``chunk`` was captured: its ``timestamp`` record, else when it was
+    sent, else (a chunk built by hand and never sent) when it was made."""
     if "timestamp" in chunk:
         return float(chunk.get("timestamp")["value"])
-    if chunk.produced_at is not None:
-        return float(chunk.produced_at)
-    raise ValueError(f"{chunk!r} has no 'timestamp' record and no production time")
+    return float(chunk.time)  # when it was sent, or made (a chunk built by hand)
 
 
 def find_record(

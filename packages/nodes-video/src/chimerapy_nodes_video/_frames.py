@@ -65,12 +65,11 @@ class FrameRef:
 
 
 def frame_time(chunk: DataChunk) -> float:
-    """The capture time of the frame in ``chunk``: its ``timestamp`` record, else when it was sent."""
+    """The capture time of the frame in ``chunk``: its ``timestamp`` record, else when it was sent,
+    else (a chunk built by hand) when it was made."""
     if "timestamp" in chunk:
         return float(chunk.get("timestamp")["value"])
-    if chunk.produced_at is not None:
-        return float(chunk.produced_at)
-    raise ValueError(f"{chunk!r} has no 'timestamp' record and no production time")
+    return float(chunk.time)  # when it was sent, or made (a chunk built by hand)
 
 
 def find_frame(chunks: Mapping[str, DataChunk], *, any_image: bool = False) -> FrameRef | None:

@@ -66,7 +66,7 @@ class VideoFile(cp.Node):
         self.path = os.fspath(path)
         self.fps = check_fps(fps, what, optional=True)
         self.loop = bool(loop)
-        self.start = float(start)
+        self.start_at = float(start)  # the option `start` (Node.start() runs a debug stream)
 
     # -- node ------------------------------------------------------------------------------------
 
@@ -85,12 +85,12 @@ class VideoFile(cp.Node):
             raise VideoSourceError(
                 f"video file {str(self._path)!r} declares no frame rate; give video.file "
                 f"{self.name!r} an fps", source=self.path)
-        self._start_frame = round(self.start * (self._native_fps or rate))
+        self._start_frame = round(self.start_at * (self._native_fps or rate))
         self._seek()
         self._pending = self._read()
         if self._pending is None:
             count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            where = f" at start={self.start} s (the file has {count} frames)" if self.start else ""
+            where = f" at start={self.start_at} s (the file has {count} frames)" if self.start_at else ""
             raise VideoSourceError(f"no frame could be decoded from video file {str(self._path)!r}{where}",
                                    source=self.path)
         self._pacer = Pacer(rate, logger=self.logger)

@@ -66,7 +66,7 @@ def add_editor_routes(app: web.Application, manager: ServedManager) -> None:
         if not PIPELINE_NAME.fullmatch(name):
             raise ApiError(400, f"{name!r} is not a pipeline name: use letters, digits, '.', '_' or '-' "
                                 f"(at most 64, starting with a letter or digit)")
-        return pipelines_folder(manager.logdir) / f"{name}.json"
+        return pipelines_folder(manager.root_logdir) / f"{name}.json"
 
     async def validate(request: web.Request) -> web.Response:
         data = await pipeline_body(request)
@@ -80,11 +80,11 @@ def add_editor_routes(app: web.Application, manager: ServedManager) -> None:
 
     async def list_saved(request: web.Request) -> web.Response:
         def listing() -> list[dict[str, Any]]:
-            files = sorted(pipelines_folder(manager.logdir).glob("*.json"))
+            files = sorted(pipelines_folder(manager.root_logdir).glob("*.json"))
             return [{"name": path.stem, "path": str(path), "size": path.stat().st_size,
                      "modified": path.stat().st_mtime} for path in files]
 
-        return json_response({"folder": str(pipelines_folder(manager.logdir)),
+        return json_response({"folder": str(pipelines_folder(manager.root_logdir)),
                               "pipelines": await asyncio.to_thread(listing)})
 
     async def load_saved(request: web.Request) -> web.Response:
@@ -104,9 +104,9 @@ def add_editor_routes(app: web.Application, manager: ServedManager) -> None:
 
     async def session_pipeline(request: web.Request) -> web.Response:
         session = request.match_info["session"]
-        meta_file = manager.logdir / session / "meta.json"
+        meta_file = manager.root_logdir / session / "meta.json"
         if session in (".", "..") or "/" in session or not meta_file.is_file():
-            raise ApiError(404, f"there is no session {session!r} in {manager.logdir}; GET /api/sessions lists them")
+            raise ApiError(404, f"there is no session {session!r} in {manager.root_logdir}; GET /api/sessions lists them")
         meta = json.loads(await asyncio.to_thread(meta_file.read_text, encoding="utf-8"))
         if not isinstance(meta.get("pipeline"), dict):
             raise ApiError(404, f"session {session!r} was committed from Python (a Graph), not from a pipeline, "

@@ -181,7 +181,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_post("/api/collect", post_collect)
     app.router.add_post("/api/shutdown", post_shutdown)
     app.router.add_get("/api/events", events)
-    add_session_routes(app, manager.logdir)
+    add_session_routes(app, manager.root_logdir)
     add_editor_routes(app, manager)
     add_method_routes(app, manager)
     add_review_routes(app, manager)

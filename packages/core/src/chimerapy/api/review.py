@@ -92,16 +92,16 @@ def add_review_routes(app: web.Application, manager: ServedManager) -> None:
     writing = threading.Lock()  # one meta.json rewrite at a time from this API
 
     async def streams(request: web.Request) -> web.Response:
-        folder = session_folder(manager.logdir, request.match_info["session"])
+        folder = session_folder(manager.root_logdir, request.match_info["session"])
         return json_response(await asyncio.to_thread(_overview, folder, dict(request.query)))
 
     async def report(request: web.Request) -> web.Response:
-        folder = session_folder(manager.logdir, request.match_info["session"])
+        folder = session_folder(manager.root_logdir, request.match_info["session"])
         rerun = request.query.get("run", "") not in ("", "0", "false", "no")
         return json_response(await asyncio.to_thread(_report, folder, rerun=rerun))
 
     async def notes(request: web.Request) -> web.Response:
-        folder = session_folder(manager.logdir, request.match_info["session"])
+        folder = session_folder(manager.root_logdir, request.match_info["session"])
         review = check_review(await read_json(request, what="the session's title and notes",
                                               limit=MAX_NOTES_BODY))
 

@@ -17,7 +17,7 @@ __all__ = ["ServedManager"]
 class ServedManager(Protocol):
     """What the API needs of the Manager it is handed (the API never imports the Manager)."""
 
-    logdir: Path
+    root_logdir: Path
     state: str
     session: Session | None
     graph: Graph | None

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -22,16 +23,19 @@ import zmq
 
 from .. import shipping
 from ..__about__ import __version__
+from ..data_chunk import DataChunk
 from ..errors import CommitError, MappingError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
 from ..loop_thread import LoopThread
 from ..net import auth, tls
 from ..net.control import Envelope
 from ..node.node import Node
+from ..private import make_folders
 from .collect import ProgressCallback, WorkerCollection, collect_from
 from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .credentials import load_credentials
 from .events import EventHub
+from .gather import GatherResult
 from .pipeline_record import describe_pipeline, edge_statistics, with_pipeline_file
 from .report import Fault, FaultLog, SessionReport, merge_collected
 from .server import ManagerServer, WorkerLink
@@ -67,7 +71,12 @@ class Manager:
     naming the call that is missing.
 
     Args:
-        logdir: where session folders (recordings, logs, meta.json) are written.
+        logdir: where session folders (recordings, logs, meta.json) are written (default:
+            ``chimerapy-runs`` in the system's temporary folder, as ``cp.Manager()`` in 0.0.10's
+            documentation relies on). As in
+            ChimeraPy 0.0.10, :attr:`logdir` is then this Manager's current session folder
+            inside it (chosen now; each later commit moves it on to a new one), and
+            :attr:`root_logdir` is the folder given.
         port: the HTTP port; if taken, a free one is used (see :attr:`port`). 0 picks a free one.
         max_num_of_workers: the most Workers that may be connected at once.
         publish_logs_via_zmq: also publish every log record as JSON on a ZeroMQ PUB socket
@@ -88,20 +97,23 @@ class Manager:
 
     def __init__(
         self,
-        logdir: Path | str,
+        logdir: Path | str | None = None,
         port: int = 9000,
         max_num_of_workers: int = 50,
         publish_logs_via_zmq: bool = False,
         dashboard_api: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.logdir = Path(logdir).expanduser().resolve()
-        self.logdir.mkdir(parents=True, exist_ok=True)
+        #: The folder given: every session of this Manager is a folder in it.
+        if logdir is None:
+            logdir = Path(tempfile.gettempdir()) / "chimerapy-runs"
+        self.root_logdir = Path(logdir).expanduser().resolve()
+        self.root_logdir.mkdir(parents=True, exist_ok=True)
         self.max_num_of_workers = max_num_of_workers
         self.dashboard_api = dashboard_api
         self.drain_timeout = float(kwargs.pop("drain_timeout", 5.0))
         host = str(kwargs.pop("host", "127.0.0.1"))
-        credentials = load_credentials(self.logdir, token=kwargs.pop("token", None),
+        credentials = load_credentials(self.root_logdir, token=kwargs.pop("token", None),
                                        certificate=kwargs.pop("tls_certificate", None), key=kwargs.pop("tls_key", None))
         self.token = credentials.token
         #: The private file (0600) holding the token: what a Worker on another computer needs.
@@ -115,10 +127,11 @@ class Manager:
         if self.archive_mode & 0o700 != 0o700 or self.archive_mode & ~0o777:
             raise ValueError(f"archive_mode={self.archive_mode:#o}: give permission bits that keep the owner's rwx, "
                              "e.g. 0o700 (the default) or 0o750 to let a group read the archive")
-        if kwargs:
-            raise TypeError(f"Manager got unexpected keyword arguments: {sorted(kwargs)}")
+        if kwargs:  # 0.0.10 took (and ignored) options of its own here: warn, do not refuse
+            log.warning("Manager: ignoring unknown keyword arguments %s", sorted(kwargs))
         self.state = "idle"
         self.session: Session | None = None
+        self._next_session: str | None = Session.new_id()  # the session logdir names, until a commit
         #: The latest preview of each node's output (thumbnails and values), for dashboards.
         self.previews: dict[str, dict[str, Any]] = {}
         self.errors: list[NodeError] = []
@@ -187,6 +200,21 @@ class Manager:
         return self._server.port
 
     @property
+    def logdir(self) -> Path:
+        """The current session's folder (``meta.json``, ``chimerapy.log``, one folder per Worker).
+
+        Chosen when the Manager is made, as in ChimeraPy 0.0.10; each later commit moves it on
+        to a new session folder. :attr:`root_logdir` is the folder given.
+        """
+        if self._next_session is None and self.session is not None:
+            return self.session.path
+        if self._next_session is None:
+            self._next_session = Session.new_id()
+        path = self.root_logdir / self._next_session
+        make_folders(path, mode=self.archive_mode)  # made when first asked for, as 0.0.10 had it
+        return path
+
+    @property
     def workers(self) -> dict[str, dict[str, Any]]:
         """The connected Workers: name -> registration info."""
         return {name: link.info for name, link in self._server.workers.items()}
@@ -236,6 +264,8 @@ class Manager:
         graph: Graph,
         mapping: Mapping[str, Sequence[str | Node]],
         send_packages: list[dict[str, Any]] | None = None,
+        *,
+        strict: bool = False,
     ) -> bool:
         """Create the graph's nodes on their Workers and connect them.
 
@@ -243,14 +273,18 @@ class Manager:
             graph: the pipeline to deploy.
             mapping: Worker name (or id) -> the names (or ids) of the nodes it runs.
             send_packages: packages to ship to Workers that lack them (see the registry docs).
+            strict: raise :class:`CommitError` when the cluster cannot be set up, instead of
+                returning False.
 
         Returns:
-            True when every node ran ``prep`` and every edge is connected.
+            True when every node ran ``prep`` and every edge is connected; False (as in
+            ChimeraPy 0.0.10) when a node failed to load or raised in ``prep``, or the nodes
+            could not be connected: the error, with the node's name and traceback, is logged
+            and kept in :attr:`errors`, and nothing is left running.
 
         Raises:
             GraphError, MappingError: the graph or mapping is invalid (nothing was created).
-            CommitError: a node failed to load or raised in ``prep`` (``.errors`` holds each
-                :class:`NodeError` with its remote traceback); nothing is left running.
+            CommitError: with ``strict=True``, instead of returning False.
         """
         self._require_open()
         if self.state in ("running", "stepping"):
@@ -263,9 +297,19 @@ class Manager:
         if self.state == "committed":
             self._loop.run(self._broadcast(self._plan_now().workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
-        if packages:
-            self._loop.run(self._ship(plan.workers(), packages), timeout=600)
-        self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+        try:
+            if packages:
+                self._loop.run(self._ship(plan.workers(), packages), timeout=600)
+            self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+        except CommitError as error:
+            if strict:
+                raise
+            log.error("%s", error.args[0] if error.args else error)
+            for node_error in error.errors:
+                log.error("%s", node_error)  # names the node and Worker, with the remote traceback
+            if not error.errors:
+                self.errors.append(NodeError(str(error), node="?", phase="commit"))
+            return False
         return True
 
     def commit_pipeline(self, pipeline: Any) -> bool:
@@ -289,7 +333,7 @@ class Manager:
         for path, message in checked.warnings:
             log.warning("%s: %s", path, message)
         with self.lifecycle:
-            committed = self.commit_graph(checked.graph, checked.mapping)
+            committed = self.commit_graph(checked.graph, checked.mapping, strict=True)
             meta = self._session_now().meta  # the pipeline as committed, with the file's name and run time
             self._session_now().update_meta(pipeline=with_pipeline_file(meta["pipeline"], checked.pipeline))
             return committed
@@ -336,11 +380,12 @@ class Manager:
 
     @_one_at_a_time
     def start(self) -> bool:
-        """Start every node's loop. Returns True once every Worker confirmed."""
-        self._require_state("start", ("committed",))
+        """Start every node's loop (also after :meth:`step`). Returns True once every Worker confirmed."""
+        self._require_state("start", ("committed", "stepping"))
         self._loop.run(self._broadcast(self._plan_now().workers(), "start", {"mode": "run"}), timeout=60)
+        if self.state == "committed":
+            self._session_now().update_meta(start_time=time.time())
         self._set_state("running")
-        self._session_now().update_meta(start_time=time.time())
         return True
 
     @_one_at_a_time
@@ -352,6 +397,31 @@ class Manager:
             self._session_now().update_meta(start_time=time.time())
         self._set_state("stepping")
         return True
+
+    def gather(self, timeout: float = 10.0) -> GatherResult:
+        """Each node's latest output, as in ChimeraPy 0.0.10: node id -> DataChunk (or None).
+
+        Works while the cluster runs or steps, and after :meth:`stop`, when it reports the
+        outputs as of the stop (not those computed from data produced after it), so that they
+        agree with each other. The result may also be indexed by node name or by the Node object.
+        """
+        self._require_state("gather", ("committed", "running", "stepping", "stopped"))
+        plan, graph = self._plan, self.graph
+        assert plan is not None and graph is not None  # set by every commit
+        replies = self._loop.run(
+            self._broadcast(plan.workers(), "gather", timeout=timeout, strict=False), timeout=timeout + 5
+        )
+        latest: dict[str, DataChunk | None] = dict.fromkeys(graph.names())
+        for worker, reply in replies.items():
+            if not (isinstance(reply, Envelope) and reply.ok):
+                log.warning("gather: no answer from Worker %s: %s", worker,
+                            reply.error if isinstance(reply, Envelope) else reply)
+                continue
+            for name, encoded in reply.data.get("nodes", {}).items():
+                if encoded is not None and name in latest:
+                    # pickled values only from an authenticated Worker running our node code
+                    latest[name] = DataChunk.from_json(encoded, allow_pickle=True)
+        return GatherResult(graph, latest)
 
     @_one_at_a_time
     def stop(self, *, collect: bool = True) -> SessionReport:
@@ -370,7 +440,8 @@ class Manager:
         self._require_state("stop", ("running", "stepping", "committed"))
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
-            self._broadcast(self._plan_now().workers(), "stop", {"grace": grace}, timeout=grace + 15, strict=False),
+            self._broadcast(self._plan_now().workers(), "stop", {"grace": grace, "at": time.time()}, timeout=grace + 15,
+                            strict=False),
             timeout=grace + 30,
         )
         killed = False
@@ -409,13 +480,16 @@ class Manager:
             "error", "complete"}.
         """
         self._require_state("collect", ("stopped",))
+        session = self._session_now()
+        done = {w for w, item in session.meta.get("collected", {}).items() if item.get("complete")}
 
         def report_progress(worker: str, path: str, done: int, total: int) -> None:
             self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
             if progress is not None:
                 progress(worker, path, done, total)
 
-        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress), timeout=3600)
+        pending = [name for name in self._session_workers() if name not in done]  # complete ones: not again
+        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress, pending), timeout=3600)
         collected = dict(self._session_now().meta.get("collected", {}))
         for result in results:
             collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())
@@ -556,7 +630,8 @@ class Manager:
     async def _commit(self, plan: CommitPlan, packages: Sequence[str] = ()) -> None:
         if self.session is not None:
             self.session.close()
-        self.session = Session(self.logdir, mode=self.archive_mode)
+        self.session = Session(self.root_logdir, self._next_session, mode=self.archive_mode)
+        self._next_session = None
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()
@@ -574,7 +649,7 @@ class Manager:
             versions={"manager": _installed_versions(),
                       "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
             pipeline=describe_pipeline(plan, {n: self._server.workers[n].info for n in plan.workers()},
-                                       logdir=self.logdir, manager_host=self.host, manager_port=self.port),
+                                       logdir=self.root_logdir, manager_host=self.host, manager_port=self.port),
         )
         names = plan.workers()
         created = await self._broadcast(
@@ -682,7 +757,7 @@ class Manager:
             log.error("%s", report)
         return report
 
-    async def _collect(self, progress: ProgressCallback | None) -> list[WorkerCollection]:
+    async def _collect(self, progress: ProgressCallback | None, names: list[str]) -> list[WorkerCollection]:
         session = self._session_now()
         async with aiohttp.ClientSession() as http:  # each Worker's pin and key come with its file list
             async def one(name: str) -> WorkerCollection:
@@ -693,7 +768,7 @@ class Manager:
                                           folder_mode=session.folder_mode, file_mode=session.file_mode,
                                           progress=progress)
 
-            return list(await asyncio.gather(*(one(name) for name in self._session_workers())))
+            return list(await asyncio.gather(*(one(name) for name in names)))
 
     async def _wait_workers_gone(self, timeout: float) -> None:
         async with self._server.changed:

@@ -26,20 +26,22 @@ class Session:
 
     Args:
         logdir: the Manager's log directory (created if needed).
+        session_id: the id chosen beforehand with :meth:`new_id` (its folder may exist already);
+            by default a new one.
     """
 
-    def __init__(self, logdir: Path, *, existing: str | None = None, mode: int = FOLDER_MODE) -> None:
+    def __init__(self, logdir: Path, session_id: str | None = None, *, existing: str | None = None,
+                 mode: int = FOLDER_MODE) -> None:
         self.folder_mode, self.file_mode = mode, mode & 0o666
         if existing is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-            self.id = f"{stamp}-{uuid.uuid4().hex[:6]}"
+            self.id = check_name("session", session_id) if session_id else self.new_id()
         else:
             self.id = check_name("session", existing)
         self.path = Path(logdir) / self.id
         self.meta: dict[str, Any] = {"session": self.id, "created": time.time()}
         if existing is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.mkdir(mode=self.folder_mode, exist_ok=False)
+            self.path.mkdir(mode=self.folder_mode, exist_ok=session_id is not None)  # chosen beforehand
             os.chmod(self.path, self.folder_mode)
         else:
             self.meta = json.loads((self.path / "meta.json").read_text(encoding="utf-8"))
@@ -57,6 +59,12 @@ class Session:
         if not (folder / "meta.json").is_file():
             raise FileNotFoundError(f"{folder} holds no meta.json: it is not a ChimeraPy session folder")
         return cls(folder.parent, existing=folder.name)
+
+    @staticmethod
+    def new_id() -> str:
+        """A new session id: ``YYYYmmdd-HHMMSS-<6 hex digits>``, the name of its folder."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+        return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
     def write_log(self, record: dict[str, Any]) -> None:
         """Append one log record (time, worker, node, level, message) to ``chimerapy.log``."""

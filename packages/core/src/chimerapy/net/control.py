@@ -50,6 +50,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "start": (),
     "step": (),
     "stop": (),
+    "gather": (),
     "destroy_nodes": (),
     "offer_packages": ("packages",),
     "install_packages": ("packages",),

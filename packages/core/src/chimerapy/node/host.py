@@ -20,6 +20,7 @@ import importlib
 import json
 import logging
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -107,13 +108,19 @@ class ControlThread(threading.Thread):
             return
         runtime = self.runtime
         if envelope.type == "stop" and runtime is not None and runtime.mode != "idle":
-            runtime.request_stop()
+            runtime.request_stop(at=envelope.data.get("at"))
             self.send(envelope.reply())
         elif envelope.type == "call":
             self._call(envelope, runtime)
         elif envelope.type == "step" and runtime is not None and runtime.mode == "step":
             runtime.allow_step()
             self.send(envelope.reply())
+        elif envelope.type == "start" and runtime is not None and runtime.mode == "step":
+            runtime.mode = "run"  # stepping, then start(): the loop stops waiting for permits
+            runtime.allow_step()
+            self.send(envelope.reply())
+        elif envelope.type == "gather":
+            self.send(envelope.reply({"chunk": latest_output(runtime)}))
         elif envelope.type == "clock":
             self.offset = float(envelope.data["offset"])
         else:
@@ -295,7 +302,8 @@ class NodeHost:
     def _report_stopped(self, runtime: NodeRuntime) -> None:
         files = runtime._recorder.files() if runtime._recorder is not None else []
         self.channel.send(Envelope("stopped", {"node": self.name, "stats": runtime.stats(),
-                                               "files": [str(f) for f in files]}))
+                                               "files": [str(f) for f in files],
+                                               "latest": latest_output(runtime)}))
 
     def _require(self, envelope: Envelope) -> NodeRuntime | None:
         if self.runtime is None:
@@ -304,6 +312,17 @@ class NodeHost:
 
     def _report(self, phase: str, text: str) -> None:
         self.channel.send(Envelope("node_error", {"node": self.name, "phase": phase, "traceback": text}))
+
+
+def latest_output(runtime: NodeRuntime | None) -> dict[str, Any] | None:
+    """The node's last output as JSON for ``Manager.gather`` (None if none, or not encodable)."""
+    if runtime is None:
+        return None
+    try:
+        return runtime.gather_output()  # read by the Worker's authenticated Manager only
+    except (TypeError, ValueError, AttributeError, pickle.PicklingError):  # left out, never fatal
+        log.warning("gather: the last output of this node cannot be encoded", exc_info=True)
+        return None
 
 
 def _prctl(option: int, argument: int | bytes) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import pickle
 import queue
 import tempfile
 import threading
@@ -124,6 +125,12 @@ class NodeRuntime:
         self._thread: threading.Thread | None = None
         self._source_takes_chunks = _step_takes_chunks(node)
         self.steps = self.step_errors = self.outputs = 0
+        #: The last chunk the node produced (what Manager.gather reports).
+        self.latest: DataChunk | None = None
+        #: The Manager's time of the stop (None while running); outputs computed from data
+        #: produced after it are not what gather reports.
+        self.stop_at: float | None = None
+        self._frozen: dict[str, Any] | None = None  # gather's answer once the stop is passed
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         #: Outputs dropped because a record could not be sent; record name -> the last reason.
@@ -196,11 +203,15 @@ class NodeRuntime:
         if self._recorder is not None:
             self._recorder.close()
 
-    def request_stop(self) -> None:
-        """Ask the loop to end: sources stop now, other nodes once their inputs have ended."""
+    def request_stop(self, at: float | None = None) -> None:
+        """Ask the loop to end: sources stop now, other nodes once their inputs have ended.
+
+        ``at``: the Manager's time of the stop (default: now).
+        """
         if not self._stop.is_set():
             self._stop_time = time.monotonic()
             self.stop_requested_at = self.clock()
+            self.stop_at = self.stop_requested_at if at is None else float(at)
             self._stop.set()
         self._permits.release()
 
@@ -255,7 +266,9 @@ class NodeRuntime:
             self.node.in_bound_data[str(chunk.producer)] = chunk  # always set on a received chunk
             self.node.new_data_available = True
             if chunk.producer == self.followed and len(self.node.in_bound_data) == complete:
-                self.emit(self._call_step(dict(self.node.in_bound_data)))
+                basis = max(c.time for c in self.node.in_bound_data.values())
+                self._freeze_if_past_stop(basis)  # before the step: it may change what it sent
+                self.emit(self._call_step(dict(self.node.in_bound_data)), basis=basis)
 
     def poll_inputs(self, timeout: float) -> list[DataChunk]:
         """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
@@ -265,8 +278,10 @@ class NodeRuntime:
             self.node.new_data_available = True
         return chunks
 
-    def emit(self, output: Any) -> DataChunk | None:
+    def emit(self, output: Any, *, basis: float | None = None) -> DataChunk | None:
         """Publish what a step produced (``None`` publishes nothing).
+
+        ``basis``: when the data it was computed from was produced (default: now).
 
         An output holding a record that cannot be sent (a lock, a generator ...) is dropped,
         counted in :meth:`stats` (``dropped_outputs``, ``dropped_records``) and reported as a
@@ -275,19 +290,41 @@ class NodeRuntime:
         chunk = as_chunk(output)
         if chunk is None:
             return None
+        self._freeze_if_past_stop(self.clock() if basis is None else basis)
         if self.publisher is not None:
             try:
                 self.publisher.send(chunk, abort=self._give_up_sending)
             except UnsendableRecordError as error:
                 self._drop_output(error)
                 return None
+        else:  # a sink: stamped here as the publisher would, for gather
+            chunk.producer, chunk.seq, chunk.produced_at = self.node.name, self.outputs, self.clock()
         self.outputs += 1
+        self.latest = chunk
         if self._previews is not None and self._on_preview is not None and self._previews.due():  # after sending
             try:
                 self._on_preview(self._previews.make(chunk))
             except Exception:  # a preview must never break the node
                 log.debug("preview of %s failed", self.node.name, exc_info=True)
         return chunk
+
+    def gather_output(self) -> dict[str, Any] | None:
+        """The node's latest output as JSON for ``Manager.gather``: as of the stop once stopped.
+
+        Values that JSON cannot carry are pickled (read only by the authenticated Manager).
+        """
+        if self._frozen is not None:
+            return self._frozen
+        return self.latest.to_json(allow_pickle=True) if self.latest is not None else None
+
+    def _freeze_if_past_stop(self, basis: float) -> None:
+        """Keep gather's answer as it was at the stop, before the first output computed from
+        data produced after it (sources finishing a step, consumers draining)."""
+        if self._frozen is None and self.stop_at is not None and basis > self.stop_at and self.latest is not None:
+            try:
+                self._frozen = self.latest.to_json(allow_pickle=True)
+            except (TypeError, ValueError, AttributeError, pickle.PicklingError):
+                log.warning("gather: the last output of %s cannot be encoded", self.node.name, exc_info=True)
 
     def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:
         self.node.new_data_available = False
@@ -378,6 +415,7 @@ class NodeRuntime:
         chunk = as_chunk(self._call_step(chunks))
         if chunk is not None:
             self.outputs += 1
+            self.latest = chunk
             chunk.producer, chunk.seq, chunk.produced_at = self.node.name, self.outputs - 1, self.clock()
         return chunk
 
@@ -409,7 +447,7 @@ def local_runtime(node: Node, directory: Path | None = None) -> NodeRuntime:
         node,
         context=zmq.Context.instance(),
         host="127.0.0.1",
-        directory=directory or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
+        directory=directory or node.logdir or Path(tempfile.mkdtemp(prefix=f"chimerapy-{node.name}-")),
         consumers=[Consumer("debug", "debug")] if stream else [],
         endpoints={"debug": f"tcp://127.0.0.1:{int(node.debug_port or 0)}"} if stream else None,
     )

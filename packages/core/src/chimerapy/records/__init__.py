@@ -7,10 +7,10 @@ Per record ``name`` in the Recorder's directory:
 ==========  =====================================================================
 kind        files
 ==========  =====================================================================
-video       ``name.mp4`` (H.264, fragmented MP4), ``name.timestamps.csv``
+video       ``name.mp4`` (H.264; fragmented while recording, ordinary once closed), ``name.timestamps.csv``
 audio       ``name.wav`` (PCM int16 or float32), ``name.audio.json``, ``name.blocks.csv``
 tabular     ``name.csv`` (first column ``timestamp``)
-image       ``name/000000.png`` ..., ``name/timestamps.csv``
+image       ``name/0.png``, ``name/1.png`` ..., ``name/timestamps.csv``
 json        ``name.jsonl`` (``{"timestamp": t, "data": obj}`` per line)
 text        ``name.txt``, ``name.timestamps.csv`` (``byte_offset,timestamp``)
 array       ``name.000000.npy`` ... (arrays stacked), ``name.arrays.csv`` (``file,row,timestamp``)

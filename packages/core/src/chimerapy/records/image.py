@@ -1,7 +1,8 @@
 """Image records: one numbered PNG per saved image plus a timestamp per file.
 
-Files of a record ``name``: the directory ``name/`` holding ``000000.png``, ``000001.png``, ...
-(more digits past a million) and ``timestamps.csv`` with ``file,timestamp``. Each PNG is written
+Files of a record ``name``: the directory ``name/`` holding ``0.png``, ``1.png``, ... (numbered
+from 0 in the order saved, as ChimeraPy 0.0.10 named them; ``timestamps.csv`` lists them in that
+order) and ``timestamps.csv`` with ``file,timestamp``. Each PNG is written
 under a temporary name and renamed, so a crash never leaves a truncated image; its row is
 appended after the rename.
 
@@ -76,7 +77,7 @@ class ImageWriter(RecordWriter):
 
     def write(self, timestamp: float, payload: np.ndarray) -> None:
         data = encode_png(payload)
-        file_name = f"{self._count:06d}.png"
+        file_name = f"{self._count}.png"
         write_atomically(self.directory / file_name, data)
         self._on_file(self.directory / file_name)  # not kept in _paths: sizes are counted here
         self._timestamps.append((file_name, timestamp))

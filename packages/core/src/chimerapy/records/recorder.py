@@ -116,17 +116,20 @@ class Recorder:
     # -- the save_* calls ------------------------------------------------------------------
 
     def save_video(
-        self, name: str, frame: np.ndarray, fps: float, timestamp: float | None = None
+        self, name: str, frame: np.ndarray, fps: float, timestamp: float | None = None, *,
+        timing: str = "frames",
     ) -> None:
         """Queue one video frame: ``uint8`` ``(H, W, 3)`` BGR or ``(H, W)`` gray; copied.
 
         Writes ``name.mp4`` and ``name.timestamps.csv`` (see :mod:`chimerapy.records.video`).
+        ``timing``: ``"frames"`` (every frame at ``i / fps``), ``"cfr"`` (``fps`` frames per
+        second of wall time) or ``"vfr"`` (every frame at its own time).
 
         Raises:
             RecordError: a frame that is not uint8, or whose shape differs from the record's
                 first frame; an fps that changes.
         """
-        self._submit(VideoFormat, name, timestamp, frame, fps)
+        self._submit(VideoFormat, name, timestamp, frame, fps, timing)
 
     def save_audio(
         self,
@@ -162,7 +165,7 @@ class Recorder:
     def save_image(self, name: str, image: np.ndarray, timestamp: float | None = None) -> None:
         """Queue one image (``uint8`` gray, BGR or BGRA, or ``uint16`` gray) as the next PNG.
 
-        Writes ``name/000000.png``, ... and ``name/timestamps.csv`` (see
+        Writes ``name/0.png``, ``name/1.png``, ... and ``name/timestamps.csv`` (see
         :mod:`chimerapy.records.image`). Copied.
         """
         self._submit(ImageFormat, name, timestamp, image)

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 
 __all__ = ["LaunchedProcess", "Launcher"]
 
@@ -84,11 +83,12 @@ class Launcher:
         finally:
             os.close(self._reply_end)
         assert self._popen.stdin is not None
-        self._requests = self._popen.stdin
+        self._stdin = self._popen.stdin
         os.set_blocking(replies, False)
         self._replies = replies
         self._buffer = b""
-        self._pids: deque[int] = deque()
+        self._pids: list[int] = []  # in the order of the requests: the n-th request's pid is [n]
+        self._requests = 0
         self._exits: dict[int, int] = {}
         self._lock = threading.Lock()  # the Worker's loop and its shutdown path both read replies
         self.pid = self._popen.pid
@@ -100,14 +100,16 @@ class Launcher:
     async def spawn(self, argv: list[str], timeout: float = 120.0) -> LaunchedProcess:
         """Fork a node process running ``python -m chimerapy.node.host`` with ``argv``."""
         with self._lock:
-            self._requests.write(json.dumps({"argv": argv}).encode() + b"\n")
-            self._requests.flush()
+            ticket = self._requests  # concurrent spawns each take their own pid, never another's
+            self._requests += 1
+            self._stdin.write(json.dumps({"argv": argv}).encode() + b"\n")
+            self._stdin.flush()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 self._read()
-                if self._pids:
-                    return LaunchedProcess(self, self._pids.popleft())
+                if len(self._pids) > ticket:
+                    return LaunchedProcess(self, self._pids[ticket])
             if not self.alive:
                 raise RuntimeError(f"the node launcher exited with code {self._popen.returncode}")
             if time.monotonic() > deadline:
@@ -126,7 +128,7 @@ class Launcher:
     def close(self, timeout: float = 5.0) -> None:
         """Ask the launcher to end (its remaining children get SIGTERM), then make sure it did."""
         try:
-            self._requests.close()
+            self._stdin.close()
         except OSError:
             pass
         try:

@@ -51,6 +51,7 @@ class NodeProcess:
     requests: Requests = field(default_factory=Requests)
     state: str = "spawned"
     stats: dict[str, Any] = field(default_factory=dict)
+    latest: dict[str, Any] | None = None  # the node's last output as JSON, reported when it stopped
     files: list[str] = field(default_factory=list)
     expected_exit: bool = False
     #: What the node was loaded and connected with, to restart it the same way.
@@ -182,6 +183,7 @@ class NodeSupervisor:
                 if envelope.type == "stopped":
                     process.stats = envelope.data.get("stats", {})
                     process.files = envelope.data.get("files", [])
+                    process.latest = envelope.data.get("latest")
                     process.state = "stopped"
                     process.expected_exit = True
                     process.stopped.set()

@@ -122,6 +122,7 @@ class Worker:
         self._ending: asyncio.Task | None = None  # nodes being ended for a Manager that did not resume
         #: Node errors and states that happened while no Manager was connected.
         self._away_events: list[tuple[str, dict[str, Any]]] = []
+        self._final_outputs: dict[str, Any] = {}  # node name -> its last output (JSON) once ended
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
@@ -328,6 +329,7 @@ class Worker:
             "start": self._start_nodes,
             "step": self._start_nodes,
             "stop": self._stop_nodes,
+            "gather": self._gather,
             "destroy_nodes": self._destroy_nodes,
             "offer_packages": self._offer_packages,
             "install_packages": self._install_packages,
@@ -543,6 +545,7 @@ class Worker:
 
     async def _create_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         self._session = data["session"]
+        self._final_outputs = {}
         self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
@@ -610,16 +613,18 @@ class Worker:
         self._run_mode = None  # no restarts once stopping
         grace = float(data.get("grace", 8.0))
         processes = list(self.supervisor.nodes.values())
-        await asyncio.gather(*(self._stop_one(p, grace) for p in processes))
+        stop = {"at": data["at"]} if data.get("at") is not None else {}  # the Manager's time of the stop
+        await asyncio.gather(*(self._stop_one(p, grace, stop) for p in processes))
+        self._final_outputs.update({p.name: p.latest for p in processes})
         self.supervisor.remove_shared_memory()
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state, "killed": p.killed,
                                    "ended_at": p.ended_at} for p in processes}}
 
-    async def _stop_one(self, process: NodeProcess, grace: float) -> None:
+    async def _stop_one(self, process: NodeProcess, grace: float, stop: dict[str, Any] | None = None) -> None:
         late = False
         if process.handle.poll() is None:
             try:
-                await self.supervisor.request(process, "stop", timeout=2.0)
+                await self.supervisor.request(process, "stop", stop, timeout=2.0)
             except (TimeoutError, ConnectionError):
                 pass
             try:
@@ -644,6 +649,21 @@ class Worker:
         if not reply.ok:
             raise RequestFailed(reply.error or f"{name}.{data['method']} failed")
         return {"result": reply.data.get("result")}
+
+    async def _gather(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Each node's last output (for Manager.gather): asked of running nodes, kept for ended ones."""
+        async def one(process: NodeProcess) -> Any:
+            if process.state == "stopped" or process.handle.poll() is not None:
+                return process.latest
+            try:
+                reply = await self.supervisor.request(process, "gather", timeout=5.0)
+            except (TimeoutError, ConnectionError):
+                return process.latest
+            return reply.data.get("chunk") if reply.ok else process.latest
+
+        processes = list(self.supervisor.nodes.values())
+        results = await asyncio.gather(*(one(p) for p in processes))
+        return {"nodes": {**self._final_outputs, **{p.name: r for p, r in zip(processes, results)}}}
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         session = str(data["session"])
