@@ -79,8 +79,9 @@ def test_an_inlet_on_one_host_reads_an_outlet_on_another(make_manager, two_hosts
     beta_tmp.mkdir(mode=0o700)
     processes(
         beta.command(sys.executable, "-m", "chimerapy.cli.worker", "--ip", beta.gateway, "--port",
-                     str(manager.port), "--name", "beta", "--token", manager.token),
-        {"LSLAPICFG": host_config(tmp_path / "beta", beta, alpha, session), "TMPDIR": str(beta_tmp)},
+                     str(manager.port), "--name", "beta", "--fingerprint", manager.fingerprint),
+        {"LSLAPICFG": host_config(tmp_path / "beta", beta, alpha, session), "TMPDIR": str(beta_tmp),
+         "CHIMERAPY_TOKEN": manager.token},
     )
     assert manager.wait_for_workers(["beta"], timeout=90)
     inlet = LslInlet("eeg", stream=name, record=True, record_name="eeg", resolve_timeout=30)
@@ -90,7 +91,7 @@ def test_an_inlet_on_one_host_reads_an_outlet_on_another(make_manager, two_hosts
     assert manager.start()
     _, start, _, offset = outlet.stdout.readline().split()  # the outlet saw the inlet connect
     assert outlet.stdout.readline().strip() == f"pushed {count}"
-    wait_for_rows(beta_tmp / "chimerapy-worker-beta", "eeg", "eeg", count, timeout=30)
+    wait_for_rows(beta_tmp, "eeg", "eeg", count, timeout=30)  # in the Worker's scratch folder
     assert manager.stop()
     assert manager.errors == [], [error.remote_traceback for error in manager.errors]
     chunks = [values for producer, _, values, _ in collected(tmp_path / "sink") if producer == "eeg"]
