@@ -66,7 +66,7 @@ class ArchiveCamera(cp.Node):
         frame = np.full((*SIZE, 3), 60, np.uint8)
         stamp_index(frame, self.i)
         seen = self.now()
-        self.save_video("frames", frame, FPS)
+        self.save_video("frames", frame, FPS, timing="vfr")
         self.save_tabular("truth", {"frame": self.i, "seen": seen})
         if self.i % 10 == 0:
             self.save_json("events", {"frame": self.i, "seen": self.now()})

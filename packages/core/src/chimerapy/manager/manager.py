@@ -480,16 +480,14 @@ class Manager:
             "error", "complete"}.
         """
         self._require_state("collect", ("stopped",))
-        session = self._session_now()
-        done = {w for w, item in session.meta.get("collected", {}).items() if item.get("complete")}
 
         def report_progress(worker: str, path: str, done: int, total: int) -> None:
             self.events.publish({"type": "collect", "worker": worker, "path": path, "done": done, "total": total})
             if progress is not None:
                 progress(worker, path, done, total)
 
-        pending = [name for name in self._session_workers() if name not in done]  # complete ones: not again
-        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress, pending), timeout=3600)
+        results: list[WorkerCollection] = self._loop.run(self._collect(report_progress, self._session_workers()),
+                                                         timeout=3600)
         collected = dict(self._session_now().meta.get("collected", {}))
         for result in results:
             collected[result.worker] = merge_collected(collected.get(result.worker), result.as_dict())

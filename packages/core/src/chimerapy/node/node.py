@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import tempfile
 import time
@@ -90,6 +91,12 @@ class _NodeType(type):
         node = super().__call__(*args, **kwargs)
         node._constructed()
         return node
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """A node class's signature is its constructor's (not this ``__call__``'s ``*args``)."""
+        init = inspect.signature(cls.__init__)  # type: ignore[misc]
+        return init.replace(parameters=list(init.parameters.values())[1:])
 
 
 class Node(metaclass=_NodeType):

@@ -140,7 +140,8 @@ class StreamRecorder(Node):
             value = value[:, :, 0]
         if content == "image" and _is_video_frame(value) and self.image_format == "video":
             fps = _number(chunk, "fps")
-            self._save(stem, self.save_video, stem, value, fps if fps and fps > 0 else self.fps, timestamp=when)
+            self._save(stem, self.save_video, stem, value, fps if fps and fps > 0 else self.fps, timestamp=when,
+                       timing="vfr")  # every frame, at its own time
         elif content == "image" and _is_image(value):
             self._save(stem, self.save_image, stem, value, timestamp=when)
         elif name == "samples" and isinstance(_number(chunk, "rate"), int) and value.dtype in _AUDIO:
@@ -158,10 +159,10 @@ class StreamRecorder(Node):
             stem = f"{label}.{_safe(name)}"
             self._save(stem, self.save_tabular, stem, {"value": scalars[name]}, timestamp=when)
 
-    def _save(self, stem: str, save: Any, *args: Any, timestamp: float) -> None:
+    def _save(self, stem: str, save: Any, *args: Any, timestamp: float, **options: Any) -> None:
         """Call ``save``; a RecordError is counted and warned about once per record."""
         try:
-            save(*args, timestamp=timestamp)
+            save(*args, timestamp=timestamp, **options)
         except RecordError as error:
             count = self._failed.get(stem, 0)
             self._failed[stem] = count + 1
