@@ -205,7 +205,10 @@ def check_collected(path: Path) -> Report | None:
     except Exception:
         log.exception("the check of session %s failed", path)
         return None
-    (log.info if report.clean else log.warning)("session check:\n%s", report.summary())
+    log.info("session check:\n%s", report.summary())
+    if not report.clean:  # one line: the summary is in meta.json, chimerapy run's output and report
+        log.warning("session %s: the check found %d problem(s), the first: %s", report.session,
+                    len(report.problems), report.problems[0].message)
     return report
 
 
