@@ -161,8 +161,7 @@ class AudioStream(Stream):
             self.notes.append("no blocks file: one block from the start time")
             return np.zeros(1, np.int64), np.array([float(start)])
         columns, torn = numeric_columns(path, ["sample_index", "timestamp"])
-        if torn:
-            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        self._note_torn(path, torn)
         times, index = columns["timestamp"], columns["sample_index"].astype(np.int64)
         keep = index < frames
         if not keep.all():

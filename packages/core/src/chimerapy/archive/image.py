@@ -36,8 +36,7 @@ class ImageStream(Stream):
         path = self.file("timestamps")
         assert path is not None
         table = read_csv(path)
-        if table.torn:
-            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        self._note_torn(path, table.torn)
         return table
 
     def _load_times(self) -> np.ndarray:

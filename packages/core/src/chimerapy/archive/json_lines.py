@@ -24,8 +24,7 @@ class JsonStream(Stream):
         path = self.file("jsonl")
         assert path is not None
         data, torn = complete_lines(path)
-        if torn:
-            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        self._note_torn(path, torn)
         records = []
         for number, line in enumerate(data.splitlines(), 1):
             try:

@@ -63,6 +63,12 @@ class Stream(ABC):
         values.setflags(write=False)
         return values
 
+    def _note_torn(self, path: Path, torn: bool) -> None:
+        """Note (once) that ``path`` ended in a torn line, which the reader dropped."""
+        note = f"{path.name} ends in a torn line (dropped)"
+        if torn and note not in self.notes:
+            self.notes.append(note)
+
     @abstractmethod
     def _load_times(self) -> np.ndarray:
         """Read the times from disk (called once)."""

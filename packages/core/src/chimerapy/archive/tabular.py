@@ -31,8 +31,7 @@ class TabularStream(Stream):
         path = self.file("csv")
         assert path is not None
         table = read_csv(path)
-        if table.torn and not any("torn" in note for note in self.notes):
-            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        self._note_torn(path, table.torn)
         return table
 
     @property
@@ -44,8 +43,7 @@ class TabularStream(Stream):
         path = self.file("csv")
         assert path is not None
         columns, torn = numeric_columns(path, ["timestamp"])
-        if torn and not any("torn" in note for note in self.notes):
-            self.notes.append(f"{path.name} ends in a torn line (dropped)")
+        self._note_torn(path, torn)
         return columns["timestamp"]
 
     def value(self, index: int) -> dict[str, Any]:

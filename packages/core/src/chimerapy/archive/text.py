@@ -26,8 +26,7 @@ class TextStream(Stream):
             self.notes.append("no timestamps file: the text cannot be placed in time")
             return np.empty(0), []
         table = read_csv(index)
-        if table.torn:
-            self.notes.append(f"{index.name} ends in a torn line (dropped)")
+        self._note_torn(index, table.torn)
         times = time_column(table, "timestamp")
         offsets = [int(row[0]) for row in table.rows[: len(times)]]
         keep = sum(1 for offset in offsets if offset < len(data))

@@ -47,8 +47,7 @@ class VideoStream(Stream):
             self.notes.append("no timestamps file: the video cannot be placed in time")
             return np.empty(0)
         columns, torn = numeric_columns(stamps, ["timestamp"])
-        if torn:
-            self.notes.append(f"{stamps.name} ends in a torn line (dropped)")
+        self._note_torn(stamps, torn)
         times = columns["timestamp"]
         frames = self.frames_in_file()
         if frames is not None and frames < len(times):
