@@ -30,10 +30,10 @@ from ..loop_thread import LoopThread
 from ..names import check_name
 from ..net import auth, control, tls
 from ..net.control import Envelope, Requests
-from ..private import private_folder, scratch_base
 from .files import PACKAGES, FileStore
 from .join import open_manager_socket
 from .resources import ResourceMeter
+from .scratch import claim_scratch
 from .supervisor import NodeProcess, NodeSupervisor
 
 if TYPE_CHECKING:
@@ -91,10 +91,12 @@ class Worker:
         self.name = name
         self.id = id or uuid.uuid4().hex[:12]
         self.delete_temp = delete_temp
-        #: Recordings live here until the Manager confirms it has them; the folder is the same
-        #: for every Worker of this name (and user), so a Worker that restarts still has them to
-        #: give. Private: 0700 in this user's 0700 base; one another user made is refused.
-        self.tempdir = private_folder(scratch_base() / f"worker-{_safe(name)}")
+        #: Recordings live here until the Manager confirms it has them; a Worker that restarts
+        #: under this name gets the same folder, so it still has them to give (while it runs, a
+        #: second Worker of the name gets a folder of its own). Private: 0700 in this user's 0700
+        #: base; one another user made is refused.
+        self._scratch = claim_scratch(name)
+        self.tempdir = self._scratch.folder
         #: After losing the Manager, keep trying to reconnect for this many seconds (0: never).
         self.reconnect_timeout = 120.0
         self.host = "127.0.0.1"
@@ -130,7 +132,12 @@ class Worker:
         self.packages: dict[str, Path] = {}
         self._session_packages: list[str] = []
         self._runner: web.AppRunner | None = None
-        self._loop.run(self._setup(port), timeout=30)
+        try:
+            self._loop.run(self._setup(port), timeout=30)
+        except BaseException:
+            self._loop.stop()
+            self._scratch.release()
+            raise
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -178,6 +185,7 @@ class Worker:
                     process.handle.wait(5)
             self._loop.stop()
             self._remove_tempdir()
+            self._scratch.release()
             self._ended.set()
 
     def _remove_tempdir(self) -> None:
