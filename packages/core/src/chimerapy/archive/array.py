@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
-from chimerapy.archive.files import CsvTable, read_csv, time_column
+from chimerapy.archive.files import CsvTable, time_column
 from chimerapy.archive.stream import Stream
 
 __all__ = ["ArrayStream"]
@@ -25,11 +25,7 @@ class ArrayStream(Stream):
 
     @cached_property
     def _table(self) -> CsvTable:
-        path = self.file("index")
-        assert path is not None
-        table = read_csv(path)
-        self._note_torn(path, table.torn)
-        return table
+        return self._read_csv("index")
 
     def _load_times(self) -> np.ndarray:
         return time_column(self._table)

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
-from chimerapy.archive.files import CsvTable, read_csv, time_column
+from chimerapy.archive.files import CsvTable, time_column
 from chimerapy.archive.stream import Stream
 
 __all__ = ["ImageStream", "read_png"]
@@ -33,11 +33,7 @@ class ImageStream(Stream):
 
     @cached_property
     def _table(self) -> CsvTable:
-        path = self.file("timestamps")
-        assert path is not None
-        table = read_csv(path)
-        self._note_torn(path, table.torn)
-        return table
+        return self._read_csv("timestamps")
 
     def _load_times(self) -> np.ndarray:
         return time_column(self._table)

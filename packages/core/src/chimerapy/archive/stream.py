@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
+from chimerapy.archive.files import CsvTable, read_csv
 
 __all__ = ["Stream"]
 
@@ -62,6 +63,14 @@ class Stream(ABC):
         values = np.ascontiguousarray(self._load_times(), dtype=np.float64)
         values.setflags(write=False)
         return values
+
+    def _read_csv(self, key: str) -> CsvTable:
+        """The stream's CSV file ``key``, noting a torn last line; the file must exist."""
+        path = self.file(key)
+        assert path is not None, f"{self.key} has no {key} file"
+        table = read_csv(path)
+        self._note_torn(path, table.torn)
+        return table
 
     def _note_torn(self, path: Path, torn: bool) -> None:
         """Note (once) that ``path`` ended in a torn line, which the reader dropped."""

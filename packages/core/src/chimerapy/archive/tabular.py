@@ -13,7 +13,6 @@ from chimerapy.archive.files import (
     complete_lines,
     numeric_columns,
     parse_cell,
-    read_csv,
     require_pandas,
 )
 from chimerapy.archive.stream import Stream
@@ -28,11 +27,7 @@ class TabularStream(Stream):
 
     @cached_property
     def _table(self) -> CsvTable:
-        path = self.file("csv")
-        assert path is not None
-        table = read_csv(path)
-        self._note_torn(path, table.torn)
-        return table
+        return self._read_csv("csv")
 
     @property
     def columns(self) -> list[str]:

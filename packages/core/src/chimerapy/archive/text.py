@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chimerapy.archive.files import read_csv, require_pandas, time_column
+from chimerapy.archive.files import require_pandas, time_column
 from chimerapy.archive.stream import Stream
 
 __all__ = ["TextStream"]
@@ -25,8 +25,7 @@ class TextStream(Stream):
         if index is None:
             self.notes.append("no timestamps file: the text cannot be placed in time")
             return np.empty(0), []
-        table = read_csv(index)
-        self._note_torn(index, table.torn)
+        table = self._read_csv("timestamps")
         times = time_column(table, "timestamp")
         offsets = [int(row[0]) for row in table.rows[: len(times)]]
         keep = sum(1 for offset in offsets if offset < len(data))
