@@ -33,6 +33,7 @@ from typing import Any
 
 from . import docstrings
 from .errors import RegistryError
+from .node.locate import as_node_class, attribute_at
 
 __all__ = ["GROUP", "NodeInfo", "Parameter", "available", "check", "create", "current_options", "find", "load", "snapshot"]
 
@@ -152,20 +153,13 @@ def load(name: str) -> type:
     info = find(name)
     module_name, _, attribute = info.target.partition(":")
     try:
-        module = importlib.import_module(module_name)
-        cls = module
-        for part in attribute.split("."):
-            cls = getattr(cls, part)
+        cls = attribute_at(importlib.import_module(module_name), attribute)
     except Exception as error:
         raise RegistryError(
             f"node {name!r} from {info.package} {info.version} cannot be loaded: "
             f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
         ) from error
-    from .node.node import Node
-
-    if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise RegistryError(f"{info.target} (registered as {name!r} by {info.package}) is not a chimerapy.Node")
-    return cls
+    return as_node_class(cls, f"{info.target} (registered as {name!r} by {info.package}) is not a chimerapy.Node")
 
 
 def current_options(info: NodeInfo, options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -17,7 +17,7 @@ from types import ModuleType
 
 from ..errors import RegistryError
 
-__all__ = ["import_class"]
+__all__ = ["as_node_class", "attribute_at", "import_class"]
 
 
 def import_class(path: str, file: str | None = None) -> type:
@@ -35,19 +35,30 @@ def import_class(path: str, file: str | None = None) -> type:
             "session and cannot be imported again; move it to a module (a .py file) and import it"
         )
     module = _import(module_name, path, file)
-    target: object = module
     try:
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = attribute_at(module, qualname)
     except AttributeError:
         raise RegistryError(
             f"node class {path!r}: module {module_name!r} ({getattr(module, '__file__', '?')}) defines "
             f"no {qualname!r}; was it renamed?"
         ) from None
+    return as_node_class(target, f"{path!r} is not a chimerapy.Node class")
+
+
+def attribute_at(module: ModuleType, qualname: str) -> object:
+    """``module``'s object at the dotted ``qualname`` (AttributeError if a part is missing)."""
+    target: object = module
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def as_node_class(target: object, error: str) -> type:
+    """``target`` when it is a :class:`~chimerapy.Node` subclass, else RegistryError(``error``)."""
     from .node import Node
 
     if not (isinstance(target, type) and issubclass(target, Node)):
-        raise RegistryError(f"{path!r} is not a chimerapy.Node class")
+        raise RegistryError(error)
     return target
 
 
