@@ -10,18 +10,14 @@ import sys
 import time
 
 import chimerapy as cp
+import pytest
 from chimerapy.net import auth
 from chimerapy.private import scratch_base
-import pytest
+from support import lone_manager
+from support.nodes import Beacon
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class Beacon(cp.Node):
-    def step(self):
-        time.sleep(0.05)
-        self.save_tabular("beats", {"raw": time.time()})
 
 
 def wait_for(predicate, timeout, message):
@@ -80,34 +76,10 @@ def test_worker_killed_mid_recording_is_marked_lost_and_collected_when_back(make
     assert wait_until_gone(marker) == []
 
 
-MANAGER_SCRIPT = '''
-import sys, time
-import chimerapy as cp
-
-class Beacon(cp.Node):
-    def step(self):
-        time.sleep(0.05)
-        self.save_tabular("beats", {"raw": time.time()})
-
-manager = cp.Manager(logdir=sys.argv[1], port=0)
-print(manager.port, manager.fingerprint, flush=True)
-assert manager.wait_for_workers(["survivor"], timeout=60)
-graph = cp.Graph()
-graph.add_node(Beacon("beacon"))
-manager.commit_graph(graph, {"survivor": ["beacon"]})
-manager.start()
-print("running", manager.session.id, flush=True)
-time.sleep(600)
-'''
-
-
 def test_manager_killed_workers_stop_keep_their_files_and_exit(tmp_path):
     marker, env = new_marker()
     env = {**env, "CHIMERAPY_TOKEN": auth.new_token()}  # the Manager's token, as both processes inherit it
-    script = tmp_path / "manager.py"
-    script.write_text(MANAGER_SCRIPT)
-    manager = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=env,
-                               stdout=subprocess.PIPE, text=True)
+    manager = lone_manager.spawn(tmp_path / "runs", "survivor", "Beacon", env)
     worker = None
     try:
         port, fingerprint = manager.stdout.readline().split()

@@ -14,22 +14,11 @@ import time
 
 import chimerapy as cp
 import pytest
+from support import lone_manager
+from support.nodes import Ticker
 from support.processes import new_marker, wait_until_gone
 
 STALL = 20.0
-
-
-class Ticker(cp.Node):
-    """Records a numbered row every 20 ms and sends the number on."""
-
-    def prep(self):
-        self.i = 0
-
-    def step(self):
-        time.sleep(0.02)
-        self.save_tabular("ticks", {"i": self.i})
-        self.i += 1
-        return self.i - 1
 
 
 class Keeper(cp.Node):
@@ -95,42 +84,15 @@ def test_a_stalled_worker_resumes_its_nodes_and_the_report_says_when_it_was_away
     assert stalling.wait(30) == 0
 
 
-MANAGER_SCRIPT = '''
-import sys, time
-import chimerapy as cp
-
-class Ticker(cp.Node):
-    def prep(self):
-        self.i = 0
-
-    def step(self):
-        time.sleep(0.02)
-        self.save_tabular("ticks", {"i": self.i})
-        self.i += 1
-
-manager = cp.Manager(logdir=sys.argv[1], port=0)
-print(manager.port, flush=True)
-assert manager.wait_for_workers(["survivor"], timeout=60)
-graph = cp.Graph()
-graph.add_node(Ticker("ticker"))
-manager.commit_graph(graph, {"survivor": ["ticker"]})
-manager.start()
-print("running", manager.session.id, flush=True)
-time.sleep(600)
-'''
-
-
 @pytest.mark.timeout(180)
 def test_chimerapy_collect_brings_in_a_session_whose_manager_crashed(tmp_path):
     marker, env = new_marker()
     env["CHIMERAPY_TOKEN"] = "crash-test-token"
-    script = tmp_path / "manager.py"
-    script.write_text(MANAGER_SCRIPT)
     logdir = tmp_path / "runs"
-    manager = subprocess.Popen([sys.executable, str(script), str(logdir)], env=env, stdout=subprocess.PIPE, text=True)
+    manager = lone_manager.spawn(logdir, "survivor", "Ticker", env)
     worker = None
     try:
-        port = manager.stdout.readline().strip()
+        port, _ = manager.stdout.readline().split()
         worker = subprocess.Popen([sys.executable, "-m", "chimerapy.cli.worker", "--ip", "127.0.0.1", "--port", port,
                                    "--name", "survivor"], env=env)
         _, session = manager.stdout.readline().split()

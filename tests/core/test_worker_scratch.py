@@ -12,18 +12,12 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import chimerapy as cp
+import pytest
 from chimerapy.private import scratch_base
+from support.nodes import Beacon
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Beacon(cp.Node):
-    def step(self):
-        time.sleep(0.05)
-        self.save_tabular("beats", {"raw": time.time()})
 
 
 def rows_of(manager, worker):

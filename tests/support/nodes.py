@@ -178,3 +178,24 @@ class Annotator(cp.Node):
             self.save_json("events", {"event": "tick", "i": self.i})
             self.save_text("notes", f"note {self.i}\n")
         self.i += 1
+
+
+class Beacon(cp.Node):
+    """Records a row ``{"raw": <its wall clock>}`` every 50 ms."""
+
+    def step(self):
+        time.sleep(0.05)
+        self.save_tabular("beats", {"raw": time.time()})
+
+
+class Ticker(cp.Node):
+    """Records a numbered row ``{"i": 0, 1, ...}`` every 20 ms and sends the number on."""
+
+    def prep(self):
+        self.i = 0
+
+    def step(self):
+        time.sleep(0.02)
+        self.save_tabular("ticks", {"i": self.i})
+        self.i += 1
+        return self.i - 1
