@@ -16,6 +16,7 @@ import chimerapy as cp
 import pytest
 from chimerapy.errors import RecordError
 from chimerapy.records import Recorder
+from support.nodes import Beacon
 from support.requirements import missing
 
 pytestmark = pytest.mark.timeout(120)
@@ -111,12 +112,6 @@ class Stubborn(cp.Node):
             self.save_tabular("rows", {"i": index})
             index += 1
             time.sleep(0.02)
-
-
-class Beacon(cp.Node):
-    def step(self):
-        time.sleep(0.05)
-        self.save_tabular("beats", {"raw": time.time()})
 
 
 @pytest.mark.timeout(150)

@@ -13,7 +13,7 @@ import chimerapy as cp
 import numpy as np
 import pytest
 from support import netns
-from support.nodes import Collector, ValuesSource, collected
+from support.nodes import Beacon, Collector, ValuesSource, collected
 from support.processes import end_process, new_marker, wait_until_gone
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
@@ -79,12 +79,6 @@ def test_images_cross_hosts_as_jpeg_and_stay_raw_within_one(make_manager, remote
         assert received.shape == frame.shape and received.dtype == np.uint8
         assert not np.array_equal(received, frame)
         assert np.abs(received.astype(int) - frame).mean() < 4
-
-
-class Beacon(cp.Node):
-    def step(self):
-        time.sleep(0.05)
-        self.save_tabular("beats", {"raw": time.time()})
 
 
 def test_partitioned_worker_is_lost_then_collected_when_the_link_is_back(make_manager, remote_workers, two_hosts):
