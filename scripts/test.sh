@@ -50,7 +50,7 @@ for suite in "${SUITES[@]}"; do
     echo "== $name: installation failed"; failed_suites+=("$name"); continue
   fi
   echo "== $name: testing ${present[*]}"
-  "$VENVS/$name/bin/python" -m pytest "${present[@]}" -p no:cacheprovider --junitxml="$VENVS/$name.xml" "$@" \
+  "$VENVS/$name/bin/python" -m pytest "${present[@]}" -p no:cacheprovider --durations=10 --junitxml="$VENVS/$name.xml" "$@" \
     || failed_suites+=("$name")
 done
 
