@@ -92,8 +92,7 @@ class FaceDetect(ModelNode):
         self.min_size = check_int(min_size, "min_size", what, low=1)
         self.max_width = check_int(max_width, "max_width", what, low=32, optional=True)
         self.equalize = bool(equalize)
-        self.threads = check_int(threads, "threads", what, low=1)
-        self.report_every = check_number(report_every, "report_every", what)
+        self.take_model_options(what, threads=threads, report_every=report_every)
 
     # -- node ------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import chimerapy as cp
 
 from .inputs import Found, find_record
 from .meter import ProcessingMeter
+from .options import check_int, check_number
 
 __all__ = ["ModelNode"]
 
@@ -30,8 +31,10 @@ class ModelNode(cp.Node):
     #: The record the node works on, and what it is, for the warning when no input holds it.
     input_record = "frame"
     input_kind = "video frames"
-    #: Seconds between two log lines on rate and skipped inputs (set by the subclass's options).
+    #: Seconds between two log lines on rate and skipped inputs, and threads for the model (the
+    #: options every node of the pack takes: see :meth:`take_model_options`).
     report_every = 5.0
+    threads = 1
     #: Write each result into the session archive (see :meth:`keep`).
     record = True
 
@@ -67,6 +70,11 @@ class ModelNode(cp.Node):
         self.release()
 
     # -- for subclasses --------------------------------------------------------------------------
+
+    def take_model_options(self, what: str, *, threads: Any, report_every: Any) -> None:
+        """Check and keep the options every node of the pack takes (``what`` names the node in errors)."""
+        self.threads = check_int(threads, "threads", what, low=1)
+        self.report_every = check_number(report_every, "report_every", what)
 
     def accept(self, found: Found) -> bool:
         """Whether to work on ``found`` (False: it is skipped and counted); True by default."""

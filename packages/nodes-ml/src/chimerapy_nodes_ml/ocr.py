@@ -75,8 +75,7 @@ class TextReader(ModelNode):
         self.min_score = check_number(min_score, "min_score", what, high=1.0)
         self.max_side = check_int(max_side, "max_side", what, low=32)
         self.use_cls = bool(use_cls)
-        self.threads = check_int(threads, "threads", what, low=1)
-        self.report_every = check_number(report_every, "report_every", what)
+        self.take_model_options(what, threads=threads, report_every=report_every)
 
     # -- node ------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import ModelError, ModelInputError
 from .inputs import Found
 from .model_node import ModelNode
-from .options import check_bool, check_int, check_number
+from .options import check_bool, check_number
 from .sessions import ORT_DTYPES, describe_arg, open_session
 
 __all__ = ["OnnxModel", "archive_name", "prepare_input"]
@@ -119,8 +119,7 @@ class OnnxModel(ModelNode):
         self.std = _floats(std, "std", what)
         if self.std is not None and not all(self.std):
             raise ValueError(f"{what}: std must not hold a zero, got {std!r}")
-        self.threads = check_int(threads, "threads", what, low=1)
-        self.report_every = check_number(report_every, "report_every", what)
+        self.take_model_options(what, threads=threads, report_every=report_every)
 
     # -- node ------------------------------------------------------------------------------------
 

@@ -124,8 +124,7 @@ class VoiceActivity(ModelNode):
         self.channel = check_int(channel, "channel", what, low=0, optional=True)
         self.max_lag = check_number(max_lag, "max_lag", what, optional=True)
         self.model_path = os.fspath(model_path) if model_path is not None else None
-        self.threads = check_int(threads, "threads", what, low=1)
-        self.report_every = check_number(report_every, "report_every", what)
+        self.take_model_options(what, threads=threads, report_every=report_every)
 
     # -- node ------------------------------------------------------------------------------------
 
