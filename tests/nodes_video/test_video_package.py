@@ -6,7 +6,7 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
-from support.packs import assert_node_conventions
+from support.packs import assert_declared, assert_node_conventions
 
 import chimerapy_nodes_video
 from chimerapy import registry
@@ -22,6 +22,10 @@ NODES = {
     "video.overlay": ("chimerapy_nodes_video.overlay:Overlay", "step"),
 }
 REQUIRED = {"video.file": {"path": "clip.mp4"}}
+
+
+def test_every_node_has_an_entry_point():
+    assert_declared("chimerapy-nodes-video", "chimerapy_nodes_video", {name: target for name, (target, _) in NODES.items()})
 
 
 def test_the_registry_lists_every_node_of_the_pack_without_error():
