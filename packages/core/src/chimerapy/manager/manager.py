@@ -271,7 +271,9 @@ class Manager:
 
         Args:
             graph: the pipeline to deploy.
-            mapping: Worker name (or id) -> the names (or ids) of the nodes it runs.
+            mapping: Worker name (or id) -> the nodes it runs, by id, Node object or name.
+                Nodes that share a name (see :meth:`Graph.unique_names`) are mapped by id or
+                object; each node's files are in ``<worker>/<its unique name>/``.
             send_packages: packages to ship to Workers that lack them (see the registry docs).
             strict: raise :class:`CommitError` when the cluster cannot be set up, instead of
                 returning False.
@@ -404,7 +406,8 @@ class Manager:
 
         Works while the cluster runs or steps, and after :meth:`stop`, when it reports the
         outputs as of the stop (not those computed from data produced after it), so that they
-        agree with each other. The result may also be indexed by node name or by the Node object.
+        agree with each other. The result may also be indexed by the Node object, a node's
+        unique name, or a name that only one node has.
         """
         self._require_state("gather", ("committed", "running", "stepping", "stopped"))
         plan, graph = self._plan, self.graph
