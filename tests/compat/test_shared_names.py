@@ -8,6 +8,7 @@ import time
 
 import chimerapy as cp
 import pytest
+from chimerapy.api.rest import cluster_state
 from legacy_nodes import DoubleNode, TagNode
 
 pytestmark = pytest.mark.timeout(120)
@@ -88,6 +89,12 @@ def run_and_check(manager, graph, mapping, nodes, folders):
         ("src", "src", src_a.id), ("src-2", "src", src_b.id), ("dbl", "dbl", dbl_a.id), ("dbl-2", "dbl", dbl_b.id)]
     log = (manager.logdir / "chimerapy.log").read_text()
     assert f"[{folders['src']}/src] tag 1 ready" in log and f"[{folders['src-2']}/src-2] tag 2 ready" in log
+
+    state = cluster_state(manager)  # what the REST API and the dashboard show
+    assert {name: node["worker"] for name, node in state["nodes"].items() if name.startswith("src")} == {
+        "src": folders["src"], "src-2": folders["src-2"]}
+    assert state["nodes"]["src-2"]["stats"]["steps"] == manager.final_stats["src-2"]["steps"]
+    assert {(e["source"], e["target"]) for e in state["graph"]["edges"]} == {("src", "dbl"), ("src-2", "dbl-2")}
 
 
 def test_two_nodes_of_one_name_on_one_worker_mapped_by_id(manager, make_worker):

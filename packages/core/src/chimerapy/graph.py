@@ -9,6 +9,7 @@ else a derived name (see :func:`unique_names`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from .node.node import Node
 
 __all__ = ["Graph", "unique_names"]
+
+log = logging.getLogger(__name__)
 
 
 class Graph:
@@ -138,7 +141,16 @@ class Graph:
                 f"(e.g. node.id), its Node object or its unique name, or rename them")
 
     def get_id_by_name(self, name: str) -> str:
-        """The id of the node named ``name`` (as in ChimeraPy 0.0.10); a shared name raises."""
+        """The id of the node named ``name`` (as in ChimeraPy 0.0.10).
+
+        When several nodes have that name, it is the id of the last one added, as 0.0.10 gave
+        it, and a warning says so; :meth:`node` raises instead.
+        """
+        named = [node for node in self.G.nodes if node.name == name]
+        if len(named) > 1:
+            log.warning("get_id_by_name(%r): %s; returning the last one's id, as ChimeraPy 0.0.10 did",
+                        name, self.ambiguous(name))
+            return named[-1].id
         return self.node(name).id
 
     def has_node_by_id(self, node_id: str) -> bool:
