@@ -87,6 +87,9 @@ def run_and_check(manager, graph, mapping, nodes, folders):
     assert sorted(name for names in meta["mapping"].values() for name in names) == sorted(unique)
     assert [(n["name"], n["node_name"], n["id"]) for n in meta["graph"]["nodes"]] == [
         ("src", "src", src_a.id), ("src-2", "src", src_b.id), ("dbl", "dbl", dbl_a.id), ("dbl-2", "dbl", dbl_b.id)]
+    # the pipeline recorded to run the session again names the nodes by unique name
+    assert [node["name"] for node in meta["pipeline"]["nodes"]] == ["src", "src-2", "dbl", "dbl-2"]
+    assert {(e["source"], e["target"]) for e in meta["pipeline"]["edges"]} == {("src", "dbl"), ("src-2", "dbl-2")}
     log = (manager.logdir / "chimerapy.log").read_text()
     assert f"[{folders['src']}/src] tag 1 ready" in log and f"[{folders['src-2']}/src-2] tag 2 ready" in log
 
