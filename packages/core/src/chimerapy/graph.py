@@ -124,7 +124,7 @@ class Graph:
                 return node
         named = [node for node in self.G.nodes if node.name == key]
         if len(named) > 1:
-            raise GraphError(self.ambiguous(key))
+            raise GraphError(self.shared_name_problem(key))
         if named:
             return named[0]
         for node, unique in self.unique_names().items():
@@ -132,8 +132,8 @@ class Graph:
                 return node
         raise GraphError(f"the graph has no node named {key!r}; it has {self.names()}")
 
-    def ambiguous(self, name: str) -> str:
-        """The message for a lookup by ``name`` when several nodes have that name."""
+    def shared_name_problem(self, name: str) -> str:
+        """What is wrong with naming a node by ``name`` when several nodes have it (a message)."""
         named = [node for node in self.G.nodes if node.name == name]
         unique = self.unique_names()
         listed = ", ".join(f"id {node.id!r} (unique name {unique[node]!r})" for node in named)
@@ -149,7 +149,7 @@ class Graph:
         named = [node for node in self.G.nodes if node.name == name]
         if len(named) > 1:
             log.warning("get_id_by_name(%r): %s; returning the last one's id, as ChimeraPy 0.0.10 did",
-                        name, self.ambiguous(name))
+                        name, self.shared_name_problem(name))
             return named[-1].id
         return self.node(name).id
 
@@ -201,7 +201,8 @@ class Graph:
         except nx.NetworkXNoCycle:
             self._check_input_names()
             return
-        names = [src.name for src, _ in cycle] + [cycle[0][0].name]
+        unique = self.unique_names()
+        names = [unique[src] for src, _ in cycle] + [unique[cycle[0][0]]]
         raise GraphError("the graph has a cycle: " + " -> ".join(names))
 
     def _check_input_names(self) -> None:

@@ -182,7 +182,7 @@ def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:
             raise MappingError(f"mapping[{worker_key!r}] holds node {item.name!r}, which is not in the graph")
         return item
     if graph.names().count(str(item)) > 1:
-        raise MappingError(f"mapping[{worker_key!r}] names node {item!r}, but {graph.ambiguous(str(item))}")
+        raise MappingError(f"mapping[{worker_key!r}] names node {item!r}, but {graph.shared_name_problem(str(item))}")
     try:
         return graph.node(str(item))
     except GraphError:
