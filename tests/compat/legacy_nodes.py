@@ -114,3 +114,32 @@ class PidNode(cp.Node):
         self.steps += 1
         self.save_tabular(name="pid", data={"pid": os.getpid(), "step": self.steps})
         return self.steps
+
+
+class TagNode(cp.Node):
+    """A source that logs its ``tag`` once, then saves it with its step count and outputs it."""
+
+    def __init__(self, name, tag=0, **kwargs):
+        super().__init__(name, **kwargs)
+        self.tag = tag
+
+    def prep(self):
+        self.count = 0
+        self.logger.info("tag %s ready", self.tag)
+
+    def step(self):
+        time.sleep(0.05)
+        self.count += 1
+        self.save_tabular(name="tags", data={"tag": self.tag, "step": self.count})
+        return self.tag
+
+
+class DoubleNode(cp.Node):
+    """Outputs twice the value of its input named ``source``."""
+
+    def __init__(self, name, source="src", **kwargs):
+        super().__init__(name, **kwargs)
+        self.source = source
+
+    def step(self, data_chunks):
+        return 2 * data_chunks[self.source].get("default")["value"]

@@ -31,6 +31,36 @@ def test_placement_by_names_ids_and_objects():
     assert wiring["w1"]["consumers"]["a"] == [{"name": "b", "latest_only": False, "mode": "lossless"}, {"name": "c", "latest_only": False, "mode": "lossless"}]
 
 
+def test_nodes_sharing_a_name_are_placed_and_wired_by_unique_name():
+    gen_a, gen_b, con_a, con_b = cp.Node("gen"), cp.Node("gen"), cp.Node("con"), cp.Node("con")
+    graph = cp.Graph()
+    graph.add_edges([(gen_a, con_a), (gen_b, con_b)])
+    plan = plan_commit(graph, {"w1": [gen_a.id, con_a], "w2": [gen_b.id, con_b.id]}, WORKERS)
+    assert plan.placement == {"gen": "w1", "con": "w1", "gen-2": "w2", "con-2": "w2"}
+    assert set(plan.keys) == {"gen", "con", "gen-2", "con-2"}
+    specs = {s["name"]: s for s in plan.node_specs("w2")}
+    assert set(specs) == {"gen-2", "con-2"} and specs["gen-2"]["id"] == gen_b.id
+    # data_chunks are keyed by the producer's own name; consumers and keys by unique name
+    assert specs["con-2"]["inputs"] == ["gen"] and specs["con-2"]["followed"] == "gen"
+    assert specs["gen-2"]["consumers"] == [{"name": "con-2", "mode": "lossless", "key": plan.keys["con-2"].public}]
+    names = list(plan.placement)
+    wiring = plan.connections({n: {m: f"ipc://{n}-{m}" for m in names} for n in names})
+    assert wiring["w2"]["inputs"] == {"con-2": [{"producer": "gen", "address": "ipc://gen-2-con-2",
+                                                 "latest_only": False, "server_key": None}]}
+    assert wiring["w1"]["inputs"]["con"][0]["address"] == "ipc://gen-con"
+    assert wiring["w2"]["consumers"] == {"gen-2": [{"name": "con-2", "latest_only": False, "mode": "lossless"}]}
+
+
+def test_a_shared_name_in_the_mapping_is_refused_naming_it():
+    gen_a, gen_b = cp.Node("gen"), cp.Node("gen")
+    graph = cp.Graph()
+    graph.add_nodes([gen_a, gen_b])
+    with pytest.raises(cp.MappingError, match=r"names node 'gen', but 2 nodes are named 'gen'.*id.*rename"):
+        plan_commit(graph, {"w1": ["gen", gen_b.id]}, WORKERS)
+    plan = plan_commit(graph, {"w1": [gen_a.id], "w2": ["gen-2"]}, WORKERS)  # a unique name is unambiguous
+    assert plan.placement == {"gen": "w1", "gen-2": "w2"}
+
+
 @pytest.mark.parametrize("mapping, match", [
     ({"w11": ["a", "b", "c", "d"]}, r"unknown Worker 'w11' \(did you mean 'w1'"),
     ({"w1": ["a", "b", "c", "dd"]}, r"unknown node 'dd' \(did you mean 'd'"),

@@ -4,7 +4,7 @@ Every error the framework raises derives from :class:`ChimeraPyError`; each chil
 inherits the builtin it resembles, so ``except ValueError`` keeps working::
 
     ChimeraPyError
-    ├── GraphError(ValueError)          a graph that is not a DAG, duplicate or unknown names
+    ├── GraphError(ValueError)          not a DAG, unknown names, two inputs of one name
     ├── InvalidNameError(ValueError)    a node, Worker, record or session name that breaks the name rule
     ├── MappingError(ValueError)        a mapping that names unknown Workers/Nodes or leaves one out
     ├── ProtocolError(ValueError)       a malformed control or data message
@@ -44,7 +44,7 @@ class ChimeraPyError(Exception):
 
 
 class GraphError(ChimeraPyError, ValueError):
-    """The graph is not a valid pipeline (a cycle, a duplicate or unknown node name)."""
+    """The graph is not a valid pipeline (a cycle, an unknown or shared node name, two inputs of one name)."""
 
 
 class InvalidNameError(ChimeraPyError, ValueError):

@@ -1,19 +1,29 @@
-"""Graph: the directed acyclic graph of nodes that makes a pipeline."""
+"""Graph: the directed acyclic graph of nodes that makes a pipeline.
+
+Nodes are identified by object (and id), not by name: as in ChimeraPy 0.0.10, two nodes of a
+graph may share a name. Everything a session names after a node (its process, its folder
+``<session>/<worker>/<unique name>/``, its stats, logs, REST and dashboard entries, ``meta.json``)
+uses the node's *unique name* (:meth:`Graph.unique_names`): its name when no other node has it,
+else a derived name (see :func:`unique_names`).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from .errors import GraphError
-from .names import check_name
+from .names import MAX_NAME_LENGTH, check_name
 
 if TYPE_CHECKING:
     from .node.node import Node
 
-__all__ = ["Graph"]
+__all__ = ["Graph", "unique_names"]
+
+log = logging.getLogger(__name__)
 
 
 class Graph:
@@ -39,7 +49,7 @@ class Graph:
     # -- building --------------------------------------------------------------------------------
 
     def add_node(self, node: Node) -> None:
-        """Add ``node``; a second node with the same name raises :class:`GraphError`."""
+        """Add ``node`` (again: nothing). Another node may have the same name (see the module doc)."""
         from .node.node import Node
 
         if not isinstance(node, Node):
@@ -47,11 +57,6 @@ class Graph:
         if node in self.G:
             return
         check_name("node", node.name)  # again: a name may have been changed since Node()
-        clash = self._by_name(node.name)
-        if clash is not None:
-            raise GraphError(
-                f"two nodes are named {node.name!r}; node names must be unique in a graph"
-            )
         self.G.add_node(node, object=node)  # node data "object", as 0.0.10's graphs had
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
@@ -109,14 +114,43 @@ class Graph:
         return list(self.G.nodes)
 
     def node(self, key: str) -> Node:
-        """Return the node whose name or id is ``key``."""
+        """Return the node whose id, name or unique name is ``key``.
+
+        Raises:
+            GraphError: no node has it, or ``key`` is the name of several nodes (use an id).
+        """
         for node in self.G.nodes:
-            if key in (node.name, node.id):
+            if node.id == key:
+                return node
+        named = [node for node in self.G.nodes if node.name == key]
+        if len(named) > 1:
+            raise GraphError(self.shared_name_problem(key))
+        if named:
+            return named[0]
+        for node, unique in self.unique_names().items():
+            if unique == key:
                 return node
         raise GraphError(f"the graph has no node named {key!r}; it has {self.names()}")
 
+    def shared_name_problem(self, name: str) -> str:
+        """What is wrong with naming a node by ``name`` when several nodes have it (a message)."""
+        named = [node for node in self.G.nodes if node.name == name]
+        unique = self.unique_names()
+        listed = ", ".join(f"id {node.id!r} (unique name {unique[node]!r})" for node in named)
+        return (f"{len(named)} nodes are named {name!r}: {listed}; name one of them by its id "
+                f"(e.g. node.id), its Node object or its unique name, or rename them")
+
     def get_id_by_name(self, name: str) -> str:
-        """The id of the node named ``name`` (as in ChimeraPy 0.0.10)."""
+        """The id of the node named ``name`` (as in ChimeraPy 0.0.10).
+
+        When several nodes have that name, it is the id of the last one added, as 0.0.10 gave
+        it, and a warning says so; :meth:`node` raises instead.
+        """
+        named = [node for node in self.G.nodes if node.name == name]
+        if len(named) > 1:
+            log.warning("get_id_by_name(%r): %s; returning the last one's id, as ChimeraPy 0.0.10 did",
+                        name, self.shared_name_problem(name))
+            return named[-1].id
         return self.node(name).id
 
     def has_node_by_id(self, node_id: str) -> bool:
@@ -124,8 +158,19 @@ class Graph:
         return any(node.id == node_id for node in self.G.nodes)
 
     def names(self) -> list[str]:
-        """The node names, in insertion order."""
+        """The node names, in insertion order (a shared name appears once per node)."""
         return [node.name for node in self.G.nodes]
+
+    def unique_names(self) -> dict[Node, str]:
+        """Each node's unique name, in insertion order (see :func:`unique_names`)."""
+        return unique_names(self.G.nodes)
+
+    def unique_name(self, node: Node) -> str:
+        """The unique name of ``node``: the name its process, folder, stats and logs go by."""
+        try:
+            return self.unique_names()[node]
+        except KeyError:
+            raise GraphError(f"node {node.name!r} (id {node.id!r}) is not in the graph") from None
 
     def inputs(self, node: Node) -> list[tuple[Node, dict]]:
         """The in-edges of ``node`` as ``(producer, options)`` in insertion order."""
@@ -144,15 +189,34 @@ class Graph:
         return nx.is_directed_acyclic_graph(self.G)
 
     def validate(self) -> None:
-        """Raise :class:`GraphError` naming the problem when the graph cannot run."""
+        """Raise :class:`GraphError` naming the problem when the graph cannot run.
+
+        Problems: an empty graph, a cycle, and a node with two inputs of one name (its
+        ``data_chunks`` are keyed by its inputs' names, so they would collide).
+        """
         if self.G.number_of_nodes() == 0:
             raise GraphError("the graph is empty; add nodes with Graph.add_node(s)")
         try:
             cycle = nx.find_cycle(self.G)
         except nx.NetworkXNoCycle:
+            self._check_input_names()
             return
-        names = [src.name for src, _ in cycle] + [cycle[0][0].name]
+        unique = self.unique_names()
+        names = [unique[src] for src, _ in cycle] + [unique[cycle[0][0]]]
         raise GraphError("the graph has a cycle: " + " -> ".join(names))
+
+    def _check_input_names(self) -> None:
+        unique = self.unique_names()
+        for node in self.G.nodes:
+            seen: dict[str, Node] = {}
+            for src, _ in self.inputs(node):
+                first = seen.setdefault(src.name, src)
+                if first is not src:
+                    raise GraphError(
+                        f"node {unique[node]!r} has two inputs named {src.name!r} (ids {first.id!r} and "
+                        f"{src.id!r}, unique names {unique[first]!r} and {unique[src]!r}); its data_chunks "
+                        f"are keyed by input name, so rename one of them"
+                    )
 
     def topological_order(self) -> list[Node]:
         """The nodes, every producer before its consumers."""
@@ -160,14 +224,20 @@ class Graph:
         return list(nx.topological_sort(self.G))
 
     def to_dict(self) -> dict:
-        """A JSON-ready description: node names and classes, and edges with their options."""
+        """A JSON-ready description: nodes and classes, and edges with their options.
+
+        Nodes and edges are named by unique name (``"name"``, ``"source"``, ``"target"``), as the
+        session's folders, stats and logs are; ``"node_name"`` is the node's own name.
+        """
+        unique = self.unique_names()
         return {
             "nodes": [
-                {"name": n.name, "id": n.id, "class": f"{type(n).__module__}.{type(n).__qualname__}"}
+                {"name": unique[n], "id": n.id, "class": f"{type(n).__module__}.{type(n).__qualname__}",
+                 "node_name": n.name}
                 for n in self.G.nodes
             ],
             "edges": [
-                {"source": s.name, "target": d.name, **data} for s, d, data in self.G.edges(data=True)
+                {"source": unique[s], "target": unique[d], **data} for s, d, data in self.G.edges(data=True)
             ],
         }
 
@@ -194,14 +264,38 @@ class Graph:
         )
         return figure
 
-    def _by_name(self, name: str) -> Node | None:
-        for node in self.G.nodes:
-            if node.name == name:
-                return node
-        return None
-
     def __len__(self) -> int:
         return self.G.number_of_nodes()
 
     def __repr__(self) -> str:
         return f"<Graph nodes={self.names()} edges={self.G.number_of_edges()}>"
+
+
+def unique_names(nodes: Iterable[Node]) -> dict[Node, str]:
+    """A unique, valid name for each of ``nodes`` (pure; the same nodes in the same order give
+    the same names).
+
+    A node whose name no earlier node has keeps it, so graphs of unique names are unchanged.
+    A later node of a repeated name gets ``<name>-2``, ``<name>-3``, ... (the smallest number
+    that no node of ``nodes`` is named or given; the name is shortened to keep the result
+    within the name rule's length).
+    """
+    nodes = list(nodes)
+    taken = {node.name for node in nodes}
+    result: dict[Node, str] = {}
+    seen: set[str] = set()
+    for node in nodes:
+        if node.name not in seen:
+            seen.add(node.name)
+            result[node] = node.name
+            continue
+        number = 2
+        while True:
+            suffix = f"-{number}"
+            candidate = node.name[:MAX_NAME_LENGTH - len(suffix)] + suffix
+            if candidate not in taken:
+                break
+            number += 1
+        taken.add(candidate)
+        result[node] = candidate
+    return result

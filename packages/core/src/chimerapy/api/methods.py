@@ -31,10 +31,10 @@ def add_method_routes(app: web.Application, manager: ServedManager) -> None:
     async def methods(request: web.Request) -> web.Response:
         graph = manager.graph
         found: dict[str, Any] = {}
-        for node in graph.nodes if graph is not None else []:
+        for node, name in (graph.unique_names() if graph is not None else {}).items():
             listed = describe(type(node))
             if listed:
-                found[node.name] = listed
+                found[name] = listed  # by unique name, as the node's state and stats
         return json_response({"methods": found})
 
     async def call(request: web.Request) -> web.Response:

@@ -7,6 +7,11 @@ Workers into each Worker's ``connect_nodes`` request.
 The plan holds the session's data-plane keys (:mod:`chimerapy.net.keys`): one CURVE keypair per
 node. Each node is sent its own keypair and the public keys of its consumers (its spec), and the
 public key of each of its producers (its connections); no node gets another's secret key.
+
+Nodes are placed, sent and wired under their unique names (:meth:`chimerapy.Graph.unique_names`:
+the name itself unless another node has it), which the Worker gives their processes and folders;
+the producer names in a spec's ``inputs`` and ``followed`` are the nodes' own names, which key
+the consumer's ``data_chunks``.
 """
 
 from __future__ import annotations
@@ -44,11 +49,25 @@ class CommitPlan:
     """Where each node runs and what each Worker must create."""
 
     graph: Graph
-    placement: dict[str, str]  # node name -> worker name
+    placement: dict[str, str]  # node unique name -> worker name
     drain_timeout: float = 5.0
     shipped: frozenset[str] = frozenset()  # top-level modules sent with send_packages
     host_keys: dict[str, str] = field(default_factory=dict)  # worker name -> host identity
-    keys: dict[str, Keypair] = field(default_factory=dict)  # node name -> its CURVE keypair
+    keys: dict[str, Keypair] = field(default_factory=dict)  # node unique name -> its CURVE keypair
+    #: Each node's unique name, as the graph gave them when planned.
+    unique: dict[Node, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.unique:
+            self.unique = self.graph.unique_names()
+
+    def unique_names(self) -> list[str]:
+        """Every node's unique name, in the graph's order."""
+        return list(self.unique.values())
+
+    def nodes_by_unique_name(self) -> dict[str, Node]:
+        """Unique name -> node."""
+        return {name: node for node, name in self.unique.items()}
 
     def workers(self) -> list[str]:
         """The Workers that host at least one node, in first-use order."""
@@ -57,19 +76,21 @@ class CommitPlan:
     def node_specs(self, worker: str) -> list[dict[str, Any]]:
         """The ``create_nodes`` entries for ``worker``: code, inputs, follow rule, consumers, keys."""
         specs = []
+        unique = self.unique
         for node in self.graph.nodes:
-            if self.placement[node.name] != worker:
+            name = unique[node]
+            if self.placement[name] != worker:
                 continue
             followed = self.graph.followed(node)
             specs.append({
                 "id": node.id,
-                "name": node.name,
+                "name": name,
                 "code": base64.b64encode(_pickle_node(node, self.shipped)).decode(),
                 "inputs": [src.name for src, _ in self.graph.inputs(node)],
                 "followed": followed.name if followed is not None else None,
-                "consumers": [{"name": dst.name, "mode": self._mode(node, dst), "key": self.keys[dst.name].public}
+                "consumers": [{"name": unique[dst], "mode": self._mode(node, dst), "key": self.keys[unique[dst]].public}
                               for dst in self.graph.G.successors(node)],
-                "keypair": {"public": self.keys[node.name].public, "secret": self.keys[node.name].secret},
+                "keypair": {"public": self.keys[name].public, "secret": self.keys[name].secret},
                 "drain_timeout": self.drain_timeout,
                 "restart": getattr(node, "restart", "never"),
                 "max_restarts": int(getattr(node, "max_restarts", 3)),
@@ -80,25 +101,28 @@ class CommitPlan:
         """Each Worker's ``connect_nodes`` request, from the publishers' addresses.
 
         Args:
-            addresses: node name -> {consumer name: the address of that consumer's edge}.
+            addresses: node unique name -> {consumer unique name: the address of that consumer's edge}.
+
+        Each input is named by its producer's own name (the key of the consumer's ``data_chunks``).
         """
         requests: dict[str, dict[str, Any]] = {w: {"inputs": {}, "consumers": {}} for w in self.workers()}
+        unique = self.unique
         for src, dst in self.graph.G.edges():
             mode = self._mode(src, dst)
             latest = mode.startswith("latest")
-            requests[self.placement[dst.name]]["inputs"].setdefault(dst.name, []).append(
-                {"producer": src.name, "address": addresses[src.name][dst.name], "latest_only": latest,
-                 "server_key": self.keys[src.name].public if mode.endswith("-remote") else None}
+            requests[self.placement[unique[dst]]]["inputs"].setdefault(unique[dst], []).append(
+                {"producer": src.name, "address": addresses[unique[src]][unique[dst]], "latest_only": latest,
+                 "server_key": self.keys[unique[src]].public if mode.endswith("-remote") else None}
             )
-            requests[self.placement[src.name]]["consumers"].setdefault(src.name, []).append(
-                {"name": dst.name, "latest_only": latest, "mode": mode})
+            requests[self.placement[unique[src]]]["consumers"].setdefault(unique[src], []).append(
+                {"name": unique[dst], "latest_only": latest, "mode": mode})
         return requests
 
     def _mode(self, src: Node, dst: Node) -> str:
         """The publisher mode of the edge ``src -> dst``: delivery, and ``-remote`` across hosts."""
         mode = "latest" if self.graph.G.edges[src, dst].get("latest_only") else "lossless"
-        src_host = self.host_keys.get(self.placement[src.name], "")
-        if src_host != self.host_keys.get(self.placement[dst.name], ""):
+        src_host = self.host_keys.get(self.placement[self.unique[src]], "")
+        if src_host != self.host_keys.get(self.placement[self.unique[dst]], ""):
             mode += "-remote"
         return mode
 
@@ -113,14 +137,17 @@ def plan_commit(
 ) -> CommitPlan:
     """Check ``graph`` and ``mapping`` against ``workers`` and place every node.
 
-    The mapping's keys name Workers (by name or id); its values list nodes (by name, id, or
-    the Node objects themselves).
+    The mapping's keys name Workers (by name or id); its values list nodes (by id, the Node
+    objects themselves, name, or unique name). A name that several nodes share does not say
+    which node: such nodes are mapped by id or object.
 
     Raises:
-        GraphError: the graph is empty or has a cycle.
-        MappingError: an unknown Worker or node, a node mapped twice, or an unmapped node.
+        GraphError: the graph is empty, has a cycle, or a node has two inputs of one name.
+        MappingError: an unknown Worker or node, a shared name, a node mapped twice, or an
+            unmapped node.
     """
     graph.validate()
+    unique = graph.unique_names()
     if not isinstance(mapping, Mapping):
         raise MappingError(f"the mapping must be a dict of Worker -> list of nodes, got {type(mapping).__name__}")
     by_key = {key: ref for ref in workers for key in (ref.name, ref.id)}
@@ -136,17 +163,17 @@ def plan_commit(
         if isinstance(nodes, (str, Node)):
             raise MappingError(f"mapping[{worker_key!r}] must be a list of nodes, got {nodes!r}")
         for item in nodes:
-            node = _find_node(graph, item, worker_key)
-            if node.name in placement:
+            name = unique[_find_node(graph, item, worker_key)]
+            if name in placement:
                 raise MappingError(
-                    f"node {node.name!r} is mapped twice (to {placement[node.name]!r} and {ref.name!r})"
+                    f"node {name!r} is mapped twice (to {placement[name]!r} and {ref.name!r})"
                 )
-            placement[node.name] = ref.name
-    unmapped = [name for name in graph.names() if name not in placement]
+            placement[name] = ref.name
+    unmapped = [name for name in unique.values() if name not in placement]
     if unmapped:
         raise MappingError(f"node(s) {unmapped} are not mapped to any Worker; add them to the mapping")
     return CommitPlan(graph, placement, drain_timeout, shipped, {ref.name: ref.host_key for ref in workers},
-                      node_keypairs(graph.names()))
+                      node_keypairs(list(unique.values())), unique)
 
 
 def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:
@@ -154,6 +181,8 @@ def _find_node(graph: Graph, item: str | Node, worker_key: str) -> Node:
         if item not in graph.G:
             raise MappingError(f"mapping[{worker_key!r}] holds node {item.name!r}, which is not in the graph")
         return item
+    if graph.names().count(str(item)) > 1:
+        raise MappingError(f"mapping[{worker_key!r}] names node {item!r}, but {graph.shared_name_problem(str(item))}")
     try:
         return graph.node(str(item))
     except GraphError:

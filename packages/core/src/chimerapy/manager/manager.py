@@ -271,7 +271,9 @@ class Manager:
 
         Args:
             graph: the pipeline to deploy.
-            mapping: Worker name (or id) -> the names (or ids) of the nodes it runs.
+            mapping: Worker name (or id) -> the nodes it runs, by id, Node object or name.
+                Nodes that share a name (see :meth:`Graph.unique_names`) are mapped by id or
+                object; each node's files are in ``<worker>/<its unique name>/``.
             send_packages: packages to ship to Workers that lack them (see the registry docs).
             strict: raise :class:`CommitError` when the cluster cannot be set up, instead of
                 returning False.
@@ -360,7 +362,8 @@ class Manager:
         """
         self._require_state("request_registered_method", ("running", "stepping"))
         assert self._plan is not None and self.graph is not None
-        worker = self._plan.placement.get(self.graph.node(node).name, "")
+        node = self._plan.unique.get(self.graph.node(node), node)  # its unique name (see Graph)
+        worker = self._plan.placement.get(node, "")
         link = self._server.workers.get(worker)
         if link is None:
             raise WorkerLostError(f"Worker {worker!r} of node {node!r} is not connected", worker=worker)
@@ -403,7 +406,8 @@ class Manager:
 
         Works while the cluster runs or steps, and after :meth:`stop`, when it reports the
         outputs as of the stop (not those computed from data produced after it), so that they
-        agree with each other. The result may also be indexed by node name or by the Node object.
+        agree with each other. The result may also be indexed by the Node object, a node's
+        unique name, or a name that only one node has.
         """
         self._require_state("gather", ("committed", "running", "stepping", "stopped"))
         plan, graph = self._plan, self.graph
@@ -411,7 +415,7 @@ class Manager:
         replies = self._loop.run(
             self._broadcast(plan.workers(), "gather", timeout=timeout, strict=False), timeout=timeout + 5
         )
-        latest: dict[str, DataChunk | None] = dict.fromkeys(graph.names())
+        latest: dict[str, DataChunk | None] = dict.fromkeys(plan.unique_names())  # by unique name
         for worker, reply in replies.items():
             if not (isinstance(reply, Envelope) and reply.ok):
                 log.warning("gather: no answer from Worker %s: %s", worker,
@@ -421,7 +425,7 @@ class Manager:
                 if encoded is not None and name in latest:
                     # pickled values only from an authenticated Worker running our node code
                     latest[name] = DataChunk.from_json(encoded, allow_pickle=True)
-        return GatherResult(graph, latest)
+        return GatherResult(plan.nodes_by_unique_name(), latest)
 
     @_one_at_a_time
     def stop(self, *, collect: bool = True) -> SessionReport:
@@ -585,7 +589,7 @@ class Manager:
             "workers": self.workers,
             "lost_workers": sorted(self._server.lost),
             "nodes": {name: {"state": self.node_states.get(name), "stats": self.node_stats.get(name, {})}
-                      for name in (self.graph.names() if self.graph else [])},
+                      for name in (self._plan.unique_names() if self._plan else [])},
             "errors": [{"node": e.node, "phase": e.phase, "worker": e.worker, "traceback": e.remote_traceback}
                        for e in self.errors],
         }
@@ -638,7 +642,7 @@ class Manager:
         self.node_stats.clear()
         self.final_stats.clear()
         self.faults, self._stopped_ok, self._lost_at = FaultLog(), True, {}
-        self.node_states = {name: "creating" for name in plan.graph.names()}
+        self.node_states = dict.fromkeys(plan.unique_names(), "creating")
         self._session_now().update_meta(
             graph=plan.graph.to_dict(),
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
@@ -673,7 +677,7 @@ class Manager:
             self._set_state("idle")
             detail = "; ".join(f"{w}: {r.error if isinstance(r, Envelope) else r}" for w, r in failures.items())
             raise CommitError(f"commit_graph could not connect the nodes: {detail}")
-        for name in plan.graph.names():
+        for name in plan.unique_names():
             self.node_states[name] = "ready"
         self._set_state("committed")
 

@@ -7,7 +7,8 @@ was committed, whether it came from a pipeline file or from Python:
   pipeline file's, else ``null``), ``manager`` (host and port);
 * ``workers``: each Worker's ``name`` and ``remote`` (on another computer than the Manager);
   their host and package versions are in ``meta.json``'s ``workers`` and ``versions``;
-* ``nodes``: ``name``, ``class`` (``"module:qualname"``), ``registry`` (its registry name, when
+* ``nodes``: ``name`` (the node's unique name, see :meth:`chimerapy.Graph.unique_names`: a
+  pipeline file's names are unique, so a second node named ``cam`` is rerun as ``cam-2``), ``class`` (``"module:qualname"``), ``registry`` (its registry name, when
   its class is a registered node), ``file`` (the file that defines a class of the user's own
   code), ``params`` (the constructor's arguments, see :mod:`chimerapy.node.params`),
   ``unrecorded`` (parameters whose values could not be kept), ``restart``, ``max_restarts``;
@@ -54,13 +55,13 @@ def describe_pipeline(
         logdir: the Manager's log directory.
         manager_host, manager_port: where the Manager listens.
     """
-    graph = plan.graph
+    graph, unique = plan.graph, plan.unique
     registered = _registry_names()
     nodes = []
     for node in graph.nodes:
         path, file = class_path(type(node))
         params, unrecorded = init_params(node)
-        spec: dict[str, Any] = {"name": node.name, "class": path}
+        spec: dict[str, Any] = {"name": unique[node], "class": path}
         if path in registered:
             spec["registry"] = registered[path]
         if file is not None:
@@ -74,7 +75,7 @@ def describe_pipeline(
     for node in graph.nodes:
         followed = graph.followed(node)
         for source, options in graph.inputs(node):
-            edges.append({"source": source.name, "target": node.name, "follow": source is followed,
+            edges.append({"source": unique[source], "target": unique[node], "follow": source is followed,
                           "latest_only": bool(options.get("latest_only"))})
     here = socket.gethostname()
     return {

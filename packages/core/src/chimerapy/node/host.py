@@ -226,10 +226,10 @@ class NodeHost:
         except Exception:  # noqa: BLE001 - user code: reported with its traceback
             self.channel.send(envelope.fail(f"node {spec.get('name')}: cannot load its code", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
-        self.name = node.name
-        _name_process(f"cp-{node.name}")
+        self.name = str(spec.get("name") or node.name)  # its unique name in the session (see Graph)
+        _name_process(f"cp-{self.name}")
         self.channel.offset = float(spec.get("offset", 0.0))
-        logging.getLogger().addHandler(ForwardingHandler(self.channel, node.name))
+        logging.getLogger().addHandler(ForwardingHandler(self.channel, self.name))
         errors: list[tuple[str, str]] = []
 
         def report_error(phase: str, text: str) -> None:
@@ -249,7 +249,7 @@ class NodeHost:
                 report_error=report_error,
                 drain_timeout=float(spec.get("drain_timeout", 5.0)),
                 on_preview=lambda records: self.channel.send(
-                    Envelope("preview", {"node": node.name, "records": records})),
+                    Envelope("preview", {"node": self.name, "records": records})),
                 private_dir=spec.get("private_dir"),
                 keypair=Keypair(**spec["keypair"]) if spec.get("keypair") else None,
                 endpoints=spec.get("endpoints"),
