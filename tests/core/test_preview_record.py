@@ -12,7 +12,7 @@ from chimerapy.api.sessions import list_sessions
 from chimerapy.errors import StateError
 from support.api import bearer_client
 from support.archive import wait_for
-from support.nodes import JsonSink, PrepCountingCamera, prep_pids
+from support.nodes import JsonSink, PrepCountingCamera, Tunable, prep_pids
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -135,6 +135,7 @@ def test_stop_then_start_makes_a_further_recording_in_a_session_folder_of_its_ow
     assert manager.stop()
     third = json.loads((manager.logdir / "meta.json").read_text())
     assert third["recorded"] is False and third["follows"] == second.name and "start_time" not in third
+    assert manager.check is not None and manager.check.clean, manager.check
     assert record_files(manager.logdir) == []
     assert len(prep_pids(prep_log)) == 3
 
@@ -144,10 +145,14 @@ def test_calls_out_of_order_and_shutdown_from_a_preview(cluster, tmp_path):
     for call in (manager.preview, manager.record, manager.start):
         with pytest.raises(StateError, match="commit_graph"):
             call()
-    assert manager.commit_graph(camera_graph(tmp_path / "preps.txt"), {"w1": ["camera", "sink"]})
+    graph = camera_graph(tmp_path / "preps.txt")
+    graph.add_node(Tunable("tune"))
+    assert manager.commit_graph(graph, {"w1": ["camera", "sink", "tune"]})
     assert manager.preview()
     with pytest.raises(StateError, match="preview"):
         manager.preview()
+    assert manager.request_registered_method("tune", "set_level", {"level": 3.0}) == 1.0  # adjust while previewing
+    wait_for(lambda: manager.gather()["tune"].get("level")["value"] == 3.0, 10, "the method did not act")
     with pytest.raises(StateError, match="stop"):
         manager.commit_graph(camera_graph(tmp_path / "other.txt"), {"w1": ["camera", "sink"]})
     wait_for(lambda: preview_calls(manager, "camera", "rows") >= 3, 30, "the preview did not run")
