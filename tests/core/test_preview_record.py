@@ -198,3 +198,23 @@ def test_rest_routes_preview_record_and_start_after_stop(cluster, tmp_path):
             assert first in listed and manager.session.id in listed
 
     asyncio.run(scenario())
+
+
+def test_a_previewing_runtime_counts_saves_then_writes_each_later_one(tmp_path):
+    from chimerapy.errors import RecordError
+    from chimerapy.testing import NodeHarness
+
+    with NodeHarness(PrepCountingCamera("camera", tmp_path / "preps.txt", period=0), directory=tmp_path / "out") as harness:
+        harness.runtime.recording = False  # what a Worker's start {"record": false} sets
+        harness.run(4)
+        with pytest.raises(RecordError, match="bad/name"):  # a record name is checked in a preview too
+            harness.node.save_json("bad/name", {})
+        assert harness.runtime.stats()["preview_saves"] == {"rows": {"kind": "tabular", "calls": 4},
+                                                            "video": {"kind": "video", "calls": 4}}
+        assert not (tmp_path / "out").exists()
+        harness.runtime.begin_recording(at=123.0)
+        harness.run(3)
+        stats = harness.runtime.stats()
+        assert stats["recording"] and harness.runtime.recording_since == 123.0
+        assert stats["preview_saves"]["rows"]["calls"] == 4 and stats["records"]["rows"]["queued"] == 3
+    assert [i for _, i in rows_of(tmp_path / "out" / "rows.csv")] == [4, 5, 6]

@@ -463,11 +463,22 @@ class Manager:
         return self._record_now()
 
     def _record_now(self) -> bool:
-        """Tell previewing nodes to save from now on; the session's recording starts now."""
+        """Tell previewing nodes to save from now on; the session's recording starts now.
+
+        The session records once any Worker's nodes do (so that :meth:`stop` collects them);
+        a Worker that could not be told raises :class:`StateError` afterwards, naming it.
+        """
         at = time.time()
-        self._loop.run(self._broadcast(self._plan_now().workers(), "record", {"at": at}), timeout=60)
+        replies = self._loop.run(self._broadcast(self._plan_now().workers(), "record", {"at": at}, timeout=30,
+                                                 strict=False), timeout=60)
         self._session_now().update_meta(start_time=at, recorded=True)
         self._set_state("running")
+        failed = {worker: reply.error if isinstance(reply, Envelope) else str(reply)
+                  for worker, reply in replies.items() if not (isinstance(reply, Envelope) and reply.ok)}
+        if failed:
+            raise StateError(f"record(): the nodes of Worker(s) {sorted(failed)} did not begin recording "
+                             f"({'; '.join(f'{w}: {e}' for w, e in failed.items())}); the others record: "
+                             f"stop() and start() again to record them all")
         return True
 
     def _run_again_if_stopped(self) -> None:
