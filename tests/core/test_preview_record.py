@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import time
 
 import chimerapy as cp
 import pytest
 from chimerapy.api.sessions import list_sessions
 from chimerapy.errors import StateError
+from chimerapy.worker.worker import Worker
 from support.api import bearer_client
 from support.archive import wait_for
 from support.nodes import JsonSink, PrepCountingCamera, Tunable, prep_pids
@@ -218,3 +220,52 @@ def test_a_previewing_runtime_counts_saves_then_writes_each_later_one(tmp_path):
         assert stats["recording"] and harness.runtime.recording_since == 123.0
         assert stats["preview_saves"]["rows"]["calls"] == 4 and stats["records"]["rows"]["queued"] == 3
     assert [i for _, i in rows_of(tmp_path / "out" / "rows.csv")] == [4, 5, 6]
+
+
+class UsesHelpers(cp.Node):
+    """Saves, every 20 ms, a row with the VALUE of the shipped package ``helpers`` (imported in prep)."""
+
+    def prep(self):
+        import helpers
+
+        self.value = helpers.VALUE
+
+    def step(self):
+        time.sleep(0.02)
+        self.save_tabular("values", {"value": self.value})
+
+
+def test_a_further_recording_on_a_worker_started_anew_gets_the_shipped_packages_again(
+        make_manager, make_worker, tmp_path, monkeypatch):
+    installs = []
+    original = Worker._install_packages
+
+    async def counting(self, data):
+        installs.extend(p["name"] for p in data["packages"])
+        return await original(self, data)
+
+    monkeypatch.setattr(Worker, "_install_packages", counting)
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("VALUE = 7\n")
+    manager = make_manager()
+    first_worker = make_worker("w1", manager)
+    graph = cp.Graph()
+    graph.add_node(UsesHelpers("user"))
+    assert manager.commit_graph(graph, {"w1": ["user"]}, send_packages=[{"name": "helpers", "path": str(tmp_path / "helpers")}],
+                                strict=True)
+    assert manager.start()
+    wait_for(lambda: written(manager, "user", "values") >= 3, 30, "the first recording wrote nothing")
+    assert manager.stop()
+    first_worker.shutdown()  # its packages go with its temporary folder
+    wait_for(lambda: "w1" not in manager.workers, 10, "the Manager did not see the Worker go")
+    with pytest.raises(cp.CommitError, match=r"Worker\(s\) \['w1'\] are not connected"):
+        manager.start()
+    assert manager.state == "stopped"
+    make_worker("w1", manager)  # a new Worker process of the same name
+    assert manager.wait_for_workers(["w1"], timeout=10)
+    assert manager.start()
+    wait_for(lambda: written(manager, "user", "values") >= 3, 30, "the further recording wrote nothing")
+    assert manager.stop()
+    assert installs == ["helpers", "helpers"]  # offered again, installed by the Worker that lacked it
+    with (manager.logdir / "w1" / "user" / "values.csv").open(newline="") as file:
+        assert {row["value"] for row in csv.DictReader(file)} == {"7"}

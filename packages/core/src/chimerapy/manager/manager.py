@@ -158,7 +158,7 @@ class Manager:
         #: calls one step (as the REST API's stop-then-collect does).
         self.lifecycle = threading.RLock()
         self._plan: CommitPlan | None = None
-        self._packages: list[str] = []  # the content hashes of the packages shipped at commit
+        self._shipped: list[shipping.Package] = []  # the packages of the last commit, for its later runs
         self._pending_logs: list[dict[str, Any]] = []
         self._log_socket: zmq.Socket | None = None
         self.logs_address: str | None = None
@@ -308,6 +308,7 @@ class Manager:
             if packages:
                 self._loop.run(self._ship(plan.workers(), packages), timeout=600)
             self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+            self._shipped = packages
         except CommitError as error:
             if strict:
                 raise
@@ -491,7 +492,10 @@ class Manager:
         re-entrant, which nodes written for 0.0.10 never promised; a fresh process from the
         same committed plan (the commit's node code, placement, shipped packages) runs
         ``prep`` as the commit did and starts from a clean state, and a node that crashed in
-        the last recording comes back too. The new session gets its own folder
+        the last recording comes back too. The plan is made again for the Workers connected
+        now (a Worker that came back on another host, new data-plane keys), and shipped
+        packages are offered again (a Worker started anew since lacks them). The new session
+        gets its own folder
         (:attr:`logdir` moves on), ``meta.json`` (with the same pipeline, and ``follows``
         naming the session before) and log.
         """
@@ -505,7 +509,15 @@ class Manager:
         if "collected" not in previous.meta:
             log.warning("session %s was not collected; its recordings stay on the Workers until "
                         "Manager.collect_session(%r) brings them in", previous.id, str(previous.path))
-        self._loop.run(self._commit(plan, self._packages), timeout=300)
+        # planned again for the Workers connected now (one may have come back on another host),
+        # with new data-plane keys for the new session
+        workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
+                   for link in self._server.workers.values()]
+        mapping = {w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()}
+        plan = plan_commit(plan.graph, mapping, workers, drain_timeout=plan.drain_timeout, shipped=plan.shipped)
+        if self._shipped:  # again: only to a Worker that lacks them (e.g. one started anew since)
+            self._loop.run(self._ship(plan.workers(), self._shipped), timeout=600)
+        self._loop.run(self._commit(plan, [p.sha256 for p in self._shipped]), timeout=300)
         fields: dict[str, Any] = {"follows": previous.id}
         if "pipeline" in previous.meta:
             fields["pipeline"] = previous.meta["pipeline"]  # the pipeline file's name and run time too
@@ -761,7 +773,7 @@ class Manager:
         for record in self._pending_logs:
             self.session.write_log(record)
         self._pending_logs.clear()
-        self.graph, self._plan, self._packages = plan.graph, plan, list(packages)
+        self.graph, self._plan = plan.graph, plan
         self.errors.clear()
         self.node_stats.clear()
         self.final_stats.clear()
