@@ -91,8 +91,7 @@ def test_preview_counts_saves_and_writes_nothing_then_record_saves_in_the_same_p
     video_times = rows_of_video(folder / "w1" / "camera" / "video.timestamps.csv")
     assert video_times and min(video_times) >= meta["start_time"]
     seen = [json.loads(line) for line in (folder / "w1" / "sink" / "seen.jsonl").read_text().splitlines()]
-    assert seen and min(item["data"]["i"] for item in seen) >= counted - 1
-    assert all(item["timestamp"] >= meta["start_time"] for item in seen)
+    assert seen and all(item["timestamp"] >= meta["start_time"] for item in seen)
     assert manager.final_stats["sink"]["preview_saves"]["seen"]["calls"] >= 5
 
 
