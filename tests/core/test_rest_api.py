@@ -46,7 +46,8 @@ class RaisesIn(nodes.RaisesIn):
 
 
 ROUTES = [("GET", "/api/state"), ("GET", "/api/workers"), ("GET", "/api/nodes"), ("GET", "/api/registry"),
-          ("POST", "/api/pipeline"), ("POST", "/api/start"), ("POST", "/api/stop"), ("POST", "/api/collect"),
+          ("POST", "/api/pipeline"), ("POST", "/api/start"), ("POST", "/api/preview"), ("POST", "/api/record"),
+          ("POST", "/api/stop"), ("POST", "/api/collect"),
           ("POST", "/api/shutdown"), ("GET", "/api/sessions"), ("GET", "/api/sessions/x/files"),
           ("GET", "/api/sessions/x/files/meta.json")]
 
@@ -226,7 +227,7 @@ def test_calls_out_of_order_unknown_routes_and_methods(make_manager):
 
     async def scenario():
         async with client(manager) as http:
-            for route in ("/api/start", "/api/stop", "/api/collect"):
+            for route in ("/api/start", "/api/preview", "/api/record", "/api/stop", "/api/collect"):
                 status, answer = await call(http, "POST", route)
                 assert status == 409 and "while the cluster is idle" in answer["error"], answer
             status, answer = await call(http, "GET", "/api/nope")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from pathlib import Path
@@ -199,3 +200,44 @@ class Ticker(cp.Node):
         self.save_tabular("ticks", {"i": self.i})
         self.i += 1
         return self.i - 1
+
+
+class PrepCountingCamera(cp.Node):
+    """A camera that keeps count: appends its pid to the file `prep_log` in each prep, then every
+    `period` s emits {"i", "pid", "frame" (a 64x48 image)} and saves a row {"i"} to the table
+    "rows" and the frame to the video "video"."""
+
+    def __init__(self, name, prep_log, period=0.03):
+        super().__init__(name)
+        self.prep_log, self.period = str(prep_log), period
+
+    def prep(self):
+        with open(self.prep_log, "a", encoding="utf-8") as log:
+            log.write(f"{os.getpid()}\n")
+        self.i = 0
+
+    def step(self):
+        time.sleep(self.period)
+        frame = np.full((48, 64, 3), (self.i * 8) % 256, np.uint8)
+        self.save_tabular("rows", {"i": self.i})
+        self.save_video("video", frame, fps=30)
+        chunk = cp.DataChunk()
+        chunk.add("i", self.i)
+        chunk.add("pid", os.getpid())
+        chunk.add("frame", frame, "image")
+        self.i += 1
+        return chunk
+
+
+class JsonSink(cp.Node):
+    """Saves the record "i" of each chunk it gets as a JSON line of "seen"."""
+
+    def step(self, data_chunks):
+        for chunk in data_chunks.values():
+            self.save_json("seen", {"i": chunk.get("i")["value"]})
+
+
+def prep_pids(prep_log) -> list[int]:
+    """The pids a PrepCountingCamera wrote to `prep_log`, one per prep."""
+    path = Path(prep_log)
+    return [int(line) for line in path.read_text().split()] if path.exists() else []

@@ -9,7 +9,12 @@ and every refusal is a 4xx ``{"error": ...}`` that changes nothing (see :mod:`ch
     GET  /api/registry      the nodes installed packs declare
     POST /api/pipeline      commit a pipeline (the JSON of a pipeline file) after every check of
                             ``chimerapy validate`` (:mod:`chimerapy.pipeline_checks`); 409 while running
-    POST /api/start         start the committed graph
+    POST /api/preview       run the committed graph with nothing saved (every save_* call counted,
+                            ``preview_saves`` in each node's stats); after a stop, a new session
+    POST /api/record        begin recording: during a preview in the running nodes (no restart);
+                            else as POST /api/start
+    POST /api/start         start the committed graph, recording; during a preview as POST /api/record;
+                            after a stop, a further recording of it in a new session folder
     POST /api/stop          stop, then collect; answers the session report (collected, complete, faults)
     POST /api/collect       collect again (e.g. once a lost Worker is back); the merged report
     POST /api/shutdown      answers, then shuts the Manager and its Workers down
@@ -117,7 +122,7 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
         if not isinstance(data, dict):
             raise ApiError(400, f"the body is a JSON {type(data).__name__}; send a pipeline as a JSON object "
                                 f"with nodes, edges, workers and mapping")
-        if manager.state in ("running", "stepping"):
+        if manager.state in ("running", "stepping", "preview"):
             raise ApiError(409, f"the cluster is {manager.state}; POST /api/stop first, then commit the pipeline")
         checked = await asyncio.to_thread(check_pipeline, data, source="the posted pipeline",
                                           connected=sorted(manager.workers))
@@ -126,6 +131,14 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
 
     async def post_start(request: web.Request) -> web.Response:
         await blocking(manager.start)
+        return json_response(summary())
+
+    async def post_preview(request: web.Request) -> web.Response:
+        await blocking(manager.preview)
+        return json_response(summary())
+
+    async def post_record(request: web.Request) -> web.Response:
+        await blocking(manager.record)
         return json_response(summary())
 
     async def post_stop(request: web.Request) -> web.Response:
@@ -177,6 +190,8 @@ def add_api(app: web.Application, manager: ServedManager) -> None:
     app.router.add_get("/api/registry", get_registry)
     app.router.add_post("/api/pipeline", post_pipeline)
     app.router.add_post("/api/start", post_start)
+    app.router.add_post("/api/preview", post_preview)
+    app.router.add_post("/api/record", post_record)
     app.router.add_post("/api/stop", post_stop)
     app.router.add_post("/api/collect", post_collect)
     app.router.add_post("/api/shutdown", post_shutdown)

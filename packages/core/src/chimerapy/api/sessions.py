@@ -2,6 +2,7 @@
 
     GET /api/sessions                    every session (a folder with meta.json), newest first, with
                                          the title given in the dashboard's Review (see :mod:`.review`)
+                                         and ``recorded`` (false for a preview that was never recorded)
     GET /api/sessions/{id}/files         its files: paths relative to the session, sizes
     GET /api/sessions/{id}/files/{path}  one file; HTTP range requests work, so a <video> can seek
 
@@ -76,6 +77,7 @@ def _summary(folder: Path) -> dict[str, Any]:
         "faults": meta.get("faults") or [],
         "error": meta.get("error"),
         "title": review.get("title") or None,  # given in the dashboard's Review
+        "recorded": meta.get("recorded") is not False,  # False: a preview only, nothing was saved
     }
 
 

@@ -50,6 +50,8 @@ __all__ = ["Manager"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+#: The states in which the nodes' loops run.
+_NODES_RUN = ("running", "stepping", "preview")
 
 
 def _one_at_a_time(method: Callable[..., _T]) -> Callable[..., _T]:
@@ -68,7 +70,11 @@ class Manager:
 
     Lifecycle: connect Workers -> :meth:`commit_graph` -> :meth:`start` (or :meth:`step`) ->
     :meth:`stop` -> :meth:`shutdown`. Calls made out of order raise :class:`StateError`
-    naming the call that is missing.
+    naming the call that is missing. :meth:`preview` runs the committed graph with nothing
+    saved, and :meth:`record` (or :meth:`start`) then begins saving in the running nodes;
+    after :meth:`stop`, :meth:`start`, :meth:`preview` or :meth:`record` run the same committed
+    graph again into a new session folder. States: ``idle`` -> ``committed`` -> ``preview`` ->
+    ``running`` (or ``stepping``) -> ``stopped`` -> (``preview`` | ``running``) ... -> ``shutdown``.
 
     Args:
         logdir: where session folders (recordings, logs, meta.json) are written (default:
@@ -152,6 +158,7 @@ class Manager:
         #: calls one step (as the REST API's stop-then-collect does).
         self.lifecycle = threading.RLock()
         self._plan: CommitPlan | None = None
+        self._shipped: list[shipping.Package] = []  # the packages of the last commit, for its later runs
         self._pending_logs: list[dict[str, Any]] = []
         self._log_socket: zmq.Socket | None = None
         self.logs_address: str | None = None
@@ -289,8 +296,8 @@ class Manager:
             CommitError: with ``strict=True``, instead of returning False.
         """
         self._require_open()
-        if self.state in ("running", "stepping"):
-            raise StateError("the cluster is running; call stop() before committing a new graph")
+        if self.state in _NODES_RUN:
+            raise StateError(f"the cluster is {self.state}; call stop() before committing a new graph")
         packages = [shipping.build(spec, index) for index, spec in enumerate(send_packages or [])]
         workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
                    for link in self._server.workers.values()]
@@ -303,6 +310,7 @@ class Manager:
             if packages:
                 self._loop.run(self._ship(plan.workers(), packages), timeout=600)
             self._loop.run(self._commit(plan, [p.sha256 for p in packages]), timeout=300)
+            self._shipped = packages
         except CommitError as error:
             if strict:
                 raise
@@ -360,7 +368,7 @@ class Manager:
             NodeError: the method is not registered, the parameters do not fit, or it raised
                 (``phase`` is ``"method"``; ``remote_traceback`` holds the node's message).
         """
-        self._require_state("request_registered_method", ("running", "stepping"))
+        self._require_state("request_registered_method", _NODES_RUN)
         assert self._plan is not None and self.graph is not None
         node = self._plan.unique.get(self.graph.node(node), node)  # its unique name (see Graph)
         worker = self._plan.placement.get(node, "")
@@ -383,21 +391,151 @@ class Manager:
 
     @_one_at_a_time
     def start(self) -> bool:
-        """Start every node's loop (also after :meth:`step`). Returns True once every Worker confirmed."""
-        self._require_state("start", ("committed", "stepping"))
+        """Start every node's loop, recording (also after :meth:`step`). Returns True once every
+        Worker confirmed.
+
+        During a :meth:`preview` it is :meth:`record`: the running nodes begin saving. After
+        :meth:`stop` it runs the committed graph again as a further recording, in a new session
+        folder (:attr:`logdir` moves on; see :meth:`record`).
+
+        Raises:
+            StateError: nothing is committed, or the cluster runs already.
+            CommitError: after a stop, the nodes could not be created again (nothing runs).
+        """
+        self._require_state("start", ("committed", "stepping", "preview", "stopped"))
+        if self.state == "preview":
+            return self._record_now()
+        self._run_again_if_stopped()
+        at = time.time()
         self._loop.run(self._broadcast(self._plan_now().workers(), "start", {"mode": "run"}), timeout=60)
         if self.state == "committed":
-            self._session_now().update_meta(start_time=time.time())
+            self._session_now().update_meta(start_time=at)
         self._set_state("running")
         return True
+
+    @_one_at_a_time
+    def preview(self) -> bool:
+        """Run the committed graph with nothing saved, to frame cameras and check levels.
+
+        The nodes run their loops as when recording: data flows, previews, statistics and
+        plots are live, registered methods can be called. Every ``save_*`` call is counted per
+        node and record (``preview_saves`` in each node's stats: ``status()["nodes"][n]["stats"]``)
+        and nothing is written: no record file, no record folder. :meth:`record` (or
+        :meth:`start`) then begins saving in the same processes, without running ``prep``
+        again; :meth:`stop` ends the preview (meta.json then says ``"recorded": false``).
+
+        Allowed after :meth:`commit_graph`, and after :meth:`stop` (the committed graph runs
+        again in a new session, as with :meth:`start`).
+
+        Returns:
+            True once every Worker confirmed.
+
+        Raises:
+            StateError: nothing is committed, or the cluster runs already.
+            CommitError: after a stop, the nodes could not be created again (nothing runs).
+        """
+        self._require_state("preview", ("committed", "stopped"))
+        self._run_again_if_stopped()
+        at = time.time()
+        self._loop.run(self._broadcast(self._plan_now().workers(), "start", {"mode": "run", "record": False}),
+                       timeout=60)
+        self._session_now().update_meta(preview_time=at)
+        self._set_state("preview")
+        return True
+
+    @_one_at_a_time
+    def record(self) -> bool:
+        """Begin recording.
+
+        During a :meth:`preview` the running nodes begin saving at once, in the processes they
+        run in (no restart, ``prep`` is not run again): every ``save_*`` call from the moment
+        each node gets the order is written, every earlier one was only counted.
+        ``meta.json``'s ``start_time`` is the Manager's time of the order. After
+        :meth:`commit_graph` it is :meth:`start`; after :meth:`stop` it runs the committed graph
+        again as a further recording in a new session folder (see :meth:`start`).
+
+        Returns:
+            True once every Worker confirmed.
+
+        Raises:
+            StateError: nothing is committed, or the cluster records already.
+            CommitError: after a stop, the nodes could not be created again (nothing runs).
+        """
+        self._require_state("record", ("committed", "preview", "stopped"))
+        if self.state != "preview":
+            return self.start()
+        return self._record_now()
+
+    def _record_now(self) -> bool:
+        """Tell previewing nodes to save from now on; the session's recording starts now.
+
+        The session records once any Worker's nodes do (so that :meth:`stop` collects them);
+        a Worker that could not be told raises :class:`StateError` afterwards, naming it.
+        """
+        at = time.time()
+        replies = self._loop.run(self._broadcast(self._plan_now().workers(), "record", {"at": at}, timeout=30,
+                                                 strict=False), timeout=60)
+        self._session_now().update_meta(start_time=at, recorded=True)
+        self._set_state("running")
+        failed = {worker: reply.error if isinstance(reply, Envelope) else str(reply)
+                  for worker, reply in replies.items() if not (isinstance(reply, Envelope) and reply.ok)}
+        if failed:
+            raise StateError(f"record(): the nodes of Worker(s) {sorted(failed)} did not begin recording "
+                             f"({'; '.join(f'{w}: {e}' for w, e in failed.items())}); the others record: "
+                             f"stop() and start() again to record them all")
+        return True
+
+    def _run_again_if_stopped(self) -> None:
+        """After a stop, create the committed graph's nodes again, in a new session.
+
+        Nodes are respawned, not resumed: at stop each node's loop returned, its ``teardown``
+        ran and released what ``prep`` opened (a camera, a file), its recordings were closed
+        and its process exited, which is what makes a stopped session's files final for
+        :meth:`collect`. Resuming a node would need its ``prep`` and ``teardown`` to be
+        re-entrant, which nodes written for 0.0.10 never promised; a fresh process from the
+        same committed plan (the commit's node code, placement, shipped packages) runs
+        ``prep`` as the commit did and starts from a clean state, and a node that crashed in
+        the last recording comes back too. The plan is made again for the Workers connected
+        now (a Worker that came back on another host, new data-plane keys), and shipped
+        packages are offered again (a Worker started anew since lacks them). The new session
+        gets its own folder
+        (:attr:`logdir` moves on), ``meta.json`` (with the same pipeline, and ``follows``
+        naming the session before) and log.
+        """
+        if self.state != "stopped":
+            return
+        plan, previous = self._plan_now(), self._session_now()
+        missing = [worker for worker in plan.workers() if worker not in self._server.workers]
+        if missing:
+            raise CommitError(f"cannot run the committed graph again: Worker(s) {missing} are not connected; "
+                              f"start them again (cp-worker ... --name {missing[0]}) or commit another mapping")
+        if "collected" not in previous.meta:
+            log.warning("session %s was not collected; its recordings stay on the Workers until "
+                        "Manager.collect_session(%r) brings them in", previous.id, str(previous.path))
+        # planned again for the Workers connected now (one may have come back on another host),
+        # with new data-plane keys for the new session
+        workers = [WorkerRef(link.name, link.id, str(link.info.get("host_key", "")))
+                   for link in self._server.workers.values()]
+        mapping = {w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()}
+        plan = plan_commit(plan.graph, mapping, workers, drain_timeout=plan.drain_timeout, shipped=plan.shipped)
+        if self._shipped:  # again: only to a Worker that lacks them (e.g. one started anew since)
+            self._loop.run(self._ship(plan.workers(), self._shipped), timeout=600)
+        self._loop.run(self._commit(plan, [p.sha256 for p in self._shipped]), timeout=300)
+        fields: dict[str, Any] = {"follows": previous.id}
+        if "pipeline" in previous.meta:
+            fields["pipeline"] = previous.meta["pipeline"]  # the pipeline file's name and run time too
+        self._session_now().update_meta(**fields)
+        log.info("a further recording of the committed graph: session %s (after %s)", self._session_now().id,
+                 previous.id)
 
     @_one_at_a_time
     def step(self) -> bool:
         """Run one step of every source node (offline operation); other nodes react to inputs."""
         self._require_state("step", ("committed", "stepping"))
+        at = time.time()
         self._loop.run(self._broadcast(self._plan_now().workers(), "step", {"mode": "step"}), timeout=60)
         if self.state == "committed":
-            self._session_now().update_meta(start_time=time.time())
+            self._session_now().update_meta(start_time=at)
         self._set_state("stepping")
         return True
 
@@ -409,7 +547,7 @@ class Manager:
         agree with each other. The result may also be indexed by the Node object, a node's
         unique name, or a name that only one node has.
         """
-        self._require_state("gather", ("committed", "running", "stepping", "stopped"))
+        self._require_state("gather", ("committed", *_NODES_RUN, "stopped"))
         plan, graph = self._plan, self.graph
         assert plan is not None and graph is not None  # set by every commit
         replies = self._loop.run(
@@ -441,7 +579,8 @@ class Manager:
             that lost data, as the bool this returned before; falsy otherwise, with the
             faults (what, where, when) and the node errors. Also kept as :attr:`last_report`.
         """
-        self._require_state("stop", ("running", "stepping", "committed"))
+        self._require_state("stop", ("committed", *_NODES_RUN))
+        previewed = self.state == "preview"
         grace = self.drain_timeout + 3.0
         replies = self._loop.run(
             self._broadcast(self._plan_now().workers(), "stop", {"grace": grace, "at": time.time()}, timeout=grace + 15,
@@ -460,7 +599,8 @@ class Manager:
         self._set_state("stopped")
         self._stopped_ok = not killed and all(isinstance(r, Envelope) and r.ok for r in replies.values())
         self._session_now().update_meta(stop_time=time.time(), node_stats=self.final_stats,
-                                        edge_stats=edge_statistics(self.final_stats))
+                                        edge_stats=edge_statistics(self.final_stats),
+                                        **({"recorded": False} if previewed else {}))
         if collect:
             return self.collect()
         return self._report()
@@ -524,7 +664,7 @@ class Manager:
         it as not connected: collect again later).
         """
         self._require_open()
-        if self.state in ("committed", "running", "stepping"):
+        if self.state in ("committed", *_NODES_RUN):
             raise StateError(f"the cluster is {self.state}; call stop() before collecting another session")
         session = Session.open(Path(folder))
         if self.session is not None:
@@ -546,7 +686,7 @@ class Manager:
         if self._closed:
             return
         try:
-            if self.state in ("running", "stepping", "committed"):
+            if self.state in ("committed", *_NODES_RUN):
                 try:
                     self.stop()
                 except Exception:
@@ -821,7 +961,7 @@ class Manager:
     def _on_worker_change(self, link: WorkerLink, connected: bool) -> None:
         verb = "connected" if connected else "disconnected"
         if not connected and self._plan is not None and link.name in self._plan_now().workers() \
-                and self.state in ("committed", "running", "stepping"):
+                and self.state in ("committed", *_NODES_RUN):
             verb = "LOST"
             nodes = [node for node, worker in self._plan.placement.items() if worker == link.name]
             for node in nodes:
@@ -846,14 +986,15 @@ class Manager:
         plan = self._plan
         ours = (self.session is not None and session == self.session.id and plan is not None
                 and link.name in plan.workers())
-        resume = ours and self.state in ("committed", "running", "stepping")
+        resume = ours and self.state in ("committed", *_NODES_RUN)
         if ours and plan is not None and link.name in self._lost_at:
             placed = [n for n, w in plan.placement.items() if w == link.name]
             fault = self.faults.worker_back(link.name, lost_at=self._lost_at.pop(link.name), placed=placed,
                                             running=running)
             if resume:
                 for node in running:
-                    self.node_states[node] = "running" if self.state == "running" else self.node_states.get(node, "ready")
+                    self.node_states[node] = self.state if self.state in ("running", "preview") \
+                        else self.node_states.get(node, "ready")
             log.warning("%s", fault.message)
         return {"resume": resume}
 
@@ -882,8 +1023,11 @@ class Manager:
     def _require_state(self, call: str, allowed: tuple[str, ...]) -> None:
         self._require_open()
         if self.state not in allowed:
-            fixes = {"idle": "call commit_graph() first", "stopped": "commit the graph again",
-                     "running": "call stop() first", "stepping": "call stop() first"}
+            fixes = {"idle": "call commit_graph() first",
+                     "stopped": "start(), preview() or record() run the committed graph again; "
+                                "commit_graph() commits another",
+                     "running": "call stop() first", "stepping": "call stop() first",
+                     "preview": "call record() to save, or stop() first"}
             raise StateError(f"cannot {call}() while the cluster is {self.state}: {fixes.get(self.state, '')}")
 
 

@@ -49,6 +49,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "connect_nodes": ("inputs",),
     "start": (),
     "step": (),
+    "record": (),  # previewing nodes begin saving (also Worker -> node process)
     "stop": (),
     "gather": (),
     "destroy_nodes": (),

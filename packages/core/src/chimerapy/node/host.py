@@ -6,6 +6,9 @@ socket and then follows the Worker's requests::
 
     hello -> load (prep) -> loaded -> connect -> connected -> start|step -> ... stop -> stopped
 
+``start`` with ``{"record": false}`` previews: the loop runs and every ``save_*`` call is only
+counted; a later ``record`` (``{"at": manager time}``) makes the running loop write from then on.
+
 The main thread runs the node's own code (prep, the loop, teardown); a control thread owns the
 socket, so that stop, step and clock updates reach the node while its loop runs. The process
 ends itself when its Worker dies (parent-death signal, and a parent-pid check).
@@ -119,6 +122,11 @@ class ControlThread(threading.Thread):
             runtime.mode = "run"  # stepping, then start(): the loop stops waiting for permits
             runtime.allow_step()
             self.send(envelope.reply())
+        elif envelope.type == "record" and runtime is not None:
+            runtime.begin_recording(envelope.data.get("at"))  # before it started, too: it then records
+            self.send(envelope.reply())
+            if runtime.mode != "idle":
+                self.send(Envelope("node_state", {"node": runtime.node.name, "state": "running"}))
         elif envelope.type == "gather":
             self.send(envelope.reply({"chunk": latest_output(runtime)}))
         elif envelope.type == "clock":
@@ -291,10 +299,13 @@ class NodeHost:
         if runtime is None:
             return False
         mode = "step" if envelope.type == "step" else "run"
+        if not envelope.data.get("record", True) and runtime.recording_since is None:
+            runtime.recording = False  # a preview (unless a record order came first)
         self.channel.send(envelope.reply())
         if mode == "step":
             runtime.allow_step()
-        self.channel.send(Envelope("node_state", {"node": self.name, "state": "running"}))
+        state = "running" if runtime.recording else "preview"
+        self.channel.send(Envelope("node_state", {"node": self.name, "state": state}))
         runtime.run(mode)
         self._report_stopped(runtime)
         return True

@@ -19,6 +19,7 @@ from .params import capture_init
 
 if TYPE_CHECKING:
     from ..records import Recorder
+    from .save_counter import SaveCounter
 
 __all__ = ["DebugProcess", "Node", "Runtime", "use_debug_process", "use_debug_runtime"]
 
@@ -38,7 +39,7 @@ class Runtime(Protocol):
     directory: Path
 
     @property
-    def recorder(self) -> Recorder: ...
+    def recorder(self) -> Recorder | SaveCounter: ...
     def should_continue(self) -> bool: ...
     def tick(self, timeout: float = 0.1) -> None: ...
     def poll_inputs(self, timeout: float) -> list[DataChunk]: ...
@@ -418,7 +419,7 @@ class Node(metaclass=_NodeType):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _recorder(self) -> Recorder:
+    def _recorder(self) -> Recorder | SaveCounter:
         return self._require_runtime("save_*").recorder
 
     def _require_runtime(self, what: str) -> Runtime:

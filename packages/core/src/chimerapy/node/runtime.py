@@ -30,6 +30,7 @@ from .node import Node, use_debug_runtime
 from .preview import PreviewMaker
 from .registered import BadCall
 from .registered import call as call_registered
+from .save_counter import SaveCounter
 
 if TYPE_CHECKING:
     from ..records import Recorder
@@ -114,6 +115,13 @@ class NodeRuntime:
         )
         self.subscriber = Subscriber(context, node.name, clock=clock, keypair=keypair) if self.inputs else None
         self._recorder: Recorder | None = None
+        #: Whether ``save_*`` calls are written (else only counted: a preview, see
+        #: :mod:`chimerapy.node.save_counter`); set before :meth:`run`, or by
+        #: :meth:`begin_recording` while the loop runs.
+        self.recording = True
+        #: The Manager's time of the order to record after a preview (None without one).
+        self.recording_since: float | None = None
+        self._save_counter = SaveCounter()
         self._stop = threading.Event()
         self._stop_time = 0.0
         #: Manager-aligned time at which the node was told to stop (None while running).
@@ -166,8 +174,11 @@ class NodeRuntime:
                                     server_key=spec.server_key)
 
     @property
-    def recorder(self) -> Recorder:
-        """The node's Recorder, created on first use."""
+    def recorder(self) -> Recorder | SaveCounter:
+        """Where the node's ``save_*`` calls go: its Recorder (created on first use), or while it
+        previews (:attr:`recording` is False) a :class:`SaveCounter` that writes nothing."""
+        if not self.recording:
+            return self._save_counter
         if self._recorder is None:
             from ..records import Recorder
 
@@ -214,6 +225,16 @@ class NodeRuntime:
             self.stop_at = self.stop_requested_at if at is None else float(at)
             self._stop.set()
         self._permits.release()
+
+    def begin_recording(self, at: float | None = None) -> None:
+        """From now on write the ``save_*`` calls (thread-safe; the loop goes on undisturbed).
+
+        ``at``: the Manager's time at which recording began (default: now). Each call is
+        either counted (before) or written (after): none is both, none is lost.
+        """
+        if self.recording_since is None:
+            self.recording_since = self.clock() if at is None else float(at)
+        self.recording = True
 
     def allow_step(self) -> None:
         """In step mode, let a source node run one more step."""
@@ -403,6 +424,8 @@ class NodeRuntime:
             "blocked_s": round(self.publisher.blocked_seconds, 3) if self.publisher else 0.0,
             "edges": self.publisher.stats() if self.publisher else {},
             "records": self._recorder.stats() if self._recorder is not None else {},
+            "recording": self.recording,
+            "preview_saves": self._save_counter.stats(),
             "stop_requested_at": self.stop_requested_at,
         }
 

@@ -119,6 +119,7 @@ class Worker:
         self._files_key = secrets.token_urlsafe(24)
         self._files_ssl, self._files_fingerprint = tls.ephemeral_server_context(f"chimerapy-worker-{_safe(name)}")
         self._run_mode: str | None = None  # "start" or "step" while the nodes run
+        self._recording = True  # False while the nodes preview (their save_* calls only counted)
         self._session = ""
         self._resumed = False
         self._ending: asyncio.Task | None = None  # nodes being ended for a Manager that did not resume
@@ -336,6 +337,7 @@ class Worker:
             "connect_nodes": self._connect_nodes,
             "start": self._start_nodes,
             "step": self._start_nodes,
+            "record": self._record_nodes,
             "stop": self._stop_nodes,
             "gather": self._gather,
             "destroy_nodes": self._destroy_nodes,
@@ -506,7 +508,7 @@ class Worker:
             if process.connection is not None:
                 await self.supervisor.request(process, "connect", process.connection, timeout=15.0)
             if self._run_mode is not None:
-                await self.supervisor.request(process, self._run_mode, timeout=10.0)
+                await self.supervisor.request(process, self._run_mode, {"record": self._recording}, timeout=10.0)
                 process.state = "running"
         except Exception as error:  # noqa: BLE001 - any failure to restart is reported
             await self._notify("node_error", {"node": dead.name, "phase": "restart",
@@ -605,10 +607,12 @@ class Worker:
         return {}
 
     async def _start_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Start (or step) the nodes; with ``{"record": false}`` they preview: nothing is saved."""
         kind = "step" if data.get("mode") == "step" else "start"
+        self._recording = bool(data.get("record", True))
         live = [p for p in self.supervisor.nodes.values() if p.state not in ("crashed", "exited", "stopped")]
-        replies = await asyncio.gather(*(self.supervisor.request(p, kind, timeout=10.0) for p in live),
-                                       return_exceptions=True)
+        replies = await asyncio.gather(*(self.supervisor.request(p, kind, {"record": self._recording}, timeout=10.0)
+                                         for p in live), return_exceptions=True)
         failures = [f"{p.name}: {r}" for p, r in zip(live, replies) if not isinstance(r, Envelope) or not r.ok]
         if failures:
             raise RequestFailed("; ".join(failures))
@@ -616,6 +620,19 @@ class Worker:
             process.state = "running"
         self._run_mode = kind
         return {}
+
+    async def _record_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Previewing nodes begin saving, in the processes they run in (no restart, no prep)."""
+        self._recording = True  # a node restarted from now on records too
+        live = [p for p in self.supervisor.nodes.values() if p.state == "running" and p.handle.poll() is None]
+        order = {"at": data["at"]} if data.get("at") is not None else {}
+        replies = await asyncio.gather(*(self.supervisor.request(p, "record", order, timeout=10.0) for p in live),
+                                       return_exceptions=True)
+        failures = [f"{p.name}: {r.error if isinstance(r, Envelope) else r}" for p, r in zip(live, replies)
+                    if not isinstance(r, Envelope) or not r.ok]
+        if failures:
+            raise RequestFailed("; ".join(failures))
+        return {"nodes": {p.name: p.pid for p in live}}
 
     async def _stop_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         self._run_mode = None  # no restarts once stopping

@@ -6,6 +6,7 @@
 const LOG_LINES = 200;
 const ERRORS_SHOWN = 20;
 const RUNNING = ["running", "stepping"];
+const LIVE = [...RUNNING, "preview"]; // the nodes run (a preview saves nothing)
 
 const model = {
   state: null, session: null, workers: {}, lost: [], nodes: {}, graph: { nodes: [], edges: [] },
@@ -185,7 +186,8 @@ function handle(event) {
       model.session = event.session;
       render();
       if (event.state === "committed") { refreshState(); refreshMethods(); }
-      if (!RUNNING.includes(event.state)) refreshArchive();
+      if (!LIVE.includes(event.state)) refreshArchive();
+      if (event.state === "preview") notify("Preview: the nodes run and nothing is saved. Record saves from then on.");
       break;
     case "workers":
       refreshState().then(() => Editor.workersChanged());
@@ -238,8 +240,10 @@ function render() {
   badge.textContent = model.state || "…";
   badge.dataset.state = model.state || "";
   $("session").textContent = model.session || "none";
-  $("start").disabled = model.state !== "committed";
-  $("stop").disabled = ![...RUNNING, "committed"].includes(model.state);
+  const committed = model.graph.nodes.length > 0;
+  $("preview").disabled = !(committed && ["committed", "stopped"].includes(model.state));
+  $("start").disabled = !(committed && ["committed", "preview", "stopped"].includes(model.state));
+  $("stop").disabled = ![...LIVE, "committed"].includes(model.state);
   $("collect").disabled = model.state !== "stopped";
   renderWorkers();
   renderNodes();
@@ -270,6 +274,14 @@ function inputLines(inputs) {
     el("span", { className: "muted" }, ` · ${number(edge.latency_p50_ms)} / ${number(edge.latency_p99_ms)} ms`)));
 }
 
+// While a node previews: how many of its save_* calls were counted and not written.
+function unsavedNote(stats) {
+  if (stats.recording !== false) return null;
+  const calls = Object.values(stats.preview_saves || {}).reduce((sum, record) => sum + record.calls, 0);
+  return el("div", { className: "muted unsaved", "data-calls": calls, title: "save_* calls counted during the preview; nothing is written" },
+    `${calls} saves not written`);
+}
+
 function renderNodes() {
   const names = Object.keys(model.nodes).sort();
   const errors = {};
@@ -281,7 +293,7 @@ function renderNodes() {
     return el("tr", { "data-node": name },
       el("td", {}, el("strong", {}, name)),
       el("td", {}, node.worker || "–"),
-      el("td", {}, el("span", { className: "badge", "data-state": node.state || "" }, node.state || "–")),
+      el("td", {}, el("span", { className: "badge", "data-state": node.state || "" }, node.state || "–"), unsavedNote(stats)),
       el("td", { className: "num" }, stats.rate === undefined ? "–" : `${number(stats.rate)}/s`),
       el("td", { className: "num" }, stats.steps ?? "–"),
       el("td", { className: "num" }, stats.outputs ?? "–"),
@@ -487,10 +499,11 @@ async function openSession(details, session) {
 
 function sessionItem(session) {
   const duration = session.start_time && session.stop_time ? ` · ${number(session.stop_time - session.start_time)} s` : "";
-  const recording = session.id === model.session && RUNNING.includes(model.state);
-  const status = recording ? "recording"
+  const live = session.id === model.session && LIVE.includes(model.state);
+  const status = live ? (model.state === "preview" ? "preview" : "recording")
+    : session.recorded === false ? "preview only"
     : session.complete ? "complete" : (Object.keys(session.collected).length ? "incomplete" : "not collected");
-  const review = el("button", { type: "button", className: "small review-open", disabled: recording }, "Review");
+  const review = el("button", { type: "button", className: "small review-open", disabled: live }, "Review");
   review.addEventListener("click", (event) => { event.preventDefault(); Review.open(session.id); });
   const details = el("details", { className: "session", "data-session": session.id },
     el("summary", {},
@@ -575,7 +588,8 @@ function connect() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("start").addEventListener("click", (event) => act(event.currentTarget, "/api/start", () => notify("Started.")));
+  $("preview").addEventListener("click", (event) => act(event.currentTarget, "/api/preview", () => {}));
+  $("start").addEventListener("click", (event) => act(event.currentTarget, "/api/record", () => notify("Recording.")));
   const collected = (reply) => {
     notify(...describeCollect(reply.collected));
     refreshState(); // the clock offsets measured over the session
