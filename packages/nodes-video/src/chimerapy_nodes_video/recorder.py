@@ -106,7 +106,8 @@ class VideoRecorder(cp.Node):
     def _save(self, frame: np.ndarray, timestamp: float) -> None:
         if self._fps is None:  # never: the rate is known before the first frame is saved
             raise RuntimeError("video.recorder saved a frame before knowing its rate")
-        self.save_video(self._video_name(), frame, self._fps, timestamp=timestamp)
+        # every frame it receives, one per 1/fps (not paced to the wall clock as save_video's default)
+        self.save_video(self._video_name(), frame, self._fps, timestamp=timestamp, timing="frames")
         self._frames += 1
 
     def _flush_pending(self) -> None:

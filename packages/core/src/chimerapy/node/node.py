@@ -243,7 +243,8 @@ class Node(metaclass=_NodeType):
         ``timing``: ``"cfr"`` (default, as 0.0.10): the video holds ``fps`` frames per second of
         the time the frames were saved over (a late frame's gap is filled with the previous
         frame, frames faster than ``fps`` are dropped, both counted), so index / fps is the
-        time; ``"vfr"``: every frame at its own time. The exact times are in
+        time; ``"vfr"``: every frame at its own time; ``"frames"``: every frame, frame ``i`` at
+        ``i / fps`` (a recorder of a source's frames). The exact times are in
         ``name.timestamps.csv`` either way (see :mod:`chimerapy.records.video`).
         """
         image = self._uint8_frame(name, "save_video", data, frame)
