@@ -5,7 +5,7 @@ it, then review its recording: play, scrub, and see the frame recorded at that t
 
 Screenshots go to ``test-artifacts/`` (``demo-*.png``); with ``CHIMERAPY_README_IMAGES=1`` they also
 replace the README's pictures in ``docs/images/``:
-``CHIMERAPY_README_IMAGES=1 python -m pytest tests/integration/test_dashboard_demo.py -m slow``.
+``CHIMERAPY_README_IMAGES=1 python -m pytest tests/integration/test_dashboard_demo.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from support.processes import new_marker, wait_until_gone
 
 import chimerapy as cp
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
 if not CHROMIUM.exists():
@@ -114,11 +114,11 @@ def keep_screenshot(locator, name: str, readme_name: str | None = None, *, max_h
     """``locator``'s picture (its top ``max_height`` pixels) as test-artifacts/demo-NAME.png, and as
     docs/images/README_NAME when CHIMERAPY_README_IMAGES=1."""
     path = ARTIFACTS / f"demo-{name}.png"
-    box = locator.bounding_box()
+    box = locator.evaluate("(e) => { const r = e.getBoundingClientRect(); "
+                           "return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }")
     if max_height is None or box["height"] <= max_height:
         locator.screenshot(path=str(path))
-    else:
-        locator.scroll_into_view_if_needed()
+    else:  # the page's coordinates, not the viewport's
         locator.page.screenshot(path=str(path), full_page=True, clip={**box, "height": max_height})
     if readme_name and os.environ.get("CHIMERAPY_README_IMAGES") == "1":
         shutil.copyfile(path, README_IMAGES / readme_name)
@@ -156,6 +156,7 @@ def build_demo_by_clicks(page, expect) -> None:
     edge; the wrong fps typed first, its error seen before anything runs, then fixed."""
     demo = json.loads(DEMO.read_text())
     placed = {node: worker for worker, nodes in demo["mapping"].items() for node in nodes}
+    page.fill("#pipeline-name", demo["name"])
     cards = page.locator("#editor-nodes .editor-node")
     for index, node in enumerate(demo["nodes"]):
         page.fill("#registry-filter", node["registry"])  # the registry's search, as a user finds a node
@@ -212,7 +213,7 @@ def test_the_demo_built_by_clicks_runs_records_and_reviews(cli_cluster, page):
 
     build_demo_by_clicks(page, expect)
     assert not [p for p in cli_cluster.logdir.iterdir() if p.name not in ("pipelines", ".chimerapy")]  # no session
-    page.fill("#pipeline-name", "demo")
+    expect(page.locator("#pipeline-name")).to_have_value("demo")
     page.click("#save-pipeline")
     expect(page.locator("#notice")).to_contain_text("Saved as")
     same_pipeline(cli_cluster.logdir / "pipelines" / "demo.json", DEMO)
