@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import chimerapy as cp
 import numpy as np
 import pytest
 from chimerapy.net import auth
 from chimerapy.pipeline_checks import check_pipeline
 from support.browser import ARTIFACTS, CHROMIUM, chromium_page
 from support.processes import new_marker, wait_until_gone
-
-import chimerapy as cp
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -57,8 +56,7 @@ class CliCluster:
 
 
 def _drain(stream, into: list[str]) -> None:
-    for line in stream:
-        into.append(line)
+    into.extend(stream)  # line by line, until the process closes it
 
 
 @pytest.fixture
