@@ -104,8 +104,14 @@ def cli_cluster(tmp_path) -> Iterator[CliCluster]:
 
 @pytest.fixture
 def page():
-    with chromium_page(sync_api, height=1300) as tab:
-        yield tab
+    """A Chromium page whose assertions wait up to 20 s (checks and commits of seven nodes on two
+    loaded cores take longer than Playwright's 5 s)."""
+    sync_api.expect.set_options(timeout=20_000)
+    try:
+        with chromium_page(sync_api, height=1300) as tab:
+            yield tab
+    finally:
+        sync_api.expect.set_options(timeout=None)  # Playwright's default again
 
 
 def keep_screenshot(locator, name: str, readme_name: str | None = None, *, max_height: int | None = None) -> None:
