@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 
 from benchmarks.metrics import summarize
+from benchmarks.probe import window_end_path
 from benchmarks.spec import RunSpec
 
 REPORT_WAIT_S = 15.0
@@ -148,7 +149,9 @@ class Run:
         self._window_begin = (time.perf_counter(), tree_cpu_s())
 
     def window_end(self) -> None:
-        """Mark the end of streaming (call before stopping the system)."""
+        """Mark the end of streaming (call before stopping the system); node probes leave
+        frames sent after it out of their latency percentiles."""
+        window_end_path(self.spec).write_text(repr(time.time()))
         if self._window_begin is not None:
             began, cpu = self._window_begin
             self.cpu_all_s = tree_cpu_s() - cpu
