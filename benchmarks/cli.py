@@ -23,7 +23,7 @@ from benchmarks.report import Column, Report
 from benchmarks.results import SKIPPED, UNSUPPORTED, Record, aggregate, load, write
 from benchmarks.systems import GROUPS, System, select
 from benchmarks.venvs import SetupError
-from benchmarks.workloads import KINDS, PAYLOADS, Workload, catalogue
+from benchmarks.workloads import KINDS, PAIRS, PAYLOADS, Workload, catalogue
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUIET_BUSY_PERCENT = 25.0
@@ -32,6 +32,16 @@ QUIET_SETTLE = 3
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _pair_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in _csv(text))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--pairs takes positive integers, e.g. 1,2,4; got {text!r}")
+    return counts
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,6 +75,12 @@ def parser() -> argparse.ArgumentParser:
         type=_csv,
         default=list(PAYLOADS),
         help=f"comma list of {','.join(PAYLOADS)} (default: all)",
+    )
+    run.add_argument(
+        "--pairs",
+        type=_pair_counts,
+        default=PAIRS,
+        help=f"pair counts of the parallel workload (default {','.join(map(str, PAIRS))})",
     )
     run.add_argument("--repeats", type=int, help="repeats per workload (default 3, quick 1)")
     run.add_argument("--duration", type=float, help="seconds of streaming per run")
@@ -178,7 +194,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.repeats = args.repeats or (1 if args.quick else 3)
     systems = select(args.systems)
     workloads = catalogue(
-        tuple(args.workloads), tuple(args.payloads), quick=args.quick, duration_s=args.duration
+        tuple(args.workloads),
+        tuple(args.payloads),
+        quick=args.quick,
+        duration_s=args.duration,
+        pairs=args.pairs,
     )
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     session = RESULTS_DIR / "runs" / stamp

@@ -4,6 +4,8 @@ Definitions (the README explains them to readers):
 
 * ``fps``: frames received per second by the slowest sink, over the sink's own window
   from the end of its warm-up to its last reception (see :mod:`benchmarks.probe`).
+* ``fps_total`` (``parallel`` graphs only): the sum of every sink's frames per second,
+  i.e. what all the independent pairs move together.
 * ``lost``: sequence numbers missing between the first and the last one a sink got
   (summed over sinks); ``undelivered``: frames the source sent that a sink never got,
   including the ones still in flight at stop or sent before the sink subscribed.
@@ -11,7 +13,8 @@ Definitions (the README explains them to readers):
   wall clock; with several sinks, the median of their p50 and the worst of their p99.
 * ``cpu_ms_per_frame``: CPU used by all node processes per second of streaming
   (each over its own window), divided by the frames per second a sink received
-  (mean over sinks); ``cpu_ms_per_frame_all`` counts every process of the system
+  (mean over sinks; for ``parallel`` graphs, by ``fps_total``, since every pair
+  carries frames of its own); ``cpu_ms_per_frame_all`` counts every process of the system
   (Manager, Workers, daemons), sampled by the runner from start to stop.
 * ``rss_mb_max``: the largest resident set size of one node process.
 """
@@ -50,11 +53,13 @@ def summarize(
     received = statistics.mean(s["count"] for s in sinks)
     latencies = [s["latency_ms"] for s in sinks if s["latency_ms"].get("n")]
     first = [s["first_frame_t"] for s in sinks if s["first_frame_t"]]
-    fps = statistics.mean(s["fps"] for s in sinks)
+    fps_total = sum(s["fps"] for s in sinks)
+    fps = fps_total if spec.topology == "parallel" else statistics.mean(s["fps"] for s in sinks)
     per_frame = 1000.0 / fps if fps else None
     cores_all = cpu_all_s / window_s if cpu_all_s and window_s else None
     return {
         "fps": min(s["fps"] for s in sinks),
+        **({"fps_total": fps_total, "pairs": len(sinks)} if spec.topology == "parallel" else {}),
         "sent": sent,
         "received": received,
         "lost": sum(s["lost"] for s in sinks),

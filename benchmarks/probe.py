@@ -9,7 +9,9 @@ the payload; every node calls :meth:`NodeProbe.dump` when it stops.
 Counts of lost, duplicated and out-of-order frames cover the whole run; rate, CPU
 and latency figures skip the first ``WARMUP_S`` after a node's first frame
 (connection set-up, first allocations), unless fewer than two frames came after it,
-in which case they cover every frame.
+in which case they cover every frame. Latency percentiles also leave out frames sent
+after the runner's end of streaming (:func:`read_window_end`: frames that travel while
+the system stops); ``p99_with_stop`` keeps them.
 """
 
 from __future__ import annotations
@@ -66,6 +68,19 @@ def touch(value: Any) -> int:
     return int(flat[flat.shape[0] // 2])
 
 
+def window_end_path(spec: RunSpec) -> Path:
+    """The file where the runner writes the wall time at which it began stopping the system."""
+    return Path(spec.run_dir) / "window-end"
+
+
+def read_window_end(spec: RunSpec) -> float | None:
+    """The runner's end of streaming (``None`` if it has not written one)."""
+    try:
+        return float(window_end_path(spec).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm", "rb") as statm:
         return int(statm.read().split()[1]) * _PAGE_SIZE
@@ -101,7 +116,9 @@ class NodeProbe:
         self.rss_max = _rss_bytes()
         self.touched = 0
         self._seen = bytearray(1 << 16)
+        self.worst_ms, self.worst_t = 0.0, 0.0  # the slowest frame and when it arrived
         self._latency_ms = array.array("d")
+        self._latency_sent = array.array("d")  # send time of each sample of _latency_ms
         self._warmup_latency_ms = array.array("d")
         self._pace_start: float | None = None
         self._next_rss = 0.0
@@ -129,8 +146,14 @@ class NodeProbe:
         """Account for one received payload and touch it."""
         now = time.time()
         self.touched = touch(value)
-        samples = self._latency_ms if self._mark(now) else self._warmup_latency_ms
-        samples.append((now - sent_t) * 1000.0)
+        latency_ms = (now - sent_t) * 1000.0
+        if self._mark(now):
+            self._latency_ms.append(latency_ms)
+            self._latency_sent.append(sent_t)
+        else:
+            self._warmup_latency_ms.append(latency_ms)
+        if latency_ms > self.worst_ms:
+            self.worst_ms, self.worst_t = latency_ms, now
         self.count += 1
         if seq >= len(self._seen) * 8:
             self._seen.extend(bytes(max(len(self._seen), seq // 8 + 1 - len(self._seen))))
@@ -176,9 +199,16 @@ class NodeProbe:
         latency = np.frombuffer(samples, dtype=np.float64)
         lat: dict[str, float | None] = {"n": int(latency.size)}
         if latency.size:
+            p99_all = float(np.percentile(latency, 99))
+            window_end = read_window_end(self.spec)
+            if warmed and window_end is not None:  # frames sent while the system was stopping:
+                sent = np.frombuffer(self._latency_sent, dtype=np.float64)  # not steady state
+                streaming = latency[sent <= window_end]
+                latency = streaming if streaming.size else latency
             p50, p99 = np.percentile(latency, [50, 99])
             lat.update(
-                p50=float(p50), p99=float(p99), max=float(latency.max()), mean=float(latency.mean())
+                p50=float(p50), p99=float(p99), max=float(latency.max()),
+                mean=float(latency.mean()), n=int(latency.size), p99_with_stop=p99_all,
             )
         return {
             "name": self.name,
@@ -196,6 +226,8 @@ class NodeProbe:
             "out_of_order": self.out_of_order,
             "duplicates": self.duplicates,
             "latency_ms": lat,
+            "worst_latency_ms": self.worst_ms,  # warm-up included
+            "worst_latency_t": self.worst_t,
             "cpu_util": (self.cpu_last - cpu_began) / span_t if span_t > 0 else 0.0,
             "rss_mb": max(self.rss_max, _rss_bytes()) / 2**20,
             "touched": self.touched,

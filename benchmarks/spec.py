@@ -24,9 +24,10 @@ class Shape:
 
     Attributes:
         payload: Payload kind: ``dict1k``, ``vga`` or ``hd``.
-        topology: ``pair``, ``chain``, ``fanout`` or ``crosshost`` (two sources on two
-            hosts of their own, each with a sink on a third host).
-        n_nodes: Total node count, source and sinks included.
+        topology: ``pair``, ``chain``, ``fanout``, ``parallel`` (``n_nodes / 2``
+            independent source -> sink pairs) or ``crosshost`` (two sources on two hosts
+            of their own, each with a sink on a third host).
+        n_nodes: Total node count, sources and sinks included.
         n_workers: Workers the nodes are spread over (ChimeraPy family only).
         rate_hz: Source rate; ``None`` means as fast as possible.
         duration_s: Streaming time between start and stop.
@@ -41,8 +42,16 @@ class Shape:
 
     # -- graph shape ---------------------------------------------------------------
     @property
+    def n_pairs(self) -> int:
+        """Independent source -> sink pairs of a ``parallel`` graph (0 otherwise)."""
+        return self.n_nodes // 2 if self.topology == "parallel" else 0
+
+    @property
     def node_names(self) -> list[str]:
-        """Node names in topological order: the source first, sinks last."""
+        """Node names in topological order: sources first, sinks last."""
+        if self.topology == "parallel":
+            numbers = [f"{i:02d}" for i in range(1, self.n_pairs + 1)]
+            return [f"{SOURCE}{n}" for n in numbers] + [f"sink{n}" for n in numbers]
         if self.topology == "fanout":
             return [SOURCE] + [f"sink{i}" for i in range(1, self.n_nodes)]
         if self.topology == "crosshost":
@@ -58,6 +67,8 @@ class Shape:
             return [(SOURCE, sink) for sink in names[1:]]
         if self.topology == "crosshost":
             return [(f"{SOURCE}1", "sink1"), (f"{SOURCE}2", "sink2")]
+        if self.topology == "parallel":
+            return list(zip(names[: self.n_pairs], names[self.n_pairs :]))
         return list(pairwise(names))
 
     @property

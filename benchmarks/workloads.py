@@ -12,9 +12,14 @@ graph20        20-node chain over 3 Workers, short          commit, start, stop+
 crosshost      2 sources on 2 hosts -> 2 sinks on a third   one-way latency p50 / p99
                (network namespaces), 640x480 ``image``
                at 30 fps: JPEG on the wire
+parallel       N independent source -> sink pairs,         aggregate fps, slowest pair,
+               640x480, max rate                            lost, order, CPU per frame
+parallel30     8 independent pairs, 1920x1080 at 30 fps     latency p50 / p99 over pairs
 =============  ==========================================  ============================
 
-``throughput`` and ``latency`` run once per payload (``dict1k``, ``vga``, ``hd``).
+``throughput`` and ``latency`` run once per payload (``dict1k``, ``vga``, ``hd``);
+``parallel`` once per pair count (``PAIRS``: 1, 2, 4, 8, 16), the same list on every
+machine, so that its aggregate fps shows how the data plane grows with cores.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ from benchmarks.spec import Shape
 
 PAYLOADS = ("dict1k", "vga", "hd")
 PAYLOAD_TITLES = {"dict1k": "1 KB dict", "vga": "640x480x3", "hd": "1920x1080x3"}
-KINDS = ("throughput", "latency", "chain", "fanout", "graph2", "graph20", "crosshost")
+KINDS = (
+    "throughput", "latency", "chain", "fanout", "graph2", "graph20", "crosshost",
+    "parallel", "parallel30",
+)
+PAIRS = (1, 2, 4, 8, 16)
+PARALLEL30_PAIRS = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,8 @@ class Figure:
 
 
 FPS = Figure("fps", "frames/s received", "fps", higher_is_better=True)
+FPS_TOTAL = Figure("fps_total", "aggregate frames/s, all pairs", "fps", higher_is_better=True)
+FPS_PAIR = Figure("fps", "frames/s of the slowest pair", "fps", higher_is_better=True)
 LOST = Figure("lost", "frames lost (gaps in seq)", "", ratio=False)
 UNDELIVERED = Figure("undelivered", "frames sent, never received", "", ratio=False)
 OUT_OF_ORDER = Figure("out_of_order", "frames out of order", "", ratio=False)
@@ -63,6 +75,8 @@ FIGURES = {
     "graph2": (SETUP, START, FIRST, STOP, RSS_MEAN),
     "graph20": (SETUP, START, FIRST, STOP, RSS_MEAN),
     "crosshost": (P50, P99, FPS, LOST, OUT_OF_ORDER, CPU_ALL),
+    "parallel": (FPS_TOTAL, FPS_PAIR, LOST, UNDELIVERED, OUT_OF_ORDER, CPU, CPU_ALL, RSS),
+    "parallel30": (P50, P99, FPS_PAIR, LOST, OUT_OF_ORDER, CPU_ALL),
 }
 
 
@@ -74,7 +88,9 @@ class Workload(Shape):
 
     @property
     def key(self) -> str:
-        """Stable identifier, e.g. ``throughput/vga`` or ``graph20``."""
+        """Stable identifier, e.g. ``throughput/vga``, ``parallel/8`` or ``graph20``."""
+        if self.kind == "parallel":
+            return f"{self.kind}/{self.n_pairs}"
         return (
             f"{self.kind}/{self.payload}" if self.kind in ("throughput", "latency") else self.kind
         )
@@ -92,6 +108,9 @@ class Workload(Shape):
             return f"fan-out 1 -> {self.n_nodes - 1}, {rate}, {payload}"
         if self.kind == "crosshost":
             return f"2 hosts -> a third (JPEG), {rate}, {payload}"
+        if self.topology == "parallel":
+            pairs = "1 pair" if self.n_pairs == 1 else f"{self.n_pairs} pairs"
+            return f"{pairs} Source -> Sink, {rate}, {payload}"
         workers = f" over {self.n_workers} Workers" if self.n_workers > 1 else ""
         return f"{self.n_nodes}-node graph{workers}: set-up, tear-down"
 
@@ -106,8 +125,12 @@ def catalogue(
     *,
     quick: bool,
     duration_s: float | None = None,
+    pairs: tuple[int, ...] = PAIRS,
 ) -> list[Workload]:
-    """The selected workloads, with streaming times for a quick or a full run."""
+    """The selected workloads, with streaming times for a quick or a full run.
+
+    ``pairs`` lists the pair counts of the ``parallel`` workload (default ``PAIRS``).
+    """
     stream = duration_s or (2.0 if quick else 5.0)
     paced = duration_s or (3.0 if quick else 10.0)
     workloads: list[Workload] = []
@@ -126,6 +149,10 @@ def catalogue(
             workloads.append(Workload("dict1k", "chain", 20, 3, 30.0, 1.0, kind))
         elif kind == "crosshost":
             workloads.append(Workload("vga", "crosshost", 4, 3, 30.0, paced, kind))
+        elif kind == "parallel":
+            workloads += [Workload("vga", "parallel", 2 * n, 1, None, stream, kind) for n in pairs]
+        elif kind == "parallel30":
+            workloads.append(Workload("hd", "parallel", 2 * PARALLEL30_PAIRS, 1, 30.0, paced, kind))
         else:
             raise ValueError(f"unknown workload kind {kind!r}; choose from {', '.join(KINDS)}")
     return workloads

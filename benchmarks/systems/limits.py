@@ -2,7 +2,8 @@
 
 They run in the driver's own environment (pyzmq, numpy, psutil) with
 :mod:`benchmarks.workers.limits_runner`. They have no graph to commit, so the
-set-up workloads do not apply; the shared-memory ring is defined for two processes.
+set-up workloads do not apply; the shared-memory ring is defined for two processes
+(``parallel`` runs one ring per independent pair).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Limit(System):
             return super().unsupported(workload)
         if workload.kind in ("graph2", "graph20"):
             return "no framework: there is no graph to commit or shut down"
-        if self.transport == "shm" and workload.topology != "pair":
+        if self.transport == "shm" and workload.topology not in ("pair", "parallel"):
             return "the shared-memory limit is a copy between two processes only"
         return None
 

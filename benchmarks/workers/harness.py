@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 
 from benchmarks.metrics import summarize
+from benchmarks.probe import window_end_path
 from benchmarks.spec import RunSpec
 
 REPORT_WAIT_S = 15.0
@@ -37,6 +38,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago (all held
+    open together while they are picked, so that none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def tree_cpu_s(pid: int | None = None) -> float:
@@ -135,7 +149,9 @@ class Run:
         self._window_begin = (time.perf_counter(), tree_cpu_s())
 
     def window_end(self) -> None:
-        """Mark the end of streaming (call before stopping the system)."""
+        """Mark the end of streaming (call before stopping the system); node probes leave
+        frames sent after it out of their latency percentiles."""
+        window_end_path(self.spec).write_text(repr(time.time()))
         if self._window_begin is not None:
             began, cpu = self._window_begin
             self.cpu_all_s = tree_cpu_s() - cpu

@@ -4,7 +4,8 @@ No framework: one forked process per node, the same probe and payloads as the pe
 ZeroMQ stages send ``[header, payload]`` multipart messages, frames with ``copy=False``,
 dicts pickled; relays forward the received frames untouched. The shared-memory limit
 copies each payload once into a ring of slots and hands the sink a zero-copy view,
-with two semaphores as the whole handshake (lossless: the source waits for a slot).
+with two semaphores as the whole handshake (lossless: the source waits for a slot);
+with several independent pairs (``parallel``), each pair has a ring of its own.
 
 Usage: ``python -m benchmarks.workers.limits_runner SPEC.json``
 """
@@ -25,7 +26,7 @@ import zmq
 
 from benchmarks.probe import FRAME_SHAPES, NodeProbe, payload_nbytes
 from benchmarks.spec import RunSpec
-from benchmarks.workers.harness import Run, free_port, run_main
+from benchmarks.workers.harness import Run, free_ports, run_main
 
 HEADER = struct.Struct("<qdq")  # seq, send time, payload length
 END_SEQ = -1
@@ -152,7 +153,7 @@ def shm_stage(
     ready.release()
     go.wait()
     try:
-        if name == "source":
+        if probe.role == "source":
             _shm_source(spec, probe, ring, stop)
         else:
             _shm_sink(spec, probe, ring, stop)
@@ -192,10 +193,11 @@ def _shm_sink(spec: RunSpec, probe: NodeProbe, ring: Ring, stop: Event) -> None:
 
 # -- runner ----------------------------------------------------------------------------
 def _addresses(spec: RunSpec) -> dict[str, str]:
-    publishers = {src for src, _ in spec.edges}
+    publishers = sorted({src for src, _ in spec.edges})
     if spec.transport == "ipc":
         return {name: f"ipc://{spec.run_dir}/{name}.ipc" for name in publishers}
-    return {name: f"tcp://127.0.0.1:{free_port()}" for name in publishers}
+    ports = free_ports(len(publishers))
+    return {name: f"tcp://127.0.0.1:{port}" for name, port in zip(publishers, ports)}
 
 
 def body(run: Run) -> None:
@@ -203,13 +205,15 @@ def body(run: Run) -> None:
     spec = run.spec
     ctx = mp.get_context("fork")
     ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
-    ring: Ring | None = None
+    rings: dict[str, Ring] = {}
     if spec.transport == "shm":
-        if spec.topology != "pair":
-            raise ValueError("the shared-memory limit is defined for two processes only")
-        ring = Ring(spec, ctx)
+        if spec.topology not in ("pair", "parallel"):
+            raise ValueError("the shared-memory limit is defined for pairs of processes only")
+        rings = {src: Ring(spec, ctx) for src, _ in spec.edges}
         procs = [
-            ctx.Process(target=shm_stage, args=(spec, n, ring, ready, go, stop))
+            ctx.Process(
+                target=shm_stage, args=(spec, n, rings[spec.source_of(n)], ready, go, stop)
+            )
             for n in spec.node_names
         ]
     else:
@@ -236,7 +240,7 @@ def body(run: Run) -> None:
             for proc in procs:
                 proc.join(max(0.1, deadline - time.monotonic()))
     finally:
-        if ring is not None:
+        for ring in rings.values():
             ring.close()
 
 
