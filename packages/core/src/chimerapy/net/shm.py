@@ -195,6 +195,11 @@ class SlotPool:
         """True while some slot is borrowed."""
         return bool(self._lent)
 
+    @property
+    def keeping(self) -> bool:
+        """True while the slot of a frame sent in place is kept (see :meth:`keep`)."""
+        return bool(self._kept)
+
     def claim(self, slot: _Slot, holders: Sequence[int]) -> dict | None:
         """Send the borrowed ``slot`` to the consumers ``holders`` without a copy; returns the
         reference (None, and the slot stays borrowed, when there are no holders)."""

@@ -362,7 +362,7 @@ class Publisher:
             else:
                 plain = plain or encode(as_bytes())
                 messages[edge] = plain
-        if borrowed and self._pool is not None:
+        if self._pool is not None and (borrowed or self._pool.keeping):
             self._pool.keep(in_place)  # the producer's last frame stays as it was sent
             self._return_unsent(chunk, borrowed)
         self.seq = seq
