@@ -10,7 +10,7 @@ import chimerapy as cp
 import numpy as np
 import pytest
 import zmq
-from chimerapy.net import transport
+from chimerapy.net import keys, transport
 from chimerapy.net.shm import SlotPool, SlotReader
 from chimerapy.net.transport import Consumer, Publisher, Subscriber
 from chimerapy.testing import NodeHarness
@@ -327,3 +327,67 @@ def test_output_buffer_needs_a_record_name_and_a_running_node():
             node.output_buffer("", (4, 4))
     finally:
         node.shutdown()
+
+
+@pytest.mark.parametrize("content_type", ["other", "image"])
+def test_a_consumer_on_another_host_and_one_on_this_host_both_get_intact_frames(content_type):
+    context = zmq.Context()
+    producer, far_key = keys.new_keypair(), keys.new_keypair()
+    publisher = Publisher(context, "src", keypair=producer,
+                          consumers=[Consumer("near"), Consumer("far", "lossless-remote", far_key.public)])
+    near, far = Subscriber(context, "near"), Subscriber(context, "far", keypair=far_key)
+    near.connect("src", publisher.addresses["near"])
+    far.connect("src", publisher.addresses["far"], server_key=producer.public)
+    seen, bad = {"near": [], "far": []}, []
+
+    def check(name):
+        def on(chunk):
+            frame, index = chunk.get("frame")["value"], chunk.get("index")["value"]
+            seen[name].append(index)
+            exact = name == "near" or content_type == "other"  # JPEG toward the other host
+            error = np.abs(frame.astype(np.int16) - index % 256).max()
+            if frame.shape != VGA or (error > 0 if exact else error > 8):
+                bad.append((name, index))
+        return on
+
+    readers = [threading.Thread(target=read_all, args=(near, check("near"))),
+               threading.Thread(target=read_all, args=(far, check("far")))]
+    try:
+        assert publisher.wait_for_subscribers(10) == set()
+        for reader in readers:
+            reader.start()
+        for index in range(60):
+            frame = publisher.output_buffer("frame", VGA)
+            assert publisher._pool.lent_slot(frame) is not None
+            frame[...] = index % 256
+            chunk = cp.DataChunk()
+            chunk.add("frame", frame, content_type)
+            chunk.add("index", index)
+            publisher.send(chunk)
+        publisher.end()
+        for reader in readers:
+            reader.join(60)
+        assert seen["near"] == list(range(60)) and seen["far"] == list(range(60)) and bad == []
+    finally:
+        near.close()
+        far.close()
+        publisher.close()
+        context.term()
+
+
+def test_a_debug_stream_sends_frames_from_an_ordinary_array():
+    node = Painter("streamer", debug="stream")
+    context = zmq.Context()
+    viewer = Subscriber(context, "viewer")
+    try:
+        node.run(blocking=False)
+        viewer.connect("streamer", node.debug_address)
+        deadline, got = time.monotonic() + 20, []
+        while not got and time.monotonic() < deadline:
+            got = viewer.receive(0.2)
+        assert got and all((chunk.get("frame")["value"] == 9).all() for chunk in got)
+        assert node._runtime.publisher._pool is None  # no shared-memory edge: nothing lent
+    finally:
+        node.shutdown()
+        viewer.close()
+        context.term()
