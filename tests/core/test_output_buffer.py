@@ -63,7 +63,7 @@ def intact(chunk):
 def test_a_lent_slot_is_the_producers_until_sent_then_reused_only_after_its_consumer_let_go():
     pool, reader = SlotPool(1, per_consumer=2), SlotReader("a")
     try:
-        view = pool.lend(70_000)
+        view = pool.lend(np.dtype(np.uint8), (70_000,))
         view[:] = 7
         assert pool.lent_slot(view) is not None and pool.lent_slot(view[1:]) is None
         other = pool.put(np.zeros(70_000, np.uint8), [0])  # a copied frame never takes the lent slot
@@ -72,11 +72,11 @@ def test_a_lent_slot_is_the_producers_until_sent_then_reused_only_after_its_cons
         reference = pool.claim(pool.lent_slot(view), [0])
         received = reader.view(reference, np.dtype(np.uint8), (70_000,), 0)
         assert (received == 7).all() and not pool.lending
-        again = pool.lend(70_000)  # the consumer holds the first slot: another one
+        again = pool.lend(np.dtype(np.uint8), (70_000,))  # the consumer holds the first slot: another one
         assert again is not None and not np.shares_memory(again, view)
         pool.give_back(again)
         del received  # the consumer lets go: its slot may be lent again
-        assert np.shares_memory(pool.lend(70_000), view)
+        assert np.shares_memory(pool.lend(np.dtype(np.uint8), (70_000,)), view)
     finally:
         pool.close()
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import logging
+import math
 import mmap
 import os
 import weakref
@@ -107,7 +108,8 @@ class SlotPool:
         self.max_slots = per_consumer * max(1, consumers)
         self.owner = owner
         self._slots: list[_Slot] = []
-        self._lent: dict[int, tuple[_Slot, int, np.ndarray]] = {}  # payload address -> (slot, size, view)
+        self._lent: dict[int, tuple[_Slot, int, np.ndarray]] = {}  # payload address -> (slot, size, array)
+        self._lent_ids: dict[int, int] = {}  # id of the array lend() returned -> payload address
         self._kept: list[_Slot] = []
         self._spare = 2  # slots lend() may add beyond the budgets: one borrowed, one kept
         self._generation = 0
@@ -158,31 +160,42 @@ class SlotPool:
         np.frombuffer(slot.memory, np.uint8, size, HEADER)[:] = array.reshape(-1).view(np.uint8)
         return self._hand_over(slot, size, holders)
 
-    def lend(self, size: int, *, grow: bool = True) -> np.ndarray | None:
-        """Borrow a free slot of at least ``size`` bytes: returns a writable view of its first
-        ``size`` bytes, or None when none is free and the pool may not (or, with ``grow`` false,
+    def lend(self, dtype: np.dtype, shape: tuple[int, ...], *, grow: bool = True) -> np.ndarray | None:
+        """Borrow a free slot for an array of ``dtype`` and ``shape``: returns a writable array
+        over the slot, or None when none is free and the pool may not (or, with ``grow`` false,
         shall not) grow, or shared memory is unusable. Never waits.
 
         The slot stays the producer's until :meth:`claim` sends it or :meth:`give_back` returns it.
         """
         if not self.enabled:
             return None
+        size = dtype.itemsize * math.prod(shape)
         slot = self._free_slot(size, grow, spare=self._spare)
         if slot is None:
             return None
         slot.lent = True
-        view = np.frombuffer(slot.memory, np.uint8, size, HEADER)
-        self._lent[slot.address] = (slot, size, view)
-        return view
+        array = np.frombuffer(slot.memory, dtype, size // dtype.itemsize if dtype.itemsize else 0, HEADER)
+        array = array.reshape(shape)
+        self._lent[slot.address] = (slot, size, array)
+        self._lent_ids[id(array)] = slot.address
+        return array
 
     def lent_slot(self, array: np.ndarray) -> _Slot | None:
         """The borrowed slot that ``array`` views whole (same start, same size), if any."""
         if not self._lent:
             return None
+        found = self._lent.get(self._lent_ids.get(id(array), -1))
+        if found is not None and found[2] is array:  # the array lend() returned: the common case
+            return found[0]
         found = self._lent.get(array.__array_interface__["data"][0])
         if found is None or found[1] != array.nbytes or not array.flags.c_contiguous:
             return None
         return found[0]
+
+    def is_lent(self, array: np.ndarray) -> bool:
+        """True while ``array`` (as :meth:`lend` returned it) is borrowed."""
+        found = self._lent.get(self._lent_ids.get(id(array), -1))
+        return found is not None and found[2] is array
 
     def overlaps_lent(self, array: np.ndarray) -> bool:
         """True when ``array`` lies (even in part) in a borrowed slot."""
@@ -205,7 +218,8 @@ class SlotPool:
         reference (None, and the slot stays borrowed, when there are no holders)."""
         if not holders:
             return None
-        _, size, _ = self._lent.pop(slot.address)
+        _, size, array = self._lent.pop(slot.address)
+        self._lent_ids.pop(id(array), None)
         slot.lent = False
         return self._hand_over(slot, size, holders)
 
@@ -215,10 +229,12 @@ class SlotPool:
             for borrowed, _, _ in self._lent.values():
                 borrowed.lent = False
             self._lent.clear()
+            self._lent_ids.clear()
             return
         slot = self.lent_slot(array)
         if slot is not None:
-            del self._lent[slot.address]
+            _, _, lent = self._lent.pop(slot.address)
+            self._lent_ids.pop(id(lent), None)
             slot.lent = False
 
     def keep(self, references: Sequence[dict]) -> None:

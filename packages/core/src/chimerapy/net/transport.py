@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -259,20 +260,18 @@ class Publisher:
         """
         dtype = np.dtype(dtype)
         shape = tuple(int(n) for n in shape)
-        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
         pool = self._pool
         previous = self._lent.pop(name, None)
         if pool is not None and previous is not None:
             pool.give_back(previous)
-        if pool is None or not pool.enabled or nbytes < SHM_THRESHOLD or dtype.hasobject:
+        if pool is None or not pool.enabled or dtype.itemsize * math.prod(shape) < SHM_THRESHOLD or dtype.hasobject:
             return np.empty(shape, dtype)
-        view = pool.lend(nbytes, grow=False)
-        if view is None:  # every slot taken: wait for the consumers that are behind
+        array = pool.lend(dtype, shape, grow=False)
+        if array is None:  # every slot taken: wait for the consumers that are behind
             self._shm_groups(abort)
-            view = pool.lend(nbytes)
-        if view is None:
+            array = pool.lend(dtype, shape)
+        if array is None:
             return np.empty(shape, dtype)
-        array = view.view(dtype).reshape(shape)
         self._lent[name] = array
         return array
 
@@ -391,12 +390,10 @@ class Publisher:
         pool = self._pool
         assert pool is not None
         for name in borrowed:
-            value = chunk.get(name)["value"]
-            pool.give_back(value)
-            address = value.__array_interface__["data"][0]
-            for key, array in list(self._lent.items()):
-                if array.__array_interface__["data"][0] == address:
-                    del self._lent[key]
+            pool.give_back(chunk.get(name)["value"])
+        for key, array in list(self._lent.items()):
+            if not pool.is_lent(array):
+                del self._lent[key]
 
     def _shm_groups(self, abort: Callable[[], bool]) -> dict[_Edge, str]:
         """Which shared-memory edges claim a slot for this message ("shm"), get bytes because they
