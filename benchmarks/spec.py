@@ -125,6 +125,9 @@ class RunSpec(Shape):
         run_dir: Directory where the runner and its nodes write their reports.
         content_type: ChimeraPy ``DataChunk`` content type used for frames.
         transport: Limits only: ``tcp``, ``ipc`` or ``shm``.
+        source_frames: ChimeraPy sources only: ``same`` (the one prepared frame sent every
+            time), ``written`` (each frame written into a new array, as a source that makes its
+            frames does) or ``in-place`` (each frame written into ``Node.output_buffer``).
     """
 
     system: str
@@ -132,6 +135,7 @@ class RunSpec(Shape):
     run_dir: str
     content_type: str = "image"
     transport: str = ""
+    source_frames: str = "same"
 
     @classmethod
     def of(cls, shape: Shape, **run: Any) -> RunSpec:

@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.systems.base import System
-from benchmarks.systems.chimerapy_family import ChimeraPy, ChimeraPy0010, Engine
+from benchmarks.systems.chimerapy_family import (
+    ChimeraPy,
+    ChimeraPy0010,
+    ChimeraPyInPlace,
+    ChimeraPyWritten,
+    Engine,
+)
 from benchmarks.systems.dora import Dora
 from benchmarks.systems.limits import limits
 
 GROUPS: dict[str, Callable[[], list[System]]] = {
     "limits": limits,
     "chimerapy": lambda: [ChimeraPy()],
+    "chimerapy-written": lambda: [ChimeraPyWritten()],
+    "chimerapy-inplace": lambda: [ChimeraPyInPlace()],
     "cp0010": lambda: [ChimeraPy0010()],
     "engine": lambda: [Engine()],
     "dora": lambda: [Dora()],

@@ -3,6 +3,8 @@
 * ``chimerapy``: this project (``packages/core``), installed in the driver's own
   environment; API of the seed (``import chimerapy as cp``), mapping by *names*.
   Skipped, with the reason, while ``import chimerapy; chimerapy.Manager`` fails.
+* ``chimerapy-written``, ``chimerapy-inplace``: this project with a source that writes each
+  frame, into a new array or into ``Node.output_buffer`` (the copy the latter saves).
 * ``cp0010``: ``chimerapy==0.0.10`` in its venv; same API, mapping by *ids*.
 * ``engine``: ``chimerapy-engine==0.1.1`` in its venv; ``chimerapy.engine``,
   ``setup`` instead of ``prep``, calls return futures, mapping by ids.
@@ -11,9 +13,11 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import venvs
+from benchmarks.spec import RunSpec
 from benchmarks.systems.base import System
 from benchmarks.workloads import Workload
 
@@ -39,6 +43,23 @@ class ChimeraPy(System):
             reason = netns.available()
             return f"cross-host runs need network namespaces: {reason}" if reason else None
         return super().unsupported(workload)
+
+
+class ChimeraPyWritten(ChimeraPy):
+    """This project; the source writes each frame into a new array (the transport copies it)."""
+
+    name = group = "chimerapy-written"
+    source_frames = "written"
+
+    def spec_for(self, workload: Workload, run_dir: Path, content_type: str) -> RunSpec:
+        return replace(super().spec_for(workload, run_dir, content_type), source_frames=self.source_frames)
+
+
+class ChimeraPyInPlace(ChimeraPyWritten):
+    """This project; the source writes each frame into ``Node.output_buffer`` (no copy after)."""
+
+    name = group = "chimerapy-inplace"
+    source_frames = "in-place"
 
 
 class VenvPeer(System):

@@ -64,11 +64,23 @@ class BenchNode(cp.Node):  # type: ignore[misc,name-defined,unused-ignore]
 
 
 class Source(BenchNode):
-    """Sends the payload with its sequence number and send time, paced or flat out."""
+    """Sends the payload with its sequence number and send time, paced or flat out.
+
+    A frame is the one prepared payload every time (``source_frames="same"``), or written anew
+    each time (a source that makes its frames): into a new array (``"written"``) or into
+    ``Node.output_buffer`` (``"in-place"``, this project only).
+    """
 
     def step(self) -> Any:
         seq, sent_t = self.bench.next_send()
         payload = self.bench.payload
+        frames = getattr(self.bench.spec, "source_frames", "same")
+        if frames == "in-place" and not isinstance(payload, dict):
+            frame = self.output_buffer("frame", payload.shape, payload.dtype)
+            frame[...] = payload  # the frame's making: every byte written, where the sink reads it
+            payload = frame
+        elif frames == "written" and not isinstance(payload, dict):
+            payload = payload.copy()  # the frame's making: every byte written, into a new array
         chunk = cp.DataChunk()
         chunk.add("seq", seq)
         chunk.add("t", sent_t)

@@ -131,6 +131,7 @@ import chimerapy as cp
 
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=1777", "tmpfs", "/dev/shm"], check=True)
 COUNT = 20
+IN_PLACE = sys.argv[2] == "in-place"
 
 class HD(cp.Node):
     def prep(self):
@@ -139,8 +140,13 @@ class HD(cp.Node):
         if self.index >= COUNT:
             time.sleep(0.01)
             return None
+        if IN_PLACE:  # the frame written into an output buffer (a slot while one fits)
+            frame = self.output_buffer("frame", (1080, 1920, 3))
+            frame[...] = self.index % 256
+        else:
+            frame = np.full((1080, 1920, 3), self.index % 256, np.uint8)
         chunk = cp.DataChunk()
-        chunk.add("frame", np.full((1080, 1920, 3), self.index % 256, np.uint8), "image")
+        chunk.add("frame", frame, "image")
         chunk.add("index", self.index)
         self.index += 1
         return chunk
@@ -181,11 +187,12 @@ finally:
 
 @pytest.mark.timeout(180)
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="a private /dev/shm needs root and unshare")
-def test_a_1080p_pipeline_with_an_8_mb_dev_shm_delivers_every_frame_and_names_the_fix(tmp_path):
+@pytest.mark.parametrize("source", ["copied", "in-place"])
+def test_a_1080p_pipeline_with_an_8_mb_dev_shm_delivers_every_frame_and_names_the_fix(tmp_path, source):
     script = tmp_path / "scenario.py"
     script.write_text(SMALL_SHM_SCENARIO)
     result = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, str(script),
-                             str(tmp_path / "runs")], capture_output=True, text=True, timeout=170, check=False)
+                             str(tmp_path / "runs"), source], capture_output=True, text=True, timeout=170, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert " 8192 " in report["shm_size"]  # the scenario really ran with an 8 MB /dev/shm

@@ -221,7 +221,7 @@ class FlakyDevice:
     def getBackendName(self):
         return "FAKE"
 
-    def read(self):
+    def read(self, image=None):  # cv2's signature; a gray frame never fits a BGR buffer: a new array
         if self.left == 0:
             return False, None
         self.left -= 1

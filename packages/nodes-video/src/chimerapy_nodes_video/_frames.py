@@ -7,6 +7,10 @@ A video source emits one DataChunk per frame with these records:
 * ``frame_index``: int, 0, 1, 2, ... in the order the source emitted them.
 
 Consumers take the first input chunk that holds a ``frame`` record, whatever its producer's name.
+
+Sources that know their frame size write each frame straight into
+:meth:`chimerapy.Node.output_buffer` (:func:`frame_buffer`): on one host it is the shared memory
+the consumers read, so the frame is never copied on its way (see :func:`read_into`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from chimerapy import DataChunk
+from chimerapy import DataChunk, Node
 
-__all__ = ["FrameRef", "as_bgr", "find_frame", "frame_chunk", "frame_time"]
+__all__ = ["FrameRef", "as_bgr", "find_frame", "frame_buffer", "frame_chunk", "frame_time", "read_into"]
 
 
 def frame_chunk(frame: np.ndarray, timestamp: float, index: int, **extra: Any) -> DataChunk:
@@ -36,13 +40,29 @@ def frame_chunk(frame: np.ndarray, timestamp: float, index: int, **extra: Any) -
     return chunk
 
 
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """``frame`` as 3-channel BGR: gray and BGRA frames are converted, BGR ones returned as they are."""
+def as_bgr(frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``frame`` as 3-channel BGR: gray and BGRA frames are converted, BGR ones returned as they are.
+
+    ``out``: where a conversion writes when it has the frame's size (e.g. a :func:`frame_buffer`).
+    """
+    dst = out if out is not None and out.shape == (*frame.shape[:2], 3) else None
     if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR, dst=dst)
     if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR, dst=dst)
     return frame
+
+
+def frame_buffer(node: Node, shape: tuple[int, ...] | None) -> np.ndarray | None:
+    """The output buffer for the ``frame`` record of this step (``uint8`` BGR of ``shape``), or
+    None while the size is not known."""
+    return node.output_buffer("frame", shape, np.uint8) if shape is not None else None
+
+
+def read_into(capture: cv2.VideoCapture, out: np.ndarray | None) -> tuple[bool, np.ndarray | None]:
+    """``capture.read()``, decoding into ``out`` when given (OpenCV makes a new array instead
+    when the frame has another size or type)."""
+    return capture.read(out) if out is not None else capture.read()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import chimerapy as cp
 import cv2
 
 from ._capture import native_fps, release_capture
-from ._frames import as_bgr, frame_chunk
+from ._frames import as_bgr, frame_buffer, frame_chunk, read_into
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -86,6 +86,7 @@ class Camera(cp.Node):
         self._capture: cv2.VideoCapture | None = self._open()
         self._describe()
         self._index = 0
+        self._shape: tuple[int, ...] | None = None
         self._ended = False
         self._failing = False
         self._next_reopen = 0.0
@@ -105,7 +106,8 @@ class Camera(cp.Node):
             return self._idle()
         if self._pacer is not None and not self._pacer.wait(lambda: self.running):
             return None
-        ok, frame = self._capture.read()
+        out = frame_buffer(self, self._shape)  # decoded where the consumers read it
+        ok, frame = read_into(self._capture, out)
         timestamp = self.now()
         if not ok or frame is None:
             self._read_failed()
@@ -113,7 +115,9 @@ class Camera(cp.Node):
         if self._failing:
             self.logger.info("camera %r delivers frames again", self.device)
             self._failing = False
-        chunk = frame_chunk(as_bgr(frame), timestamp, self._index)
+        frame = as_bgr(frame, out)
+        self._shape = frame.shape  # the next frame is read into a buffer of this size
+        chunk = frame_chunk(frame, timestamp, self._index)
         self._index += 1
         return chunk
 

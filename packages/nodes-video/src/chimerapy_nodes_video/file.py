@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ._capture import native_fps, release_capture
-from ._frames import as_bgr, frame_chunk
+from ._frames import as_bgr, frame_buffer, frame_chunk, read_into
 from ._pacing import MAX_SLEEP, Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -87,7 +87,9 @@ class VideoFile(cp.Node):
                 f"{self.name!r} an fps", source=self.path)
         self._start_frame = round(self.start_at * (self._native_fps or rate))
         self._seek()
-        self._pending = self._read()
+        self._shape: tuple[int, ...] | None = None
+        self._ended = False
+        self._pending = self._read()  # a file that has no frame fails here, not in a step
         if self._pending is None:
             count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
             where = f" at start={self.start_at} s (the file has {count} frames)" if self.start_at else ""
@@ -100,18 +102,25 @@ class VideoFile(cp.Node):
                          " in a loop" if self.loop else "")
 
     def step(self) -> cp.DataChunk | None:
-        if self._pending is None:
+        if self._ended:
             time.sleep(MAX_SLEEP)  # the file has ended: idle without spinning until stopped
+            return None
+        read = self._pending  # the first frame, decoded in prep
+        if read is None:  # decoded ahead of its deadline, where the consumers will read it
+            read = self._next(out=frame_buffer(self, self._shape))
+        self._pending = None
+        if read is None:
+            self._ended = True
+            self.logger.info("end of video file %s: sent the last of %d frames; this node sends no more",
+                             self._path, self._index)
+            time.sleep(MAX_SLEEP)
             return None
         if not self._pacer.wait(lambda: self.running):
             return None
-        frame, file_frame = self._pending
+        frame, file_frame = read
+        self._shape = frame.shape
         chunk = frame_chunk(frame, self.now(), self._index, file_frame=file_frame)
         self._index += 1
-        self._pending = self._next()
-        if self._pending is None:
-            self.logger.info("end of video file %s: sent the last of %d frames; this node sends no more",
-                             self._path, self._index)
         return chunk
 
     def teardown(self) -> None:
@@ -134,17 +143,17 @@ class VideoFile(cp.Node):
         if self._start_frame and self._capture is not None:
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._start_frame)
 
-    def _read(self) -> tuple[np.ndarray, int] | None:
+    def _read(self, out: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
         if self._capture is None:
             return None
-        ok, frame = self._capture.read()
+        ok, frame = read_into(self._capture, out)
         if not ok or frame is None:
             return None
         self._file_frame += 1
-        return as_bgr(frame), self._file_frame
+        return as_bgr(frame, out), self._file_frame
 
-    def _next(self) -> tuple[np.ndarray, int] | None:
-        pending = self._read()
+    def _next(self, *, out: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+        pending = self._read(out)
         if pending is not None or not self.loop:
             return pending
         release_capture(self._capture)
@@ -156,4 +165,4 @@ class VideoFile(cp.Node):
             return None
         self._seek()
         self._loops += 1
-        return self._read()
+        return self._read(out)

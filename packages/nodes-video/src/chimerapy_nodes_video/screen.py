@@ -10,7 +10,7 @@ from typing import Any
 import chimerapy as cp
 import numpy as np
 
-from ._frames import as_bgr, frame_chunk
+from ._frames import as_bgr, frame_buffer, frame_chunk
 from ._pacing import Pacer, check_fps
 from .errors import VideoSourceError
 
@@ -79,7 +79,8 @@ class Screen(cp.Node):
         before = self.now()
         shot = self._grabber.grab(self._area)
         timestamp = (before + self.now()) / 2
-        frame = as_bgr(np.asarray(shot))
+        out = frame_buffer(self, (self._area["height"], self._area["width"], 3))
+        frame = as_bgr(np.asarray(shot), out)  # converted from BGRA where the consumers read it
         chunk = frame_chunk(frame, timestamp, self._index)
         self._index += 1
         return chunk

@@ -8,7 +8,7 @@ import chimerapy as cp
 import cv2
 import numpy as np
 
-from ._frames import frame_chunk
+from ._frames import frame_buffer, frame_chunk
 from ._pacing import Pacer, check_fps
 
 __all__ = ["CODE_BITS", "TestPattern", "read_frame_code"]
@@ -67,13 +67,14 @@ class TestPattern(cp.Node):
         if not self._pacer.wait(lambda: self.running):
             return None
         timestamp = self.now()
-        chunk = frame_chunk(self._painter.paint(self._index, timestamp), timestamp, self._index)
+        out = frame_buffer(self, (self.height, self.width, 3))  # painted where the consumers read it
+        chunk = frame_chunk(self._painter.paint(self._index, timestamp, out=out), timestamp, self._index)
         self._index += 1
         return chunk
 
 
 class PatternPainter:
-    """Paints the frames of :class:`TestPattern`; each call returns a new array."""
+    """Paints the frames of :class:`TestPattern`, each into ``out`` or a new array."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
@@ -88,10 +89,13 @@ class PatternPainter:
         self._code_cell = width // CODE_BITS if width // CODE_BITS >= _MIN_CELL else 0
         self._code_height = max(4, height // 24)
 
-    def paint(self, index: int, timestamp: float) -> np.ndarray:
+    def paint(self, index: int, timestamp: float, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame ``index`` made at ``timestamp``, painted over every pixel of ``out`` (a uint8
+        ``(height, width, 3)`` array) or of a new array; returns it."""
         w, h = self.width, self.height
         shift = (index * 4) % self._period
-        frame = self._bars[:, shift : shift + w].copy()
+        frame = np.empty((h, w, 3), np.uint8) if out is None else out
+        frame[...] = self._bars[:, shift : shift + w]
         # a box bouncing on a Lissajous path
         x = int((w - self._box) * (0.5 + 0.5 * np.sin(index * 0.05)))
         y = int((h - self._box) * (0.5 + 0.5 * np.sin(index * 0.037 + 1.0)))

@@ -13,6 +13,13 @@ stall patience); one that keeps frames (every slot it holds is mapped) gets byte
 ZeroMQ instead, so keeping frames never stalls the producer; one that stopped reading holds at
 most its own budget, never the other consumers' slots.
 
+A producer may also *borrow* a slot before it has a frame (:meth:`SlotPool.lend`): it writes
+the frame into the slot's writable view, and sending that view claims the slot for the consumers
+in place of the copy (:meth:`SlotPool.claim`). A borrowed slot is the producer's alone until it is
+sent or given back (:meth:`SlotPool.give_back`); once sent it follows the same release protocol.
+The slot of the producer's last sent frame is kept from reuse (:meth:`SlotPool.keep`), since the
+producer itself still refers to that frame.
+
 Slots are reserved with ``posix_fallocate`` when made: a full ``/dev/shm`` (containers default
 to 64 MB) refuses there, the pool keeps the slots it has and sends bytes beyond them, and one
 warning names the fix. Segment files are created 0600 (only the node's user may map them).
@@ -26,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import logging
+import math
 import mmap
 import os
 import weakref
@@ -68,6 +76,14 @@ class _Slot:
     capacity: int
     memory: mmap.mmap
     words: np.ndarray  # the header as uint64
+    address: int = 0  # where the payload starts in this process
+    lent: bool = False  # borrowed by the producer (see SlotPool.lend), not yet sent
+    kept: bool = False  # holds the producer's last sent frame (see SlotPool.keep)
+
+    @property
+    def busy(self) -> bool:
+        """True while the producer itself uses the slot (borrowed, or its last sent frame)."""
+        return self.lent or self.kept
 
 
 class SlotPool:
@@ -92,6 +108,10 @@ class SlotPool:
         self.max_slots = per_consumer * max(1, consumers)
         self.owner = owner
         self._slots: list[_Slot] = []
+        self._lent: dict[int, tuple[_Slot, int, np.ndarray]] = {}  # payload address -> (slot, size, array)
+        self._lent_ids: dict[int, int] = {}  # id of the array lend() returned -> payload address
+        self._kept: list[_Slot] = []
+        self._spare = 2  # slots lend() may add beyond the budgets: one borrowed, one kept
         self._generation = 0
         self.enabled = (os.path.isdir(_DIR) and os.environ.get("CHIMERAPY_SHM", "on") != "off"
                         and 0 < consumers <= MAX_CONSUMERS)
@@ -137,9 +157,99 @@ class SlotPool:
         slot = self._free_slot(size, grow)
         if slot is None:
             return None
+        np.frombuffer(slot.memory, np.uint8, size, HEADER)[:] = array.reshape(-1).view(np.uint8)
+        return self._hand_over(slot, size, holders)
+
+    def lend(self, dtype: np.dtype, shape: tuple[int, ...], *, grow: bool = True) -> np.ndarray | None:
+        """Borrow a free slot for an array of ``dtype`` and ``shape``: returns a writable array
+        over the slot, or None when none is free and the pool may not (or, with ``grow`` false,
+        shall not) grow, or shared memory is unusable. Never waits.
+
+        The slot stays the producer's until :meth:`claim` sends it or :meth:`give_back` returns it.
+        """
+        if not self.enabled:
+            return None
+        size = dtype.itemsize * math.prod(shape)
+        slot = self._free_slot(size, grow, spare=self._spare)
+        if slot is None:
+            return None
+        slot.lent = True
+        array = np.frombuffer(slot.memory, dtype, size // dtype.itemsize if dtype.itemsize else 0, HEADER)
+        array = array.reshape(shape)
+        self._lent[slot.address] = (slot, size, array)
+        self._lent_ids[id(array)] = slot.address
+        return array
+
+    def lent_slot(self, array: np.ndarray) -> _Slot | None:
+        """The borrowed slot that ``array`` views whole (same start, same size), if any."""
+        if not self._lent:
+            return None
+        found = self._lent.get(self._lent_ids.get(id(array), -1))
+        if found is not None and found[2] is array:  # the array lend() returned: the common case
+            return found[0]
+        found = self._lent.get(array.__array_interface__["data"][0])
+        if found is None or found[1] != array.nbytes or not array.flags.c_contiguous:
+            return None
+        return found[0]
+
+    def is_lent(self, array: np.ndarray) -> bool:
+        """True while ``array`` (as :meth:`lend` returned it) is borrowed."""
+        found = self._lent.get(self._lent_ids.get(id(array), -1))
+        return found is not None and found[2] is array
+
+    def overlaps_lent(self, array: np.ndarray) -> bool:
+        """True when ``array`` lies (even in part) in a borrowed slot."""
+        if not self._lent or not array.nbytes:
+            return False
+        return any(np.may_share_memory(array, view) for _, _, view in self._lent.values())
+
+    @property
+    def lending(self) -> bool:
+        """True while some slot is borrowed."""
+        return bool(self._lent)
+
+    @property
+    def keeping(self) -> bool:
+        """True while the slot of a frame sent in place is kept (see :meth:`keep`)."""
+        return bool(self._kept)
+
+    def claim(self, slot: _Slot, holders: Sequence[int]) -> dict | None:
+        """Send the borrowed ``slot`` to the consumers ``holders`` without a copy; returns the
+        reference (None, and the slot stays borrowed, when there are no holders)."""
+        if not holders:
+            return None
+        _, size, array = self._lent.pop(slot.address)
+        self._lent_ids.pop(id(array), None)
+        slot.lent = False
+        return self._hand_over(slot, size, holders)
+
+    def give_back(self, array: np.ndarray | None = None) -> None:
+        """Return a borrowed slot that was not sent (``array``: its view; None: every one)."""
+        if array is None:
+            for borrowed, _, _ in self._lent.values():
+                borrowed.lent = False
+            self._lent.clear()
+            self._lent_ids.clear()
+            return
+        slot = self.lent_slot(array)
+        if slot is not None:
+            _, _, lent = self._lent.pop(slot.address)
+            self._lent_ids.pop(id(lent), None)
+            slot.lent = False
+
+    def keep(self, references: Sequence[dict]) -> None:
+        """Keep the slots of ``references`` (the producer's last sent frames) from reuse, and
+        let go of the ones kept before."""
+        for slot in self._kept:
+            slot.kept = False
+        self._kept = [slot for slot in self._slots for reference in references if slot.path == reference["m"]]
+        for slot in self._kept:
+            slot.kept = True
+
+    def _hand_over(self, slot: _Slot, size: int, holders: Sequence[int]) -> dict:
+        """Publish ``slot`` (its first ``size`` bytes written) to the consumers ``holders``."""
         self._generation += 1
         generation = self._generation
-        np.frombuffer(slot.memory, np.uint8, size, HEADER)[:] = array.reshape(-1).view(np.uint8)
         consumers = self.consumers
         slot.words[1] = consumers
         claimed = set(holders)
@@ -158,13 +268,13 @@ class SlotPool:
                 slot.words[_DONE + index] = reference["g"]
                 return
 
-    def _free_slot(self, size: int, grow: bool = True) -> _Slot | None:
+    def _free_slot(self, size: int, grow: bool = True, spare: int = 0) -> _Slot | None:
         """The first free slot large enough (low slots stay warm in the caches), a new one while
-        the pool may grow, else None."""
+        the pool may grow (``spare``: slots beyond the consumers' budgets), else None."""
         for slot in self._slots:
-            if slot.capacity >= size and _released(slot.words):
+            if slot.capacity >= size and not slot.busy and _released(slot.words):
                 return slot
-        return self._create(size) if grow and len(self._slots) < self.max_slots else None
+        return self._create(size) if grow and len(self._slots) < self.max_slots + spare else None
 
     def _create(self, size: int) -> _Slot | None:
         capacity = max(size, 1 << 20)
@@ -190,12 +300,14 @@ class SlotPool:
             return None
         os.close(descriptor)
         slot = _Slot(path, capacity, memory, np.frombuffer(memory, np.uint64, HEADER // 8, 0))
+        slot.address = np.frombuffer(memory, np.uint8, 1, HEADER).__array_interface__["data"][0]
         self._slots.append(slot)
         return slot
 
     def _no_room(self, size: int, error: OSError) -> None:
         """Keep the slots that fit and send bytes beyond them; warn once with the fix."""
         self.max_slots = len(self._slots)
+        self._spare = 0
         self.enabled = bool(self._slots)
         if self.full is None:
             self.full = (

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import zmq
 
 from ..data_chunk import DataChunk
@@ -42,7 +44,7 @@ from ..errors import ProtocolError
 from . import wire
 from .endpoints import PrivateDirectory, bind, is_ipc
 from .keys import Keypair, authenticator
-from .shm import MAX_CONSUMERS, SlotPool, SlotReader
+from .shm import MAX_CONSUMERS, SHM_THRESHOLD, SlotPool, SlotReader
 
 if TYPE_CHECKING:
     from .jpeg import JpegDecoder, JpegEncoder
@@ -189,6 +191,7 @@ class Publisher:
         self._over_budget = False  # some consumer held its whole slot budget at the last look
         self._shm_names = [edge.consumer.name for edge in shm_edges]
         self._pool: SlotPool | None = SlotPool(len(shm_edges), owner=name) if shm_edges else None
+        self._lent: dict[str, np.ndarray] = {}  # output buffers not sent yet, by record name
 
     def _open(self, consumer: Consumer, host: str, directory: str, keypair: Keypair | None,
               fixed: str | None) -> _Edge:
@@ -245,6 +248,39 @@ class Publisher:
                     by_socket[socket].joined = True
         return missing()
 
+    def output_buffer(self, name: str, shape: tuple[int, ...], dtype: Any = np.uint8, *,
+                      abort: Callable[[], bool] = lambda: False) -> np.ndarray:
+        """A writable array for the record ``name`` of the next chunk, to fill in place.
+
+        With consumers on this host reached through shared memory, it is a view of a free slot
+        (waiting for one as :meth:`send` waits: backpressure, bounded by the stall patience),
+        and sending it as a record's value hands the slot to them without a copy. Otherwise
+        (no such consumer, a small array, ``/dev/shm`` full) it is an ordinary new array. A
+        buffer taken for ``name`` before and not sent is given back first.
+        """
+        dtype = np.dtype(dtype)
+        shape = tuple(int(n) for n in shape)
+        pool = self._pool
+        previous = self._lent.pop(name, None)
+        if pool is not None and previous is not None:
+            pool.give_back(previous)
+        if pool is None or not pool.enabled or dtype.itemsize * math.prod(shape) < SHM_THRESHOLD or dtype.hasobject:
+            return np.empty(shape, dtype)
+        array = pool.lend(dtype, shape, grow=False)
+        if array is None:  # every slot taken: wait for the consumers that are behind
+            self._shm_groups(abort)
+            array = pool.lend(dtype, shape)
+        if array is None:
+            return np.empty(shape, dtype)
+        self._lent[name] = array
+        return array
+
+    def give_back(self) -> None:
+        """Return every output buffer taken and not sent (after a step)."""
+        if self._lent and self._pool is not None:
+            self._pool.give_back()
+        self._lent.clear()
+
     def send(self, chunk: DataChunk, *, abort: Callable[[], bool] = lambda: False) -> int:
         """Publish ``chunk`` and return its sequence number.
 
@@ -259,16 +295,41 @@ class Publisher:
         seq = self.seq + 1  # taken only once the chunk is encoded: a refused chunk leaves no gap
         produced_at = self._clock()
         chunk.producer, chunk.seq, chunk.produced_at = self.name, seq, produced_at
-        encode = functools.partial(wire.encode_chunk, chunk, seq=seq, producer=self.name,
+        encode = functools.partial(wire.encode_chunk, seq=seq, producer=self.name,
                                    produced_at=produced_at, incarnation=self.incarnation)
         groups: dict[_Edge, str] = {}  # shared-memory edges: "shm", "bytes" or "drop"
         references: list[dict] = []
+        in_place: list[dict] = []  # references of output buffers sent without a copy
         shared = None
+        borrowed: list[str] = []  # records whose value lies in an output buffer
+        if self._pool is not None and self._pool.lending:
+            chunk, borrowed = self._split_lent(chunk)
+        detached: list[DataChunk] = []
+
+        def as_bytes() -> DataChunk:
+            """The chunk to send as bytes: output buffers copied (their slots are reused)."""
+            if not borrowed:
+                return chunk
+            if not detached:
+                detached.append(_with_copies(chunk, borrowed))
+            return detached[0]
+
         if self._pool is not None:
             pool = self._pool
 
             def place(array: Any) -> dict | None:
                 reference = None
+                slot = pool.lent_slot(array) if pool.lending else None
+                if slot is not None:  # an output buffer: hand its slot over, no copy
+                    if not groups:
+                        groups.update(self._shm_groups(abort) if self._over_budget
+                                      else dict.fromkeys(self._shm_edges, "shm"))
+                    reference = pool.claim(slot, [edge.shm_index for edge, group in groups.items()
+                                                  if group == "shm" and edge.shm_index is not None])
+                    if reference is not None:
+                        references.append(reference)
+                        in_place.append(reference)
+                    return reference
                 if not groups:
                     if not self._over_budget:  # the common case: a free slot for everyone
                         reference = pool.put(array, self._shm_indices, grow=False)
@@ -284,13 +345,13 @@ class Publisher:
                     references.append(reference)
                 return reference
 
-            shared = encode(shm=place, consumers=self._shm_names)
-        plain = shared if shared is not None and not references else None
+            shared = encode(chunk, shm=place, consumers=self._shm_names)
+        plain = shared if shared is not None and not references and not borrowed else None
         remote = None
         messages: dict[_Edge, list] = {}
         for edge in self._edges:
             if edge.remote:
-                remote = remote or encode(image_encoder=self._jpeg_encoder().encode)
+                remote = remote or encode(as_bytes(), image_encoder=self._jpeg_encoder().encode)
                 messages[edge] = remote
             elif shared is not None and edge.shm_index is not None and groups.get(edge, "shm") != "bytes":
                 if groups.get(edge) == "drop":
@@ -298,11 +359,41 @@ class Publisher:
                     continue
                 messages[edge] = shared
             else:
-                plain = plain or encode()
+                plain = plain or encode(as_bytes())
                 messages[edge] = plain
+        if self._pool is not None and (borrowed or self._pool.keeping):
+            self._pool.keep(in_place)  # the producer's last frame stays as it was sent
+            self._return_unsent(chunk, borrowed)
         self.seq = seq
         self._deliver(messages, abort, claims=references)
         return self.seq
+
+    def _split_lent(self, chunk: DataChunk) -> tuple[DataChunk, list[str]]:
+        """The chunk to encode for shared memory, and the records whose value lies in an output
+        buffer. A whole output buffer stays (it is sent in place); a part of one is copied, since
+        its slot is given back after the send."""
+        pool = self._pool
+        assert pool is not None
+        borrowed = []
+        parts = []
+        for name, record in chunk.items():
+            value = record["value"]
+            if isinstance(value, np.ndarray) and pool.overlaps_lent(value):
+                borrowed.append(name)
+                if pool.lent_slot(value) is None:
+                    parts.append(name)
+        return (_with_copies(chunk, parts) if parts else chunk), borrowed
+
+    def _return_unsent(self, chunk: DataChunk, borrowed: list[str]) -> None:
+        """Give back the output buffers of ``chunk`` that did not go in place (they went as
+        copies) and forget the ones that did."""
+        pool = self._pool
+        assert pool is not None
+        for name in borrowed:
+            pool.give_back(chunk.get(name)["value"])
+        for key, array in list(self._lent.items()):
+            if not pool.is_lent(array):
+                del self._lent[key]
 
     def _shm_groups(self, abort: Callable[[], bool]) -> dict[_Edge, str]:
         """Which shared-memory edges claim a slot for this message ("shm"), get bytes because they
@@ -465,6 +556,15 @@ class Publisher:
         if self._own_dir is not None:
             self._own_dir.close()
             self._own_dir = None
+
+
+def _with_copies(chunk: DataChunk, names: list[str]) -> DataChunk:
+    """A shallow copy of ``chunk`` whose records ``names`` hold copies of their arrays."""
+    copy = DataChunk()
+    copy.producer, copy.seq, copy.produced_at, copy.created = chunk.producer, chunk.seq, chunk.produced_at, chunk.created
+    for name, record in chunk.items():
+        copy._records[name] = {**record, "value": record["value"].copy()} if name in names else record
+    return copy
 
 
 @dataclass

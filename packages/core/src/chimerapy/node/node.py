@@ -43,6 +43,7 @@ class Runtime(Protocol):
     def should_continue(self) -> bool: ...
     def tick(self, timeout: float = 0.1) -> None: ...
     def poll_inputs(self, timeout: float) -> list[DataChunk]: ...
+    def output_buffer(self, name: str, shape: tuple[int, ...], dtype: Any) -> Any: ...
     def emit(self, output: Any) -> DataChunk | None: ...
     def step_by_hand(self, chunks: dict[str, DataChunk] | None) -> DataChunk | None: ...
     def run_stream(self, *, blocking: bool) -> None: ...
@@ -111,6 +112,10 @@ class Node(metaclass=_NodeType):
 
     ``step`` may return a DataChunk, ``None`` (nothing to send) or any other value, which is
     sent as the record ``"default"`` of a new chunk (so ``0`` or an empty array is delivered).
+
+    A node that makes large frames can write each one straight into the memory its consumers
+    read, saving the copy into shared memory: take a buffer with :meth:`output_buffer`, fill it
+    in place, and add it whole to the chunk ``step`` returns (``chunk.add(name, buffer)``).
 
     Args:
         name: the node's name, unique within a graph; it follows the name rule of
@@ -215,6 +220,28 @@ class Node(metaclass=_NodeType):
     def poll_inputs(self, timeout: float = 0.1) -> list[DataChunk]:
         """Receive what arrived on the inputs (for custom ``main`` loops); see :meth:`main`."""
         return self._require_runtime("poll_inputs").poll_inputs(timeout)
+
+    def output_buffer(self, name: str, shape: tuple[int, ...] | int, dtype: Any = "uint8") -> Any:
+        """A writable numpy array of ``shape`` and ``dtype`` to fill in place and send, in this
+        step, as the record ``name`` (``chunk.add(name, buffer)``) without a copy.
+
+        When this node's outputs reach consumers on this host through shared memory, the array
+        is a view of a free shared-memory slot: this call waits for one as sending does (the
+        consumers' backpressure), and sending the array hands the slot to them instead of
+        copying the frame into it. The slot is reused only once every consumer has let go of
+        the frame (a consumer that keeps it past its step never sees it change). Everywhere
+        else (no consumer, consumers on other hosts only, arrays under 64 KiB, ``/dev/shm``
+        full, the debug modes, :mod:`chimerapy.testing`) it is an ordinary new array, sent as
+        any other.
+
+        Ownership: the array is valid until the end of the step. A buffer not sent by then is
+        given back (its content is lost); one sent must not be written again. Send it whole as
+        a record's value: a part of it (a slice) is sent as a copy, and it must not be put
+        inside a dict or list (send it as a record of its own). Its content is whatever the slot held before: write every element.
+        Asking again for the same ``name`` in one step gives the earlier buffer back.
+        """
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        return self._require_runtime("output_buffer").output_buffer(name, dims, dtype)
 
     def publish(self, chunk: DataChunk | Any) -> None:
         """Send ``chunk`` to the consumers now (for custom ``main`` loops: each counts as a step)."""

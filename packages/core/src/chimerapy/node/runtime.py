@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import zmq
 
 from ..data_chunk import DataChunk
@@ -208,6 +209,7 @@ class NodeRuntime:
         self._closed = True
         self._run_calls()  # calls still queued are answered (the node stopped), not run
         if self.publisher is not None:
+            self.publisher.give_back()
             self.publisher.end(abort=self._give_up_sending)
         if self._prepped:
             self._guard("teardown", self.node.teardown)
@@ -281,6 +283,7 @@ class NodeRuntime:
                 return
             if not self._stop.is_set():
                 self.emit(self._call_step(None))
+                self._give_back_buffers()
             return
         complete = len(self.inputs)
         for chunk in self.subscriber.stream(timeout):
@@ -290,6 +293,7 @@ class NodeRuntime:
                 basis = max(c.time for c in self.node.in_bound_data.values())
                 self._freeze_if_past_stop(basis)  # before the step: it may change what it sent
                 self.emit(self._call_step(dict(self.node.in_bound_data)), basis=basis)
+                self._give_back_buffers()
 
     def poll_inputs(self, timeout: float) -> list[DataChunk]:
         """Receive what arrived and update ``in_bound_data`` (for custom ``main`` loops)."""
@@ -298,6 +302,21 @@ class NodeRuntime:
             self.node.in_bound_data[str(chunk.producer)] = chunk
             self.node.new_data_available = True
         return chunks
+
+    def output_buffer(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A writable array to fill in place and send as the record ``name`` (see
+        :meth:`chimerapy.Node.output_buffer`)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"node {self.node.name!r}: output_buffer needs a record name (a non-empty string), "
+                             f"got {name!r}")
+        if self.publisher is None or self._closed:
+            return np.empty(shape, dtype)
+        return self.publisher.output_buffer(name, shape, dtype, abort=self._give_up_sending)
+
+    def _give_back_buffers(self) -> None:
+        """After a step: output buffers the step took and did not send go back to the pool."""
+        if self.publisher is not None:
+            self.publisher.give_back()
 
     def emit(self, output: Any, *, basis: float | None = None) -> DataChunk | None:
         """Publish what a step produced (``None`` publishes nothing).
