@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks import machine, procs
 from benchmarks.report import Column, Report
 from benchmarks.results import SKIPPED, UNSUPPORTED, Record, aggregate, load, write
-from benchmarks.systems import GROUPS, System, select
+from benchmarks.systems import DEFAULT_GROUPS, GROUPS, System, select
 from benchmarks.venvs import SetupError
 from benchmarks.workloads import KINDS, PAIRS, PAYLOADS, Workload, catalogue
 
@@ -61,8 +61,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--systems",
         type=_csv,
-        default=list(GROUPS),
-        help=f"comma list of {','.join(GROUPS)} (default: all)",
+        default=list(DEFAULT_GROUPS),
+        help=f"comma list of {','.join(GROUPS)} (default: {','.join(DEFAULT_GROUPS)})",
     )
     run.add_argument(
         "--workloads",

@@ -8,6 +8,7 @@ from benchmarks.systems.base import System
 from benchmarks.systems.chimerapy_family import (
     ChimeraPy,
     ChimeraPy0010,
+    ChimeraPyBaseline,
     ChimeraPyInPlace,
     ChimeraPyWritten,
     Engine,
@@ -20,10 +21,15 @@ GROUPS: dict[str, Callable[[], list[System]]] = {
     "chimerapy": lambda: [ChimeraPy()],
     "chimerapy-written": lambda: [ChimeraPyWritten()],
     "chimerapy-inplace": lambda: [ChimeraPyInPlace()],
+    "chimerapy-baseline": lambda: [ChimeraPyBaseline()],
     "cp0010": lambda: [ChimeraPy0010()],
     "engine": lambda: [Engine()],
     "dora": lambda: [Dora()],
 }
+
+#: What ``run`` measures unless told: the limits, this project and its peers (the variants of
+#: this project are asked for by name).
+DEFAULT_GROUPS = ["limits", "chimerapy", "cp0010", "engine", "dora"]
 
 
 def select(groups: list[str]) -> list[System]:
@@ -34,4 +40,4 @@ def select(groups: list[str]) -> list[System]:
     return [system for group in groups for system in GROUPS[group]()]
 
 
-__all__ = ["GROUPS", "System", "select"]
+__all__ = ["DEFAULT_GROUPS", "GROUPS", "System", "select"]

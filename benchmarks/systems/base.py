@@ -62,6 +62,11 @@ class System(ABC):
         """Interpreter that runs this system's runner."""
         raise NotImplementedError
 
+    @property
+    def python_path(self) -> str:
+        """``PYTHONPATH`` of its runner and of everything that runs under it (the repository)."""
+        return str(REPO_ROOT)
+
     def prepare(self) -> None:
         """Install what the system needs (default: nothing)."""
 
@@ -78,7 +83,7 @@ class System(ABC):
             timeout_s=CHECK_TIMEOUT_S,
             log_path=log,
             cwd=REPO_ROOT,
-            env={"PYTHONPATH": str(REPO_ROOT)},
+            env={"PYTHONPATH": self.python_path},
         )
         lines = outcome.output_tail.strip().splitlines() or ["(no output)"]
         if outcome.timed_out or outcome.returncode != 0:
@@ -118,7 +123,7 @@ class System(ABC):
             timeout_s=timeout,
             log_path=run_dir / "runner.log",
             cwd=REPO_ROOT,
-            env={"PYTHONPATH": str(REPO_ROOT), "TMPDIR": str(run_dir)},
+            env={"PYTHONPATH": self.python_path, "TMPDIR": str(run_dir)},
         )
         try:
             result: dict[str, Any] = json.loads(spec.result_path.read_text())

@@ -5,6 +5,9 @@
   Skipped, with the reason, while ``import chimerapy; chimerapy.Manager`` fails.
 * ``chimerapy-written``, ``chimerapy-inplace``: this project with a source that writes each
   frame, into a new array or into ``Node.output_buffer`` (the copy the latter saves).
+* ``chimerapy-baseline``: the ``packages/core`` of another checkout of this project (the
+  folder in ``$CHIMERAPY_BASELINE``, e.g. a ``git worktree`` of an earlier commit), run by
+  the same interpreter and runner: a before/after comparison within one run.
 * ``cp0010``: ``chimerapy==0.0.10`` in its venv; same API, mapping by *ids*.
 * ``engine``: ``chimerapy-engine==0.1.1`` in its venv; ``chimerapy.engine``,
   ``setup`` instead of ``prep``, calls return futures, mapping by ids.
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +64,25 @@ class ChimeraPyInPlace(ChimeraPyWritten):
 
     name = group = "chimerapy-inplace"
     source_frames = "in-place"
+
+
+class ChimeraPyBaseline(ChimeraPy):
+    """This project as another checkout has it (``$CHIMERAPY_BASELINE``): before and after."""
+
+    name = group = "chimerapy-baseline"
+    kind = "baseline"
+
+    @property
+    def python_path(self) -> str:
+        checkout = os.environ.get("CHIMERAPY_BASELINE", "")
+        return os.pathsep.join([str(Path(checkout) / "packages" / "core" / "src"), super().python_path])
+
+    def unavailable(self, log_dir: Path) -> str | None:
+        checkout = os.environ.get("CHIMERAPY_BASELINE")
+        if not checkout or not (Path(checkout) / "packages" / "core" / "src" / "chimerapy").is_dir():
+            return ("set CHIMERAPY_BASELINE to a checkout of this project to compare with "
+                    "(e.g. git worktree add /tmp/base <commit>)")
+        return super().unavailable(log_dir)
 
 
 class VenvPeer(System):

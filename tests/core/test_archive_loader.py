@@ -15,6 +15,11 @@ from support.archive import BLOCK, RATE, clean_session, read_index  # noqa: F401
 
 pytest.importorskip("pandas")
 
+#: How far apart two reads of a node's clock may be: the time a node noted and the time its save
+#: took are read one after the other (well under 1 ms; a process preempted between them on a
+#: busy machine takes longer).
+TWO_READS = 0.005
+
 
 @pytest.mark.timeout(180)
 def test_every_stream_loads_with_the_times_its_node_saw(clean_session):  # noqa: F811
@@ -33,17 +38,17 @@ def test_every_stream_loads_with_the_times_its_node_saw(clean_session):  # noqa:
     assert video.count == len(truth) >= 90
     assert video.times.dtype == np.float64
     lag = video.times - truth["seen"].to_numpy()
-    assert (lag >= 0).all() and lag.max() < 0.001, f"video times differ by up to {lag.max() * 1000:.3f} ms"
+    assert (lag >= 0).all() and lag.max() < TWO_READS, f"video times differ by up to {lag.max() * 1000:.3f} ms"
 
     events = session.stream("camera/events")
     assert [r["data"]["frame"] for r in events.records()] == list(range(0, video.count, 10))[: events.count]
-    assert np.abs(events.times - np.array([r["data"]["seen"] for r in events.records()])).max() < 0.001
+    assert np.abs(events.times - np.array([r["data"]["seen"] for r in events.records()])).max() < TWO_READS
     assert list(events.table().columns) == ["timestamp", "frame", "seen"]
     notes = session.stream("camera", "notes")
     pieces = [text.split() for text in notes.texts()]
     assert [int(p[1]) for p in pieces] == list(range(0, 15 * notes.count, 15))
     assert all(text.endswith("\n") for text in notes.texts())
-    assert np.abs(notes.times - np.array([float(p[3]) for p in pieces])).max() < 0.001
+    assert np.abs(notes.times - np.array([float(p[3]) for p in pieces])).max() < TWO_READS
     snap = session.stream("camera", "snap")
     assert snap.count >= 3 and [read_index(snap.image(k)) for k in range(snap.count)] == [
         30 * k for k in range(snap.count)]
@@ -52,7 +57,7 @@ def test_every_stream_loads_with_the_times_its_node_saw(clean_session):  # noqa:
     assert mic.count == len(mic_truth) >= 60
     # save_audio's default time is "the block just ended": the time seen minus its duration
     expected = mic_truth["seen"].to_numpy() - BLOCK / RATE
-    assert np.abs(mic.times - expected).max() < 0.001
+    assert np.abs(mic.times - expected).max() < TWO_READS
     samples = mic.samples()
     assert samples.data.shape == (BLOCK * mic.count, 1) and samples.rate == RATE
     assert [int(samples.data[k * BLOCK, 0]) for k in range(mic.count)] == list(range(mic.count))
