@@ -71,8 +71,10 @@ def test_preview_shows_live_thumbnails_while_nothing_is_written_then_record_writ
     assert len(prep_pids(prep_log)) == 1  # recording began in the nodes that previewed: prep ran once
     page.click("#stop")
     expect(page.locator("#cluster-state")).to_have_text("stopped", timeout=60_000)
+    # "stopped" comes before the collection ends: once the session is listed complete, it is in
+    expect(page.locator(f'#archive details[data-session="{session}"] .badge')).to_have_text("complete",
+                                                                                          timeout=60_000)
     assert {"w1/camera/rows.csv", "w1/camera/video.mp4", "w1/sink/seen.jsonl"} <= set(files_under(logdir))
-    expect(page.locator(f'#archive details[data-session="{session}"] .badge')).to_have_text("complete")
     page.screenshot(path=str(ARTIFACTS / "preview-then-record.png"), full_page=True)
 
     # a further recording of the committed pipeline, in a session folder of its own
@@ -86,7 +88,8 @@ def test_preview_shows_live_thumbnails_while_nothing_is_written_then_record_writ
              "the further recording wrote no files")
     page.click("#stop")
     expect(page.locator("#cluster-state")).to_have_text("stopped", timeout=60_000)
-    expect(page.locator(f'#archive details[data-session="{second}"] .badge')).to_have_text("complete")
+    expect(page.locator(f'#archive details[data-session="{second}"] .badge')).to_have_text("complete",
+                                                                                         timeout=60_000)
     expect(page.locator(f'#archive details[data-session="{session}"] .badge')).to_have_text("complete")
     assert "w1/camera/rows.csv" in files_under(manager.logdir) and len(prep_pids(prep_log)) == 2
 

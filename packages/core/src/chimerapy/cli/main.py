@@ -94,13 +94,13 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
                        tls_key=tls_key)
     from .join import print_join_instructions
 
-    print_join_instructions(instance)
-    origin = f"https://{instance.host}:{instance.port}"
-    click.echo("Load a pipeline: open the dashboard and build or open one in its editor, or POST a pipeline\n"
-               f"file to {origin}/api/pipeline (then /api/start; /api/stop ends the recording and collects it)\n"
-               f"with the header 'Authorization: Bearer <the token in {instance.token_file}>', trusting only the\n"
-               "certificate with the fingerprint above.")
-    try:
+    try:  # from here on a Ctrl-C, whenever it comes, ends in a clean shutdown
+        print_join_instructions(instance)
+        origin = f"https://{instance.host}:{instance.port}"
+        click.echo("Load a pipeline: open the dashboard and build or open one in its editor, or POST a pipeline\n"
+                   f"file to {origin}/api/pipeline (then /api/start; /api/stop ends the recording and collects it)\n"
+                   f"with the header 'Authorization: Bearer <the token in {instance.token_file}>', trusting only the\n"
+                   "certificate with the fingerprint above.")
         instance.wait_until_shutdown()
     except KeyboardInterrupt:
         click.echo("shutting down ...")
