@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,11 @@ import pytest
 
 import chimerapy as cp
 from support.processes import end_process
+
+
+# A suite started in the background (`nohup ... &`) inherits SIGINT ignored, and so would every
+# process it starts; the tests that press Ctrl-C on a command (SIGINT) need it delivered there.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
