@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -106,10 +105,7 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
     except KeyboardInterrupt:
         click.echo("shutting down ...")
     finally:
-        instance.shutdown()  # bounded; what follows is the interpreter's exit
-        # a thread some library left blocked must not keep the process alive: after 15 s its
-        # stacks go to stderr and the process exits (status 1)
-        faulthandler.dump_traceback_later(15, exit=True)
+        instance.shutdown()
 
 
 def _check_or_exit(path: Path) -> CheckedPipeline:
