@@ -27,15 +27,12 @@ import numpy as np
 import pytest
 from chimerapy.net import auth
 from chimerapy.pipeline_checks import check_pipeline
-from support.browser import ARTIFACTS, CHROMIUM, chromium_page
+from support.browser import ARTIFACTS, chromium_page, require_browser
 from support.processes import new_marker, wait_until_gone
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
-if not CHROMIUM.exists():
-    pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium",
-                allow_module_level=True)
+sync_api = require_browser()
 video = pytest.importorskip("chimerapy_nodes_video")
 pytest.importorskip("chimerapy_nodes_audio")
 pytest.importorskip("chimerapy_nodes_ml")

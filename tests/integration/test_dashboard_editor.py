@@ -8,14 +8,11 @@ import json
 
 import pytest
 from chimerapy.pipeline_checks import check_pipeline
-from support.browser import ARTIFACTS, CHROMIUM, chromium_page, dashboard_url
+from support.browser import ARTIFACTS, chromium_page, dashboard_url, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
-if not CHROMIUM.exists():
-    pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium",
-                allow_module_level=True)
+sync_api = require_browser()
 pytest.importorskip("chimerapy_nodes_video")
 
 

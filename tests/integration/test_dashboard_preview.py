@@ -6,15 +6,12 @@ from __future__ import annotations
 import chimerapy as cp
 import pytest
 from support.archive import wait_for
-from support.browser import ARTIFACTS, CHROMIUM, chromium_page, dashboard_url, origin
+from support.browser import ARTIFACTS, chromium_page, dashboard_url, origin, require_browser
 from support.nodes import JsonSink, PrepCountingCamera, prep_pids
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
-if not CHROMIUM.exists():
-    pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium",
-                allow_module_level=True)
+sync_api = require_browser()
 
 
 @pytest.fixture

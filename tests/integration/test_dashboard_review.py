@@ -11,17 +11,14 @@ import time
 
 import numpy as np
 import pytest
-from support.browser import ARTIFACTS, CHROMIUM, chromium_page, origin
+from support.browser import ARTIFACTS, chromium_page, origin, require_browser
 from support.nodes import Annotator
 
 import chimerapy as cp
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs Playwright: pip install playwright")
-if not CHROMIUM.exists():
-    pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium",
-                allow_module_level=True)
+sync_api = require_browser()
 video = pytest.importorskip("chimerapy_nodes_video")
 audio = pytest.importorskip("chimerapy_nodes_audio")
 FPS = 15

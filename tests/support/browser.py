@@ -17,6 +17,18 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+def require_browser() -> Any:
+    """Playwright's sync API; skips the calling test module when Playwright or Chromium is missing."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the browser test needs Playwright: pip install playwright")
+    if not CHROMIUM.exists():
+        pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium",
+                    allow_module_level=True)
+    return sync_api
+
+
 def origin(manager: Any) -> str:
     """The scheme, host and port the dashboard of ``manager`` is served on."""
     return f"https://{manager.host}:{manager.port}"
