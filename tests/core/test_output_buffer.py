@@ -10,7 +10,8 @@ import chimerapy as cp
 import numpy as np
 import pytest
 import zmq
-from chimerapy.net import keys, transport
+from chimerapy.data_chunk import DataChunk
+from chimerapy.net import keys
 from chimerapy.net.shm import SlotPool, SlotReader
 from chimerapy.net.transport import Consumer, Publisher, Subscriber
 from chimerapy.testing import NodeHarness
@@ -84,8 +85,8 @@ def test_a_lent_slot_is_the_producers_until_sent_then_reused_only_after_its_cons
 @pytest.mark.timeout(120)
 def test_frames_written_in_place_arrive_intact_at_a_fast_and_a_slow_consumer_that_keeps_frames(monkeypatch):
     as_bytes = []  # messages whose output buffers went as copies (to a consumer that keeps frames)
-    with_copies = transport._with_copies
-    monkeypatch.setattr(transport, "_with_copies", lambda chunk, names: as_bytes.append(names) or with_copies(chunk, names))
+    detached = DataChunk.detached
+    monkeypatch.setattr(DataChunk, "detached", lambda chunk, names=None: as_bytes.append(names) or detached(chunk, names))
     context = zmq.Context()
     count, kept_every = 400, 5
     publisher = Publisher(context, "src", consumers=[Consumer("fast"), Consumer("slow")])

@@ -124,6 +124,32 @@ def test_segments_are_private_to_their_user():
         pool.close()
 
 
+def test_a_new_worker_removes_segments_whose_node_process_is_gone_and_no_other():
+    """Nodes killed with their Worker cannot remove their segments; the next Worker does."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    orphan = f"/dev/shm/chimerapy-{ended.pid}-0-test"
+    live = f"/dev/shm/chimerapy-{os.getpid()}-0-test"  # a running process's: still in use
+    others = f"/dev/shm/chimerapy-{ended.pid}-1-test"  # another user's: not ours to remove
+    for path in (orphan, live, others):
+        with open(path, "wb") as file:
+            file.write(b"x" * 4096)
+    try:
+        if os.geteuid() == 0:
+            os.chown(others, 65534, 65534)
+        worker = cp.Worker(name="sweeper", port=0)
+        try:
+            assert not os.path.exists(orphan)
+            assert os.path.exists(live)
+            assert os.path.exists(others) == (os.geteuid() == 0)
+        finally:
+            worker.shutdown()
+    finally:
+        for path in (orphan, live, others):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
 SMALL_SHM_SCENARIO = '''
 import json, subprocess, sys, time
 import numpy as np

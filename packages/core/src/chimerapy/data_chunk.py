@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -104,6 +104,19 @@ class DataChunk:
             "content-type": content_type,
             "ownership": list(record.get("ownership", [])),
         }
+
+    def detached(self, names: Iterable[str] | None = None) -> DataChunk:
+        """A copy whose numpy arrays (those of the records ``names``; default: all) are copies
+        too: safe to keep after the buffers a received or sent chunk views are reused."""
+        names = set(self._records if names is None else names)
+        copy = DataChunk()
+        copy.producer, copy.seq, copy.produced_at = self.producer, self.seq, self.produced_at
+        copy.created, copy.received_at = self.created, self.received_at
+        for name, record in self._records.items():
+            value = record["value"]
+            copy._records[name] = ({**record, "value": value.copy()} if name in names and isinstance(value, np.ndarray)
+                                   else record)
+        return copy
 
     @property
     def time(self) -> float:

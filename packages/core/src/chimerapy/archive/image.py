@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-import av
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
@@ -20,6 +19,8 @@ _LAYOUTS = {"gray": "gray", "gray16be": "gray16le", "rgb24": "bgr24", "rgba": "b
 
 def read_png(path: Path) -> np.ndarray:
     """Decode a PNG into the layout it was saved from: gray, uint16 gray, BGR or BGRA."""
+    import av  # here: checking a session without images should not load PyAV
+
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
         layout = _LAYOUTS.get(frame.format.name, "bgr24")
@@ -52,6 +53,8 @@ class ImageStream(Stream):
         Raises:
             ArchiveError: the PNG is missing or cannot be decoded.
         """
+        import av
+
         path = self.path(index)
         try:
             return read_png(path)

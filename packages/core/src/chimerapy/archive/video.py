@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
-import av
 import numpy as np
 
 from chimerapy.archive.errors import ArchiveError
@@ -67,7 +66,7 @@ class VideoStream(Stream):
         found = self._fragments
         frames = None if found is None else sum(count for _, count in found)
         if frames is None:  # not fragmented: ask the demuxer
-            with av.open(str(path)) as container:
+            with _open_mp4(path) as container:
                 frames = int(container.streams.video[0].frames) or None
         return frames
 
@@ -88,7 +87,7 @@ class VideoStream(Stream):
         path = self.file("mp4")
         if path is None:
             raise ArchiveError(f"stream {self.key!r}: its MP4 file is missing from {self.folder}")
-        self._container = av.open(str(path))
+        self._container = _open_mp4(path)
         self._video = self._container.streams.video[0]
         self._pts = self._constant_rate_pts()
         self._decoded, self._next_index = None, -1
@@ -173,7 +172,7 @@ class VideoStream(Stream):
         if path is None:
             return
         count = self.count
-        with av.open(str(path)) as container:
+        with _open_mp4(path) as container:
             video = container.streams.video[0]
             video.thread_type = "AUTO"
             for index, decoded in enumerate(container.decode(video)):
@@ -185,3 +184,11 @@ class VideoStream(Stream):
         if self._container is not None:
             self._container.close()
             self._container, self._decoded, self._next_index = None, None, -1
+
+
+def _open_mp4(path: Any) -> Any:
+    """The MP4 at ``path`` opened with PyAV (imported here: checking a session without video
+    should not load it)."""
+    import av
+
+    return av.open(str(path))

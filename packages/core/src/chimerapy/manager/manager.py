@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import base64
 import functools
+import importlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from ..graph import Graph
 from ..loop_thread import LoopThread
 from ..net import auth, tls
 from ..net.control import Envelope
+from ..node import last_output
 from ..node.node import Node
 from ..private import make_folders
 from .collect import ProgressCallback, WorkerCollection, collect_from
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 #: The states in which the nodes' loops run.
 _NODES_RUN = ("running", "stepping", "preview")
+#: What stop() checks each collected session with; imported in the background at commit.
+_CHECK_MODULE = "chimerapy.archive.check"
 
 
 def _one_at_a_time(method: Callable[..., _T]) -> Callable[..., _T]:
@@ -306,6 +310,8 @@ class Manager:
         if self.state == "committed":
             self._loop.run(self._broadcast(self._plan_now().workers(), "destroy_nodes", timeout=30), timeout=40)
             self._set_state("idle")
+        if _CHECK_MODULE not in sys.modules:  # loads while the nodes start, not when stop() checks the archive
+            threading.Thread(target=importlib.import_module, args=(_CHECK_MODULE,), daemon=True).start()
         try:
             if packages:
                 self._loop.run(self._ship(plan.workers(), packages), timeout=600)
@@ -562,7 +568,7 @@ class Manager:
             for name, encoded in reply.data.get("nodes", {}).items():
                 if encoded is not None and name in latest:
                     # pickled values only from an authenticated Worker running our node code
-                    latest[name] = DataChunk.from_json(encoded, allow_pickle=True)
+                    latest[name] = last_output.decode(encoded)
         return GatherResult(plan.nodes_by_unique_name(), latest)
 
     @_one_at_a_time
@@ -639,7 +645,7 @@ class Manager:
             self.faults.collection(result.worker, result.problems)
         clocks = {**self._session_now().meta.get("clock_offsets", {}), **{r.worker: r.clock for r in results if r.clock}}
         self._session_now().update_meta(collected=collected, clock_offsets=clocks)
-        from ..archive.check import check_collected  # loaded on first use: it reads the archive
+        from ..archive.check import check_collected  # loaded at commit (see commit_graph)
 
         self.check = check_collected(self._session_now().path)
         if self.check is not None:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SHM_THRESHOLD", "SlotPool", "SlotReader", "remove_segments"]
+__all__ = ["SHM_THRESHOLD", "SlotPool", "SlotReader", "remove_orphaned_segments", "remove_segments"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,32 @@ def remove_segments(pid: int) -> int:
         except OSError:
             pass
     return removed
+
+
+def remove_orphaned_segments() -> int:
+    """Delete this user's segments whose process is gone (nodes killed with their Worker leave
+    them behind, and ``/dev/shm`` is memory); returns how many."""
+    removed, uid = 0, os.getuid()
+    for path in glob.glob(os.path.join(_DIR, "chimerapy-*-*")):
+        pid = os.path.basename(path).split("-")[1]
+        try:
+            if not pid.isdigit() or os.stat(path, follow_symlinks=False).st_uid != uid or _alive(int(pid)):
+                continue
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @dataclass

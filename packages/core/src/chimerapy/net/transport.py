@@ -311,7 +311,7 @@ class Publisher:
             if not borrowed:
                 return chunk
             if not detached:
-                detached.append(_with_copies(chunk, borrowed))
+                detached.append(chunk.detached(borrowed))
             return detached[0]
 
         if self._pool is not None:
@@ -382,7 +382,7 @@ class Publisher:
                 borrowed.append(name)
                 if pool.lent_slot(value) is None:
                     parts.append(name)
-        return (_with_copies(chunk, parts) if parts else chunk), borrowed
+        return (chunk.detached(parts) if parts else chunk), borrowed
 
     def _return_unsent(self, chunk: DataChunk, borrowed: list[str]) -> None:
         """Give back the output buffers of ``chunk`` that did not go in place (they went as
@@ -556,15 +556,6 @@ class Publisher:
         if self._own_dir is not None:
             self._own_dir.close()
             self._own_dir = None
-
-
-def _with_copies(chunk: DataChunk, names: list[str]) -> DataChunk:
-    """A shallow copy of ``chunk`` whose records ``names`` hold copies of their arrays."""
-    copy = DataChunk()
-    copy.producer, copy.seq, copy.produced_at, copy.created = chunk.producer, chunk.seq, chunk.produced_at, chunk.created
-    for name, record in chunk.items():
-        copy._records[name] = {**record, "value": record["value"].copy()} if name in names else record
-    return copy
 
 
 @dataclass

@@ -40,6 +40,7 @@ from ..net import control
 from ..net.control import Envelope
 from ..net.keys import Keypair
 from ..net.transport import Consumer
+from . import last_output
 from .runtime import InputSpec, NodeRuntime
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class NodeHost:
         self.context = context
         self.runtime: NodeRuntime | None = None
         self.name = "?"
+        self.private_dir: str | None = None  # the Worker's, where the last output is kept
 
     def serve(self) -> int:
         """Handle requests until the node has stopped or the Worker says exit."""
@@ -235,6 +237,7 @@ class NodeHost:
             self.channel.send(envelope.fail(f"node {spec.get('name')}: cannot load its code", {"phase": "load", "traceback": traceback.format_exc()}))
             return False
         self.name = str(spec.get("name") or node.name)  # its unique name in the session (see Graph)
+        self.private_dir = spec.get("private_dir")
         _name_process(f"cp-{self.name}")
         self.channel.offset = float(spec.get("offset", 0.0))
         logging.getLogger().addHandler(ForwardingHandler(self.channel, self.name))
@@ -267,7 +270,7 @@ class NodeHost:
             return False
         self.channel.runtime = self.runtime
         # the recorder (PyAV) loads while prep runs, so that a first save_* call does not wait
-        threading.Thread(target=importlib.import_module, args=("chimerapy.records",), daemon=True).start()
+        threading.Thread(target=importlib.import_module, args=("chimerapy.records.recorder",), daemon=True).start()
         if not self.runtime.prep():
             phase, text = errors[-1]
             self.channel.send(envelope.fail(f"node {node.name} raised in prep", {"phase": phase, "traceback": text}))
@@ -314,7 +317,8 @@ class NodeHost:
         files = runtime._recorder.files() if runtime._recorder is not None else []
         self.channel.send(Envelope("stopped", {"node": self.name, "stats": runtime.stats(),
                                                "files": [str(f) for f in files],
-                                               "latest": latest_output(runtime)}))
+                                               "last_output": last_output.write(runtime.final_output(),
+                                                                                self.private_dir)}))
 
     def _require(self, envelope: Envelope) -> NodeRuntime | None:
         if self.runtime is None:

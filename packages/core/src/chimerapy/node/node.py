@@ -307,7 +307,8 @@ class Node(metaclass=_NodeType):
         ``timestamp`` of the input chunk it was computed from.
         """
         value = _one_of(name, "save_tabular", data=data, row=row)
-        self._recorder().save_tabular(name, value, self._when(timestamp))
+        when = self._when(timestamp)  # the time of the call, before the recorder may load
+        self._recorder().save_tabular(name, value, when)
 
     def save_image(self, name: str, data: Any = None, *, image: Any = None, timestamp: float | None = None) -> None:
         """Write ``data`` (0.0.10's name; or ``image``) as the next numbered PNG of ``name``.
@@ -318,13 +319,15 @@ class Node(metaclass=_NodeType):
         value = _one_of(name, "save_image", data=data, image=image)
         if getattr(value, "dtype", None) is not None and value.dtype.name not in ("uint8", "uint16"):
             value = self._uint8_frame(name, "save_image", value, None)
-        self._recorder().save_image(name, value, self._when(timestamp))
+        when = self._when(timestamp)
+        self._recorder().save_image(name, value, when)
 
     def save_json(self, name: str, data: Any = None, *, obj: Any = None, timestamp: float | None = None) -> None:
         """Append ``data`` (or ``obj``) as one line of the JSON Lines file ``name`` (``timestamp``:
         the time it describes, default now)."""
         value = _one_of(name, "save_json", data=data, obj=obj)
-        self._recorder().save_json(name, value, self._when(timestamp))
+        when = self._when(timestamp)
+        self._recorder().save_json(name, value, when)
 
     def save_text(self, name: str, data: Any = None, *, text: Any = None, suffix: str = "txt",
                   timestamp: float | None = None) -> None:
@@ -333,11 +336,13 @@ class Node(metaclass=_NodeType):
         ``suffix`` is accepted for 0.0.10 programs; the file is always ``name.txt``.
         """
         value = _one_of(name, "save_text", data=data, text=text)
-        self._recorder().save_text(name, value, self._when(timestamp))
+        when = self._when(timestamp)
+        self._recorder().save_text(name, value, when)
 
     def save_array(self, name: str, array: Any, *, timestamp: float | None = None) -> None:
         """Append the numpy ``array`` to the ``.npy`` stack ``name`` (``timestamp``: default now)."""
-        self._recorder().save_array(name, array, self._when(timestamp))
+        when = self._when(timestamp)
+        self._recorder().save_array(name, array, when)
 
     def _when(self, timestamp: float | None) -> float:
         return self.now() if timestamp is None else timestamp

@@ -21,8 +21,6 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
 __all__ = ["BadCall", "call", "describe", "register"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -81,6 +79,11 @@ def call(node: Any, name: str, params: Mapping[str, Any] | None) -> Any:
     except TypeError as error:
         wanted = ", ".join(list(signature.parameters)[1:]) or "none"
         raise BadCall(f"{node.name}.{name}: {error} (its parameters: {wanted})") from None
+    from pydantic import (  # here: a node process that never calls one starts faster
+        TypeAdapter,
+        ValidationError,
+    )
+
     arguments = {}
     for key, value in list(bound.arguments.items())[1:]:
         hint = hints.get(key)

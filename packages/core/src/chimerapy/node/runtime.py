@@ -139,7 +139,7 @@ class NodeRuntime:
         #: The Manager's time of the stop (None while running); outputs computed from data
         #: produced after it are not what gather reports.
         self.stop_at: float | None = None
-        self._frozen: dict[str, Any] | None = None  # gather's answer once the stop is passed
+        self._frozen: bytes | None = None  # gather's answer once the stop is passed, pickled
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         #: Outputs dropped because a record could not be sent; record name -> the last reason.
@@ -353,18 +353,29 @@ class NodeRuntime:
 
         Values that JSON cannot carry are pickled (read only by the authenticated Manager).
         """
-        if self._frozen is not None:
+        chunk = pickle.loads(self._frozen) if self._frozen is not None else self.latest
+        return chunk.to_json(allow_pickle=True) if chunk is not None else None
+
+    def final_output(self) -> bytes | None:
+        """The output gather reports once the node has stopped, pickled (None: there is none,
+        or it cannot be pickled, which is logged)."""
+        if self._frozen is not None or self.latest is None:
             return self._frozen
-        return self.latest.to_json(allow_pickle=True) if self.latest is not None else None
+        return self._snapshot(self.latest)
 
     def _freeze_if_past_stop(self, basis: float) -> None:
         """Keep gather's answer as it was at the stop, before the first output computed from
         data produced after it (sources finishing a step, consumers draining)."""
         if self._frozen is None and self.stop_at is not None and basis > self.stop_at and self.latest is not None:
-            try:
-                self._frozen = self.latest.to_json(allow_pickle=True)
-            except (TypeError, ValueError, AttributeError, pickle.PicklingError):
-                log.warning("gather: the last output of %s cannot be encoded", self.node.name, exc_info=True)
+            self._frozen = self._snapshot(self.latest)
+
+    def _snapshot(self, chunk: DataChunk) -> bytes | None:
+        """``chunk`` pickled: a copy of all it holds now (nodes often change what they output later)."""
+        try:
+            return pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            log.warning("gather: the last output of %s cannot be kept", self.node.name, exc_info=True)
+            return None
 
     def _call_step(self, chunks: dict[str, DataChunk] | None) -> Any:
         self.node.new_data_available = False

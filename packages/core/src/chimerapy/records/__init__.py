@@ -19,6 +19,20 @@ array       ``name.000000.npy`` ... (arrays stacked), ``name.arrays.csv`` (``fil
 
 from __future__ import annotations
 
-from chimerapy.records.recorder import Recorder
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chimerapy.records.recorder import Recorder
+
+
+def __getattr__(name: str):
+    """:class:`Recorder` loads on first use (with PyAV): a reader of one module here, such as
+    the archive's MP4 index, should not load every writer."""
+    if name == "Recorder":
+        from chimerapy.records.recorder import Recorder
+
+        globals()["Recorder"] = Recorder
+        return Recorder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Recorder"]

@@ -29,7 +29,7 @@ from ..errors import ProtocolError
 from ..net import control
 from ..net.control import Envelope, Requests
 from ..net.endpoints import PrivateDirectory
-from ..net.shm import remove_segments
+from ..net.shm import remove_orphaned_segments, remove_segments
 from .launcher import LaunchedProcess, Launcher
 
 __all__ = ["NodeProcess", "NodeSupervisor"]
@@ -51,7 +51,7 @@ class NodeProcess:
     requests: Requests = field(default_factory=Requests)
     state: str = "spawned"
     stats: dict[str, Any] = field(default_factory=dict)
-    latest: dict[str, Any] | None = None  # the node's last output as JSON, reported when it stopped
+    last_output: str | None = None  # the file of the node's last output, kept when it stopped
     files: list[str] = field(default_factory=list)
     expected_exit: bool = False
     #: What the node was loaded and connected with, to restart it the same way.
@@ -100,7 +100,11 @@ class NodeSupervisor:
         self.ended_pids.clear()
 
     async def start(self) -> None:
-        """Bind the ROUTER socket, start listening and start the launcher."""
+        """Bind the ROUTER socket, start listening and start the launcher (after clearing the
+        shared memory that nodes of earlier Workers left when they were killed)."""
+        removed = remove_orphaned_segments()
+        if removed:
+            log.info("removed %d shared-memory segments left by ended node processes", removed)
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -183,7 +187,7 @@ class NodeSupervisor:
                 if envelope.type == "stopped":
                     process.stats = envelope.data.get("stats", {})
                     process.files = envelope.data.get("files", [])
-                    process.latest = envelope.data.get("latest")
+                    process.last_output = envelope.data.get("last_output")
                     process.state = "stopped"
                     process.expected_exit = True
                     process.stopped.set()
@@ -272,6 +276,9 @@ def _is_hello(raw: bytes) -> bool:
 
 
 async def _wait_exit(handle: LaunchedProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    """Wait up to ``timeout`` seconds for ``handle`` to end: looks often at first (a node that
+    was asked to exit usually has within a few milliseconds), then every 20 ms."""
+    deadline, pause = time.monotonic() + timeout, 0.001
     while handle.poll() is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 0.02)

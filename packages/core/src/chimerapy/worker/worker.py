@@ -30,6 +30,7 @@ from ..loop_thread import LoopThread
 from ..names import check_name
 from ..net import auth, control, tls
 from ..net.control import Envelope, Requests
+from ..node import last_output
 from .files import PACKAGES, FileStore
 from .join import open_manager_socket
 from .resources import ResourceMeter
@@ -125,7 +126,7 @@ class Worker:
         self._ending: asyncio.Task | None = None  # nodes being ended for a Manager that did not resume
         #: Node errors and states that happened while no Manager was connected.
         self._away_events: list[tuple[str, dict[str, Any]]] = []
-        self._final_outputs: dict[str, Any] = {}  # node name -> its last output (JSON) once ended
+        self._final_outputs: dict[str, str | None] = {}  # node name -> its last output's file once ended
         self._loop = LoopThread(f"chimerapy-worker-{name}")
         self.supervisor = NodeSupervisor(self._on_node_event)
         self.files = FileStore(self.tempdir)
@@ -555,7 +556,7 @@ class Worker:
 
     async def _create_nodes(self, data: dict[str, Any]) -> dict[str, Any]:
         self._session = data["session"]
-        self._final_outputs = {}
+        self._forget_final_outputs()
         self._session_packages = [str(self.packages[h]) for h in data.get("packages", []) if h in self.packages]
         specs = data["nodes"]
         results = await asyncio.gather(*(self._create_node(spec) for spec in specs), return_exceptions=True)
@@ -640,7 +641,7 @@ class Worker:
         processes = list(self.supervisor.nodes.values())
         stop = {"at": data["at"]} if data.get("at") is not None else {}  # the Manager's time of the stop
         await asyncio.gather(*(self._stop_one(p, grace, stop) for p in processes))
-        self._final_outputs.update({p.name: p.latest for p in processes})
+        self._final_outputs.update({p.name: p.last_output for p in processes})
         self.supervisor.remove_shared_memory()
         return {"nodes": {p.name: {"stats": p.stats, "files": p.files, "state": p.state, "killed": p.killed,
                                    "ended_at": p.ended_at} for p in processes}}
@@ -677,18 +678,27 @@ class Worker:
 
     async def _gather(self, data: dict[str, Any]) -> dict[str, Any]:
         """Each node's last output (for Manager.gather): asked of running nodes, kept for ended ones."""
+        def kept(path: str | None) -> dict[str, Any] | None:
+            return last_output.read(path, self.supervisor.private_dir.path)
+
         async def one(process: NodeProcess) -> Any:
             if process.state == "stopped" or process.handle.poll() is not None:
-                return process.latest
+                return kept(process.last_output)
             try:
                 reply = await self.supervisor.request(process, "gather", timeout=5.0)
             except (TimeoutError, ConnectionError):
-                return process.latest
-            return reply.data.get("chunk") if reply.ok else process.latest
+                return kept(process.last_output)
+            return reply.data.get("chunk") if reply.ok else kept(process.last_output)
 
         processes = list(self.supervisor.nodes.values())
         results = await asyncio.gather(*(one(p) for p in processes))
-        return {"nodes": {**self._final_outputs, **{p.name: r for p, r in zip(processes, results)}}}
+        ended = {name: kept(path) for name, path in self._final_outputs.items()}
+        return {"nodes": {**ended, **{p.name: r for p, r in zip(processes, results)}}}
+
+    def _forget_final_outputs(self) -> None:
+        for path in self._final_outputs.values():
+            last_output.remove(path)
+        self._final_outputs = {}
 
     async def _list_files(self, data: dict[str, Any]) -> dict[str, Any]:
         session = str(data["session"])
