@@ -117,14 +117,12 @@ class _Edge:
     sent: int = 0
     dropped: int = 0
     stalls: int = 0
+    latest: bool = field(init=False)  # latest-only delivery
+    remote: bool = field(init=False)  # a consumer on another host
 
-    @property
-    def latest(self) -> bool:
-        return self.consumer.mode.startswith("latest")
-
-    @property
-    def remote(self) -> bool:
-        return self.consumer.mode.endswith("-remote")
+    def __post_init__(self) -> None:  # plain attributes: read for every message
+        self.latest = self.consumer.mode.startswith("latest")
+        self.remote = self.consumer.mode.endswith("-remote")
 
 
 class Publisher:

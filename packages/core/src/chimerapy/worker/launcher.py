@@ -165,8 +165,10 @@ def _serve(replies: int) -> None:
     """Fork a node process per request on stdin until stdin closes."""
     import gc
 
-    from .. import records  # noqa: F401 - the imports every node needs, made once here
+    import numpy.random  # noqa: F401 - each child seeds it (numpy loads it on first use)
+
     from ..node import host as node_host
+    from ..records import recorder  # noqa: F401 - the imports every node needs, made once here
 
     gc.freeze()  # what the imports made stays shared with every child (no copy on write by the GC)
 
