@@ -157,4 +157,8 @@ def test_a_registered_method_called_from_the_dashboard_changes_the_output(cluste
     expect(page.locator('#static-values li[data-key="tune/level"]')).to_have_count(0)
     expect(page.locator('#log .log-line[data-node="tune"]').last).to_contain_text("called tune.set_level(level=5) -> 1.0")
     page.locator("#methods-panel").screenshot(path=str(ARTIFACTS / "methods.png"))
+
+    assert manager.stop()  # stopped by the program, not from this page: the page still hears how it ended
+    expect(page.locator("#notice")).to_contain_text("Collected", timeout=60_000)
+    expect(page.locator("#notice")).not_to_contain_text("Collecting")
     assert [p for p in page.problems if "422" not in p] == [], page.problems  # the refused "seven" only

@@ -56,6 +56,17 @@ class ValuesSource(cp.Node):
         return chunk
 
 
+class Dawdler(cp.Node):
+    """Takes each chunk slowly (``seconds`` per step): a producer at full speed keeps its queue full."""
+
+    def __init__(self, name, seconds=0.0005):
+        super().__init__(name)
+        self.seconds = seconds
+
+    def step(self, data_chunks):
+        time.sleep(self.seconds)
+
+
 class Doubler(cp.Node):
     """Passes on {"i": 2 * i} from its single input."""
 

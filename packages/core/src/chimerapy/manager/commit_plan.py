@@ -118,6 +118,12 @@ class CommitPlan:
                 {"name": unique[dst], "latest_only": latest, "mode": mode})
         return requests
 
+    def lossless_edges(self) -> list[tuple[str, str, str]]:
+        """``(producer, its input name at the consumer, consumer)`` of every lossless edge, by
+        unique names (the input name is the producer's own name)."""
+        return [(self.unique[src], src.name, self.unique[dst]) for src, dst in self.graph.G.edges()
+                if not self.graph.G.edges[src, dst].get("latest_only")]
+
     def _mode(self, src: Node, dst: Node) -> str:
         """The publisher mode of the edge ``src -> dst``: delivery, and ``-remote`` across hosts."""
         mode = "latest" if self.graph.G.edges[src, dst].get("latest_only") else "lossless"

@@ -602,6 +602,8 @@ class Manager:
                     self.final_stats[name] = info.get("stats", {})
                     self.node_states[name] = "killed at stop" if info.get("killed") else info.get("state", "stopped")
                     killed = killed or bool(info.get("killed"))
+        plan = self._plan_now()
+        self.faults.deliveries(plan.lossless_edges(), self.final_stats, plan.placement)
         self._set_state("stopped")
         self._stopped_ok = not killed and all(isinstance(r, Envelope) and r.ok for r in replies.values())
         self._session_now().update_meta(stop_time=time.time(), node_stats=self.final_stats,

@@ -135,6 +135,25 @@ class FaultLog:
                                                     f"were dropped: record {record!r}: {reason}",
                                worker=worker, node=name, record=record, data_lost=False), update=True)
 
+    def deliveries(self, edges: Iterable[tuple[str, str, str]], stats: Mapping[str, Mapping[str, Any]],
+                   placement: Mapping[str, str]) -> None:
+        """Lossless edges (``(producer, input name, consumer)``) whose consumer did not receive
+        every chunk its producer sent: gaps, and a tail cut off before the end of the stream."""
+        shortfalls: dict[str, list[str]] = {}
+        for producer, input_name, consumer in edges:
+            sent = (stats.get(producer) or {}).get("outputs")
+            edge = ((stats.get(consumer) or {}).get("inputs") or {}).get(input_name)
+            if sent is None or edge is None:
+                continue  # a node that crashed or was lost: reported as such
+            missing = int(edge.get("lost", 0))
+            if not edge.get("ended") and not edge.get("restarts"):
+                missing = max(missing, sent - int(edge.get("received", 0)))
+            if missing > 0:
+                shortfalls.setdefault(consumer, []).append(f"{missing} of the {sent} chunks of {producer!r}")
+        for consumer, what in shortfalls.items():
+            self.add(Fault("chunks_lost", f"node {consumer!r} did not receive {'; '.join(what)}",
+                           worker=placement.get(consumer), node=consumer), update=True)
+
     def arrived(self, worker: str, paths: Iterable[str]) -> None:
         """Files of ``worker`` that a later collect brought: their earlier faults lost nothing."""
         arrived = set(paths)

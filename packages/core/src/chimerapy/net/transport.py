@@ -531,6 +531,26 @@ class Publisher:
             for reference in claims or ():
                 self._pool.release(reference, edge.shm_index)
 
+    def _await_receipts(self, timeout: float) -> None:
+        """Wait until the consumer of each lossless edge has unsubscribed, which it does once it
+        took the end marker (or when it closed), or ``timeout`` passes."""
+        waiting = {edge.socket for edge in self._edges if not edge.latest and edge.consumer.mode != "debug"}
+        poller = zmq.Poller()
+        for socket in waiting:
+            poller.register(socket, zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            for socket, _ in poller.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                last = b""
+                while True:  # (un)subscriptions in order: a restarted consumer left a pair behind
+                    try:
+                        last = socket.recv(_NOBLOCK)[:1] or last
+                    except zmq.Again:
+                        break
+                if last == b"\x00":
+                    poller.unregister(socket)
+                    waiting.discard(socket)
+
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per consumer: messages sent, dropped (stalled edge), stall episodes, stalled now."""
         return {edge.consumer.name: {"sent": edge.sent, "dropped": edge.dropped, "stalls": edge.stalls,
@@ -539,11 +559,15 @@ class Publisher:
     def close(self) -> None:
         """Close the sockets.
 
-        After :meth:`end`, messages still queued on lossless edges (the last chunks and the end
-        marker) get up to :data:`CLOSE_LINGER` seconds to leave (the context's ``term()`` waits
-        for them); without :meth:`end`, and on latest-only edges (whose consumers want no
-        backlog), they are dropped.
+        After :meth:`end`, the lossless edges get up to :data:`CLOSE_LINGER` seconds in all for
+        their consumers to take the last chunks and the end marker (each says so by
+        unsubscribing): over ``ipc://`` ZeroMQ drops what a consumer has not read yet once the
+        producer's socket is gone, so waiting for the queues to leave this process is not enough.
+        Without :meth:`end`, and on latest-only edges (whose consumers want no backlog), what is
+        queued is dropped.
         """
+        if self._ended:
+            self._await_receipts(CLOSE_LINGER)
         for edge in self._edges:
             linger = int(CLOSE_LINGER * 1000) if self._ended and not edge.latest else 0
             edge.socket.close(linger=linger)
@@ -729,6 +753,7 @@ class Subscriber:
         edge.last_seq = message.seq
         if message.kind == "e":
             edge.ended = True
+            self._sockets[producer].setsockopt(zmq.UNSUBSCRIBE, b"")  # tells the producer it may close
             return None
         chunk = message.chunk
         assert chunk is not None

@@ -218,6 +218,10 @@ function handle(event) {
     case "collect":
       notify(`Collecting from ${event.worker}: ${event.path} (${bytes(event.done)} of ${bytes(event.total)})`);
       break;
+    case "collected": // also when another client, a script or Ctrl-C stopped the run
+      notify(...describeCollect(event.report));
+      refreshArchive();
+      break;
     case "dropped":
       addLog({ time: event.time, level: "WARNING", message: `the dashboard fell behind: ${event.count} events skipped` });
       refreshState();
