@@ -112,6 +112,7 @@ class Worker:
         self._tasks: list[asyncio.Task] = []
         self._bind_host = "127.0.0.1"
         self._shut = False
+        self._shut_down = threading.Event()  # set once shutdown() has finished
         self._ended = threading.Event()
         self._token: str | None = None
         #: The Manager certificate's fingerprint this Worker trusts (given, or proven on first join).
@@ -171,9 +172,11 @@ class Worker:
     def shutdown(self, msg: dict | None = None) -> None:
         """Stop the nodes (bounded), close the connections and the server, end the loop.
 
-        ``msg`` is accepted for compatibility and ignored.
+        ``msg`` is accepted for compatibility and ignored. A call while another thread shuts the
+        Worker down (the Manager asked) returns once that shutdown has finished.
         """
         if self._shut:
+            self._shut_down.wait(45)
             return
         self._shut = True
         try:
@@ -189,6 +192,7 @@ class Worker:
             self._remove_tempdir()
             self._scratch.release()
             self._ended.set()
+            self._shut_down.set()
 
     def _remove_tempdir(self) -> None:
         """Delete the temporary folder unless it holds recordings the Manager has not confirmed."""
