@@ -140,6 +140,7 @@ class NodeRuntime:
         #: produced after it are not what gather reports.
         self.stop_at: float | None = None
         self._frozen: bytes | None = None  # gather's answer once the stop is passed, pickled
+        self._froze = False  # the stop is passed: _frozen holds the answer (None: not picklable)
         self._last_error_report = 0.0
         self._suppressed_errors = 0
         #: Outputs dropped because a record could not be sent; record name -> the last reason.
@@ -353,20 +354,23 @@ class NodeRuntime:
 
         Values that JSON cannot carry are pickled (read only by the authenticated Manager).
         """
-        chunk = pickle.loads(self._frozen) if self._frozen is not None else self.latest
+        chunk = self.latest
+        if self._froze:
+            chunk = pickle.loads(self._frozen) if self._frozen is not None else None  # our own bytes
         return chunk.to_json(allow_pickle=True) if chunk is not None else None
 
     def final_output(self) -> bytes | None:
         """The output gather reports once the node has stopped, pickled (None: there is none,
         or it cannot be pickled, which is logged)."""
-        if self._frozen is not None or self.latest is None:
+        if self._froze or self.latest is None:
             return self._frozen
         return self._snapshot(self.latest)
 
     def _freeze_if_past_stop(self, basis: float) -> None:
         """Keep gather's answer as it was at the stop, before the first output computed from
         data produced after it (sources finishing a step, consumers draining)."""
-        if self._frozen is None and self.stop_at is not None and basis > self.stop_at and self.latest is not None:
+        if not self._froze and self.stop_at is not None and basis > self.stop_at and self.latest is not None:
+            self._froze = True  # once: a value that cannot be pickled is warned about once, not per step
             self._frozen = self._snapshot(self.latest)
 
     def _snapshot(self, chunk: DataChunk) -> bytes | None:
