@@ -103,6 +103,31 @@ def test_an_unsendable_output_is_dropped_counted_and_reported_and_the_node_goes_
     assert meta["complete"] is True
 
 
+def test_a_session_stopped_and_not_yet_collected_is_never_called_complete(cluster):
+    """The dashboard's stop is ``stop(collect=False)`` then ``collect()``: in between, the archive
+    list must not show the session as complete while its files are still on the Worker."""
+    from chimerapy.api.sessions import list_sessions
+
+    manager, _ = cluster("w1")
+    graph = cp.Graph()
+    graph.add_node(Beacon("beacon"))
+    assert manager.commit_graph(graph, {"w1": ["beacon"]})
+    manager.start()
+    time.sleep(0.5)
+    stopped = manager.stop(collect=False)
+    assert stopped and not stopped.complete and stopped.uncollected == ["w1"]  # stopped well; not collected
+    assert "not collected yet from Worker(s) w1" in str(stopped)
+    meta = json.loads((manager.session.path / "meta.json").read_text())
+    assert meta["complete"] is False and not (manager.session.path / "w1").exists()
+    (listed,) = list_sessions(manager.session.path.parent)
+    assert listed["complete"] is False and listed["collected"] == {}
+    report = manager.collect()
+    assert report.complete and report.uncollected == []
+    assert (manager.session.path / "w1" / "beacon" / "beats.csv").is_file()
+    (listed,) = list_sessions(manager.session.path.parent)
+    assert listed["complete"] is True
+
+
 class Stubborn(cp.Node):
     """Records rows and ignores the stop: its Worker has to end its process."""
 

@@ -898,12 +898,13 @@ class Manager:
             self.faults.add(Fault("meta_not_written" if "meta.json" in self.session.write_error else "disk_full",
                                   f"the session folder could not be written: {self.session.write_error}",
                                   data_lost=False))
-        report = SessionReport(self.session.id, stopped=self._stopped_ok,
-                               collected=dict(self._session_now().meta.get("collected", {})),
-                               faults=list(self.faults.faults), errors=errors)
+        collected = dict(self._session_now().meta.get("collected", {}))
+        report = SessionReport(self.session.id, stopped=self._stopped_ok, collected=collected,
+                               faults=list(self.faults.faults), errors=errors,
+                               uncollected=[name for name in self._session_workers() if name not in collected])
         self._session_now().update_meta(faults=[fault.as_dict() for fault in report.faults], complete=report.complete)
         self.last_report = report
-        if not report.complete:
+        if not report:
             log.error("%s", report)
         return report
 

@@ -19,8 +19,11 @@ Fault kinds:
     unsendable_output   step outputs dropped because a record could not be serialised
     meta_not_written    meta.json could not be written (the report still holds everything)
 
-``bool(report)`` is :attr:`SessionReport.complete`: every node stopped when asked, every file
-arrived intact, and no fault lost data. This keeps ``if manager.stop():`` meaning what it did.
+``bool(report)`` says that nothing failed so far: every node stopped when asked, every file
+collected arrived intact, and no fault lost data. This keeps ``if manager.stop(collect=False):``
+meaning what it did. :attr:`SessionReport.complete` (what ``meta.json`` and the dashboard show)
+also needs every Worker's recordings collected: a session stopped and not yet collected is
+never "complete".
 """
 
 from __future__ import annotations
@@ -207,6 +210,7 @@ class SessionReport:
         collected: Worker name -> its (merged) collection entry, as in ``meta.json``.
         faults: every fault of the session.
         errors: node errors (node, phase, Worker, traceback), as in ``Manager.status()``.
+        uncollected: the session's Workers whose recordings were not collected yet.
     """
 
     session: str
@@ -214,20 +218,23 @@ class SessionReport:
     collected: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    uncollected: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        """Every node stopped in time, every file arrived intact and no fault lost data."""
-        return (self.stopped and all(item.get("complete") for item in self.collected.values())
-                and not any(fault.data_lost for fault in self.faults))
+        """Every node stopped in time, every Worker's files were collected and arrived intact,
+        and no fault lost data."""
+        return bool(self) and not self.uncollected
 
     def __bool__(self) -> bool:
-        return self.complete
+        """Nothing failed so far (files not collected yet are not a failure)."""
+        return (self.stopped and all(item.get("complete") for item in self.collected.values())
+                and not any(fault.data_lost for fault in self.faults))
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         return {"session": self.session, "complete": self.complete, "stopped": self.stopped,
-                "collected": self.collected,
+                "collected": self.collected, "uncollected": self.uncollected,
                 "faults": [fault.as_dict() for fault in self.faults], "errors": self.errors}
 
     # dict-like access to the per-Worker collection, as ``Manager.collect()`` returned before
@@ -250,7 +257,10 @@ class SessionReport:
         return self.collected.keys()
 
     def __str__(self) -> str:
-        lines = [f"session {self.session}: {'complete' if self.complete else 'INCOMPLETE'}"]
+        verdict = "complete" if self.complete else "not collected yet" if self else "INCOMPLETE"
+        lines = [f"session {self.session}: {verdict}"]
+        if self.uncollected:
+            lines.append(f"  not collected yet from Worker(s) {', '.join(self.uncollected)}: call collect()")
         if not self.stopped:
             lines.append("  not every node stopped when asked")
         for worker, item in sorted(self.collected.items()):
