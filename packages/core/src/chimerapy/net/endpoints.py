@@ -22,7 +22,7 @@ import zmq
 
 from ..errors import ChimeraPyError
 
-__all__ = ["PrivateDirectory", "bind", "check_private", "is_ipc"]
+__all__ = ["PrivateDirectory", "bind", "check_private", "ipc_path", "is_ipc"]
 
 #: Longest path a Unix socket may have (``sun_path`` holds 108 bytes with its NUL).
 MAX_IPC_PATH = 107
@@ -72,6 +72,16 @@ def is_ipc(address: str) -> bool:
     return address.startswith("ipc://")
 
 
+def ipc_path(address: str) -> str:
+    """The socket path of an ``ipc://`` address, checked: a file path (not abstract) short enough
+    for a Unix socket, in a private folder."""
+    path = address[len("ipc://"):]
+    if not is_ipc(address) or path.startswith("@") or len(path) > MAX_IPC_PATH:
+        raise ChimeraPyError(f"{address}: not an ipc:// file path of at most {MAX_IPC_PATH} bytes")
+    check_private(os.path.dirname(path))
+    return path
+
+
 def bind(socket: zmq.Socket, endpoint: str) -> str:
     """Bind ``socket`` to ``endpoint`` and return the address consumers connect to.
 
@@ -80,10 +90,7 @@ def bind(socket: zmq.Socket, endpoint: str) -> str:
     :data:`REBIND_PATIENCE` seconds. An ``ipc://`` path must lie in a private folder.
     """
     if is_ipc(endpoint):
-        path = endpoint[len("ipc://"):]
-        if path.startswith("@") or len(path) > MAX_IPC_PATH:
-            raise ChimeraPyError(f"{endpoint}: abstract or too long ipc path (at most {MAX_IPC_PATH} bytes)")
-        check_private(os.path.dirname(path))
+        ipc_path(endpoint)
         socket.bind(endpoint)
         return endpoint
     host, _, port = endpoint[len("tcp://"):].rpartition(":")

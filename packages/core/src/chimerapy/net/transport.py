@@ -2,10 +2,12 @@
 
 Every consumer of a producer has an edge of its own: its own socket on the producer's side, its
 own endpoint and its own bounded queue. On one host that endpoint is ``ipc://`` in the Worker's
-private folder (:mod:`chimerapy.net.endpoints`: only the Worker's user can connect or bind);
-toward another host it is TCP with CURVE (:mod:`chimerapy.net.keys`): the producer's socket is a
-CURVE server whose ZAP domain admits only that edge's consumer key, the consumer pins the
-producer's public key, and the frames are encrypted. A message is decoded (and a pickled
+private folder (:mod:`chimerapy.net.endpoints`: only the Worker's user can connect or bind),
+served by a plain Unix stream socket (:mod:`chimerapy.net.local_link`: no ZeroMQ I/O threads
+between the two nodes). Toward another host it is a ZeroMQ socket over TCP with CURVE
+(:mod:`chimerapy.net.keys`): the producer's socket is a CURVE server whose ZAP domain admits
+only that edge's consumer key, the consumer pins the producer's public key, and the frames are
+encrypted. A message is decoded (and a pickled
 record unpickled) only after it came through such an authenticated connection.
 
 Delivery modes per edge:
@@ -44,6 +46,7 @@ from ..errors import ProtocolError
 from . import wire
 from .endpoints import PrivateDirectory, bind, is_ipc
 from .keys import Keypair, authenticator
+from .local_link import RECONNECT_EVERY, Flusher, LocalInlet, LocalOutlet
 from .shm import MAX_CONSUMERS, SHM_THRESHOLD, SlotPool, SlotReader
 
 if TYPE_CHECKING:
@@ -102,12 +105,54 @@ class Consumer:
     key: str | None = None
 
 
+class ZmqOutlet:
+    """The producer's end of an edge over ZeroMQ (to another host, or a debug stream): an XPUB
+    socket, with the interface of :class:`~chimerapy.net.local_link.LocalOutlet`."""
+
+    def __init__(self, socket: zmq.Socket) -> None:
+        self.socket = socket
+        self._joined = self._done = False
+
+    def send(self, frames: list) -> bool:
+        """Queue one message; False (nothing queued) while the consumer's queue is full."""
+        try:
+            if len(frames) == 1:  # a header alone (shared memory, end marker, latest-only)
+                self.socket.send(frames[0], _NOBLOCK, copy=memoryview(frames[0]).nbytes < COPY_BELOW)
+            else:
+                _send_frames(self.socket, frames)
+        except zmq.Again:
+            return False
+        return True
+
+    def joined(self) -> bool:
+        """True once the consumer has subscribed."""
+        self._subscriptions()
+        return self._joined
+
+    def done(self) -> bool:
+        """True once the consumer has unsubscribed (it took the end marker, or closed)."""
+        self._subscriptions()
+        return self._done
+
+    def _subscriptions(self) -> None:
+        while True:  # (un)subscriptions in order: a restarted consumer left a pair behind
+            try:
+                event = self.socket.recv(_NOBLOCK)[:1]
+            except zmq.Again:
+                return
+            self._joined = self._joined or event == b"\x01"
+            self._done = event == b"\x00"
+
+    def close(self, linger: float = 0.0) -> None:
+        self.socket.close(linger=int(linger * 1000))
+
+
 @dataclass(eq=False)
 class _Edge:
     """The producer's side of one edge: its socket and its delivery state."""
 
     consumer: Consumer
-    socket: zmq.Socket
+    link: ZmqOutlet | LocalOutlet
     address: str
     domain: str | None = None
     shm_index: int | None = None  # its index among the shared-memory readers
@@ -172,6 +217,7 @@ class Publisher:
         self._own_dir = PrivateDirectory() if private_dir is None and any(
             c.mode in ("lossless", "latest") for c in consumers) else None
         directory = private_dir if private_dir is not None else (str(self._own_dir.path) if self._own_dir else "")
+        self._flusher: Flusher | None = Flusher()  # writes the rest of large messages to same-host consumers
         self._edges: list[_Edge] = []
         try:
             for consumer in consumers:
@@ -193,12 +239,17 @@ class Publisher:
 
     def _open(self, consumer: Consumer, host: str, directory: str, keypair: Keypair | None,
               fixed: str | None) -> _Edge:
+        if consumer.mode in ("lossless", "latest"):
+            endpoint = fixed or f"ipc://{directory}/{uuid.uuid4().hex[:12]}"
+            if not is_ipc(endpoint):
+                raise ValueError(f"{self.name} -> {consumer.name}: a same-host edge must use ipc://")
+            return _Edge(consumer, LocalOutlet(endpoint, self._flusher), endpoint)
         socket = self._context.socket(zmq.XPUB)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.SNDHWM, LATEST_HWM if consumer.mode.startswith("latest") else LOSSLESS_HWM)
         socket.setsockopt(zmq.XPUB_VERBOSE, 1)
         socket.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue says so; we decide what to drop
-        edge = _Edge(consumer, socket, "")
+        edge = _Edge(consumer, ZmqOutlet(socket), "")
         try:
             if consumer.mode.endswith("-remote"):
                 if keypair is None or not consumer.key:
@@ -210,12 +261,8 @@ class Publisher:
                 edge.domain = authenticator(self._context).allow([consumer.key])
                 socket.zap_domain = edge.domain.encode()
                 endpoint = fixed or f"tcp://{host}:0"
-            elif consumer.mode == "debug":
+            else:  # a debug stream
                 endpoint = fixed or f"tcp://{host}:0"
-            else:
-                endpoint = fixed or f"ipc://{directory}/{uuid.uuid4().hex[:12]}"
-                if not is_ipc(endpoint):
-                    raise ValueError(f"{self.name} -> {consumer.name}: a same-host edge must use ipc://")
             edge.address = bind(socket, endpoint)
         except Exception:
             if edge.domain is not None:
@@ -231,20 +278,14 @@ class Publisher:
             The names of the consumers still missing (empty on success).
         """
         deadline = time.monotonic() + timeout
-        poller = zmq.Poller()
-        by_socket = {edge.socket: edge for edge in self._edges}
-        for socket in by_socket:
-            poller.register(socket, zmq.POLLIN)
-
-        def missing() -> set[str]:
-            return {edge.consumer.name for edge in self._edges if not edge.joined and edge.consumer.mode != "debug"}
-
-        while missing() and time.monotonic() < deadline:
-            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-            for socket, _ in poller.poll(min(remaining_ms, 100)):
-                if socket.recv()[:1] == b"\x01":
-                    by_socket[socket].joined = True
-        return missing()
+        waiting = [edge for edge in self._edges if edge.consumer.mode != "debug"]
+        while True:
+            for edge in waiting:
+                edge.joined = edge.joined or edge.link.joined()
+            waiting = [edge for edge in waiting if not edge.joined]
+            if not waiting or time.monotonic() >= deadline:
+                return {edge.consumer.name for edge in waiting}
+            time.sleep(0.001)
 
     def output_buffer(self, name: str, shape: tuple[int, ...], dtype: Any = np.uint8, *,
                       abort: Callable[[], bool] = lambda: False) -> np.ndarray:
@@ -473,12 +514,7 @@ class Publisher:
                     self._drop(edge, claims)
 
     def _try(self, edge: _Edge, frames: list) -> bool:
-        try:
-            if len(frames) == 1:  # a header alone (shared memory, end marker, latest-only)
-                edge.socket.send(frames[0], _NOBLOCK, copy=memoryview(frames[0]).nbytes < COPY_BELOW)
-            else:
-                _send_frames(edge.socket, frames)
-        except zmq.Again:
+        if not edge.link.send(frames):
             return False
         edge.sent += 1
         if edge.stalled:
@@ -534,22 +570,14 @@ class Publisher:
     def _await_receipts(self, timeout: float) -> None:
         """Wait until the consumer of each lossless edge has unsubscribed, which it does once it
         took the end marker (or when it closed), or ``timeout`` passes."""
-        waiting = {edge.socket for edge in self._edges if not edge.latest and edge.consumer.mode != "debug"}
-        poller = zmq.Poller()
-        for socket in waiting:
-            poller.register(socket, zmq.POLLIN)
-        deadline = time.monotonic() + timeout
-        while waiting and time.monotonic() < deadline:
-            for socket, _ in poller.poll(max(1, int((deadline - time.monotonic()) * 1000))):
-                last = b""
-                while True:  # (un)subscriptions in order: a restarted consumer left a pair behind
-                    try:
-                        last = socket.recv(_NOBLOCK)[:1] or last
-                    except zmq.Again:
-                        break
-                if last == b"\x00":
-                    poller.unregister(socket)
-                    waiting.discard(socket)
+        waiting = [edge.link for edge in self._edges if not edge.latest and edge.consumer.mode != "debug"]
+        deadline, pause = time.monotonic() + timeout, 0.0001
+        while True:
+            waiting = [link for link in waiting if not link.done()]
+            if not waiting or time.monotonic() >= deadline:
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per consumer: messages sent, dropped (stalled edge), stall episodes, stalled now."""
@@ -568,9 +596,11 @@ class Publisher:
         """
         if self._ended:
             self._await_receipts(CLOSE_LINGER)
+        if self._flusher is not None:
+            self._flusher.close()
+            self._flusher = None
         for edge in self._edges:
-            linger = int(CLOSE_LINGER * 1000) if self._ended and not edge.latest else 0
-            edge.socket.close(linger=linger)
+            edge.link.close(CLOSE_LINGER if self._ended and not edge.latest else 0.0)
             if edge.domain is not None:
                 authenticator(self._context).revoke(edge.domain)
                 edge.domain = None
@@ -612,11 +642,46 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+class ZmqInlet:
+    """The consumer's end of an edge over ZeroMQ (from another host, or a debug stream): a SUB
+    socket, with the interface of :class:`~chimerapy.net.local_link.LocalInlet`."""
+
+    garbage = 0  # (malformed messages are counted by the Subscriber)
+
+    def __init__(self, socket: zmq.Socket) -> None:
+        self.socket = socket
+
+    def pollable(self) -> zmq.Socket:
+        return self.socket
+
+    def reconnect(self) -> bool:
+        return False  # ZeroMQ reconnects by itself
+
+    def buffered(self) -> bool:
+        return False
+
+    def read(self, limit: int) -> list[list]:
+        """Up to ``limit`` messages that have arrived."""
+        messages = []
+        for _ in range(limit):
+            try:
+                messages.append(_receive_frames(self.socket))
+            except zmq.Again:
+                break
+        return messages
+
+    def acknowledge_end(self) -> None:
+        self.socket.setsockopt(zmq.UNSUBSCRIBE, b"")  # tells the producer it may close
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
 class Subscriber:
     """Receives the chunks of a node's inputs and keeps per-edge delivery counters.
 
-    Each input has its own socket, so a message is accepted only from the producer that socket
-    was connected (and, across hosts, authenticated) to.
+    Each input has its own connection, so a message is accepted only from the producer that
+    connection was made (and, across hosts, authenticated) to.
 
     Args:
         context: the process's ZeroMQ context.
@@ -631,14 +696,20 @@ class Subscriber:
         self._context = context
         self._clock = clock
         self._keypair = keypair
-        self._sockets: dict[str, zmq.Socket] = {}  # by producer
+        self._inlets: dict[str, ZmqInlet | LocalInlet] = {}  # by producer
+        self._polled: dict[str, Any] = {}  # by producer: the socket or descriptor in the poller
+        self._by_pollable: dict[Any, str] = {}
         self._poller = zmq.Poller()
         self._latest_only: set[str] = set()
         self.edges: dict[str, EdgeStats] = {}
-        #: Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped.
-        self.garbage = 0
+        self._garbage = 0
         self._jpeg: JpegDecoder | None = None  # made when a JPEG frame first arrives
         self._slots = SlotReader(name)
+
+    @property
+    def garbage(self) -> int:
+        """Messages that were not ChimeraPy data (foreign or garbage frames): counted and dropped."""
+        return self._garbage + sum(inlet.garbage for inlet in self._inlets.values())
 
     def connect(self, producer: str, address: str, *, latest_only: bool = False,
                 server_key: str | None = None) -> None:
@@ -649,8 +720,20 @@ class Subscriber:
                 peer holding the matching secret key can complete it. Required by the node
                 runtime for every TCP edge; ``ipc://`` edges are authenticated by their folder.
         """
-        if producer in self._sockets:
+        if producer in self._inlets:
             raise ValueError(f"{self.name} is already connected to {producer!r}")
+        if is_ipc(address):
+            if server_key is not None:
+                raise ValueError(f"{self.name}: {address} is on this host; it takes no CURVE key")
+            self._inlets[producer] = LocalInlet(address)
+        else:
+            self._inlets[producer] = ZmqInlet(self._zmq_socket(producer, address, latest_only, server_key))
+        self._repoll(producer)
+        self.edges[producer] = EdgeStats()
+        if latest_only:
+            self._latest_only.add(producer)
+
+    def _zmq_socket(self, producer: str, address: str, latest_only: bool, server_key: str | None) -> zmq.Socket:
         socket = self._context.socket(zmq.SUB)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RCVHWM, LATEST_HWM if latest_only else LOSSLESS_HWM)
@@ -666,11 +749,20 @@ class Subscriber:
             socket.setsockopt(zmq.CONFLATE, 1)
         socket.setsockopt(zmq.SUBSCRIBE, b"")
         socket.connect(address)
-        self._sockets[producer] = socket
-        self._poller.register(socket, zmq.POLLIN)
-        self.edges[producer] = EdgeStats()
-        if latest_only:
-            self._latest_only.add(producer)
+        return socket
+
+    def _repoll(self, producer: str) -> None:
+        """Keep the poller in step with the inlet's socket (a local one changes on reconnect)."""
+        inlet = self._inlets[producer]
+        current = inlet.pollable()
+        previous = self._polled.pop(producer, None)
+        if previous is not None:
+            self._poller.unregister(previous)
+            del self._by_pollable[previous]
+        if current is not None:
+            self._poller.register(current, zmq.POLLIN)
+            self._polled[producer] = current
+            self._by_pollable[current] = producer
 
     @property
     def all_ended(self) -> bool:
@@ -684,25 +776,41 @@ class Subscriber:
         """
         return list(self.stream(timeout))
 
+    def _ready(self, timeout: float) -> set[str]:
+        """The producers with messages to read, waiting up to ``timeout`` seconds for one."""
+        ready, unreachable = set(), False
+        for producer, inlet in self._inlets.items():
+            if inlet.reconnect():
+                self._repoll(producer)
+            if inlet.buffered():
+                ready.add(producer)
+            unreachable = unreachable or producer not in self._polled
+        if ready:
+            timeout = 0.0
+        elif unreachable:  # try again soon: its producer may be listening by then
+            timeout = min(timeout, RECONNECT_EVERY)
+        for pollable, _ in self._poller.poll(int(timeout * 1000)):
+            ready.add(self._by_pollable[pollable])
+        return ready
+
     def stream(self, timeout: float) -> Iterator[DataChunk]:
         """Like :meth:`receive`, but yields each chunk as soon as it is decoded, so that a node
         stepping on it lets go of its shared-memory buffers before the next one is mapped."""
-        events = dict(self._poller.poll(int(timeout * 1000)))
-        for producer, socket in list(self._sockets.items()):
-            if socket not in events:
+        ready = self._ready(timeout)
+        for producer, inlet in list(self._inlets.items()):
+            if producer not in ready:
                 continue
             latest = producer in self._latest_only
             newest: DataChunk | None = None
-            for _ in range(LOSSLESS_HWM):  # a bounded batch; the rest stays queued
-                try:
-                    frames = _receive_frames(socket)
-                except zmq.Again:
-                    break
+            messages = inlet.read(1024 if latest else LOSSLESS_HWM)  # a bounded batch; the rest stays queued
+            if self._polled.get(producer) != inlet.pollable():
+                self._repoll(producer)  # its producer went away: reconnect later
+            for frames in messages:
                 if latest:
                     try:
                         frames = wire.unpack(frames[0])
                     except ProtocolError:
-                        self.garbage += 1
+                        self._garbage += 1
                         continue
                 chunk = self._accept(frames, producer)
                 if chunk is None:
@@ -729,12 +837,12 @@ class Subscriber:
             message = wire.decode(frames, image_decoder=self._decode_jpeg, shm_view=self._slots.view,
                                   consumer=self.name, expected_producer=producer)
         except ProtocolError as error:
-            self.garbage += 1
+            self._garbage += 1
             log.debug("%s: dropped a malformed message: %s", self.name, error)
             return None
         edge = self.edges.get(message.producer)
         if edge is None or message.producer != producer:  # only the producer of this connection
-            self.garbage += 1
+            self._garbage += 1
             return None
         if message.incarnation != edge.incarnation:
             if edge.incarnation is not None:  # the producer was restarted: a new sequence begins
@@ -753,7 +861,7 @@ class Subscriber:
         edge.last_seq = message.seq
         if message.kind == "e":
             edge.ended = True
-            self._sockets[producer].setsockopt(zmq.UNSUBSCRIBE, b"")  # tells the producer it may close
+            self._inlets[producer].acknowledge_end()  # the producer may close now
             return None
         chunk = message.chunk
         assert chunk is not None
@@ -765,7 +873,9 @@ class Subscriber:
         return chunk
 
     def close(self) -> None:
-        """Close every socket."""
-        for socket in self._sockets.values():
-            socket.close(linger=0)
-        self._sockets.clear()
+        """Close every connection."""
+        for inlet in self._inlets.values():
+            inlet.close()
+        self._inlets.clear()
+        self._polled.clear()
+        self._by_pollable.clear()

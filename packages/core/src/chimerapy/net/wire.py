@@ -38,7 +38,7 @@ from ..data_chunk import CONTENT_TYPES, DataChunk
 from ..errors import ProtocolError, UnsendableRecordError
 from .shm import SHM_THRESHOLD
 
-__all__ = ["MAGIC", "Message", "decode", "encode_chunk", "encode_end", "pack", "unpack"]
+__all__ = ["MAGIC", "Message", "as_bytes_view", "decode", "encode_chunk", "encode_end", "pack", "pack_head", "unpack"]
 
 MAGIC = b"CPY1"
 _MAX_HEADER = 1 << 20
@@ -188,7 +188,7 @@ def decode(
     """
     if not frames:
         raise ProtocolError("empty message")
-    head = frames[0] if isinstance(frames[0], bytes) else bytes(_view(frames[0])[:_MAX_HEADER + 1])
+    head = frames[0] if isinstance(frames[0], bytes) else bytes(as_bytes_view(frames[0])[:_MAX_HEADER + 1])
     if not head.startswith(MAGIC):
         raise ProtocolError("not a ChimeraPy data message (bad magic)")
     if len(head) > _MAX_HEADER:
@@ -247,7 +247,7 @@ def _owned_views(name: str, entry: dict, frames: Sequence[Buffer]) -> list[memor
         raise ProtocolError(f"record {name!r}: malformed frame range: {error}") from error
     if not (isinstance(first, int) and isinstance(end, int) and 1 <= first < end <= len(frames)):
         raise ProtocolError(f"record {name!r}: frame range {first}..{end} out of bounds")
-    return [_view(frame) for frame in frames[first:end]]
+    return [as_bytes_view(frame) for frame in frames[first:end]]
 
 
 def _decode_framed(name: str, entry: dict, encoding: Any, views: list[memoryview],
@@ -334,7 +334,8 @@ def _descr(raw: Any) -> Any:
     return [tuple(_descr(part) for part in field) for field in raw]
 
 
-def _view(frame: Buffer) -> memoryview:
+def as_bytes_view(frame: Buffer) -> memoryview:
+    """A flat byte view of ``frame`` (bytes, array, ``zmq.Frame`` ...), without a copy."""
     buffer: Any = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer
     view = memoryview(buffer)
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
@@ -350,14 +351,18 @@ def _is_image(value: Any) -> bool:
 
 def pack(frames: Sequence[Buffer]) -> bytes:
     """Join a message's frames into one buffer (for sockets that keep only the latest message)."""
-    views = [_view(frame) for frame in frames]
-    head = struct.pack(f"<I{len(views)}Q", len(views), *(len(v) for v in views))
-    return b"".join([head, *views])
+    views = [as_bytes_view(frame) for frame in frames]
+    return b"".join([pack_head(views), *views])
+
+
+def pack_head(views: Sequence[memoryview]) -> bytes:
+    """What :func:`pack` puts before the frames: their count and sizes."""
+    return struct.pack(f"<I{len(views)}Q", len(views), *(len(v) for v in views))
 
 
 def unpack(buffer: Buffer) -> list[memoryview]:
     """Split a :func:`pack` ed buffer back into frames (views, no copy)."""
-    view = _view(buffer)
+    view = as_bytes_view(buffer)
     try:
         (count,) = struct.unpack_from("<I", view)
         sizes = struct.unpack_from(f"<{count}Q", view, 4)
