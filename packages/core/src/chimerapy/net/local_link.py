@@ -196,9 +196,10 @@ class LocalOutlet:
         self._unsent = _after(self._unsent, written)  # set last: the producer's thread looks at it
         return not self._unsent
 
-    def fileno(self) -> int:
-        """The socket to wait on for room (the connection's), or the listener's."""
-        return (self._peer or self._listener).fileno()
+    def room_fd(self) -> int | None:
+        """The connection to wait on for room (``POLLOUT``): None without a consumer, or while a
+        message is still partly unwritten (room then is not enough)."""
+        return self._peer.fileno() if self._peer is not None and not self._unsent else None
 
 
 class Flusher:

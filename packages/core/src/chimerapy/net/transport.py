@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import select
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -142,6 +143,9 @@ class ZmqOutlet:
                 return
             self._joined = self._joined or event == b"\x01"
             self._done = event == b"\x00"
+
+    def room_fd(self) -> None:
+        return None  # (ZeroMQ's sockets do not say when a queue has room)
 
     def close(self, linger: float = 0.0) -> None:
         self.socket.close(linger=int(linger * 1000))
@@ -507,7 +511,7 @@ class Publisher:
                 continue
             pending.append(edge)
         if pending:
-            for edge in self._wait(pending, lambda e: self._try(e, outgoing[e]), abort, end=end):
+            for edge in self._wait(pending, lambda e: self._try(e, outgoing[e]), abort, end=end, room=True):
                 if end:
                     log.warning("%s: consumer %s did not take the end of the stream", self.name, edge.consumer.name)
                 else:
@@ -525,9 +529,10 @@ class Publisher:
         return True
 
     def _wait(self, pending: list[_Edge], ready: Callable[[_Edge], bool], abort: Callable[[], bool],
-              *, end: bool = False) -> list[_Edge]:
+              *, end: bool = False, room: bool = False) -> list[_Edge]:
         """Wait until ``ready(edge)`` for each of ``pending``, each at most the stall patience
-        (lossless edges that run out of it become stalled); returns the edges that never were."""
+        (lossless edges that run out of it become stalled); returns the edges that never were.
+        ``room``: ready means room in the edges' sockets; same-host ones wake the wait at once."""
         started, pause = time.monotonic(), 0.00005
         failed: list[_Edge] = []
         while pending:
@@ -536,7 +541,14 @@ class Publisher:
                             ", ".join(edge.consumer.name for edge in pending))
                 failed += pending
                 break
-            time.sleep(pause)
+            sockets = [edge.link.room_fd() for edge in pending] if room else []
+            if sockets and None not in sockets:  # sleep until a consumer makes room (or the pause ends)
+                poller = select.poll()
+                for fd in sockets:
+                    poller.register(fd, select.POLLOUT)
+                poller.poll(math.ceil(pause * 1000))
+            else:
+                time.sleep(pause)
             pause = min(pause * 2, 0.002)
             waited = time.monotonic() - started
             still = []
