@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import zmq
@@ -545,7 +545,7 @@ class Publisher:
             if sockets and None not in sockets:  # sleep until a consumer makes room (or the pause ends)
                 poller = select.poll()
                 for fd in sockets:
-                    poller.register(fd, select.POLLOUT)
+                    poller.register(cast(int, fd), select.POLLOUT)
                 poller.poll(math.ceil(pause * 1000))
             else:
                 time.sleep(pause)
