@@ -6,16 +6,17 @@ this script), frames at a fixed rate (30 fps by default). Every frame is timed o
 host's monotonic clock, which both processes share:
 
 * ``build``: the source's ``DataChunk`` (``seq``, ``t`` and the payload, as the suite's nodes);
-* ``encode``: ``Publisher.send`` up to the ZeroMQ send (header, copy into a shared-memory
+* ``encode``: ``Publisher.send`` up to the socket send (header, copy into a shared-memory
   slot);
-* ``zmq send``: the rest of ``Publisher.send`` (the ZeroMQ send call and the bookkeeping);
-* ``hop``: from the ZeroMQ send call to the subscriber's poll waking (ZeroMQ's I/O threads);
+* ``send``: the rest of ``Publisher.send`` (the socket send call and the bookkeeping);
+* ``hop``: from the send call to the subscriber's poll waking (since 2026-11-29 a Unix socket
+  of the edge's own; ZeroMQ's two I/O threads before);
 * ``decode``: from the wake-up to the decoded chunk (header, slot mapping, the value read);
 * ``one way``: from before ``build`` to the decoded chunk.
 
 It prints the median and the 99th percentile of each, per payload. ``--wakeups`` then
 measures the bare hop alone, a 256-byte message at the same rate between two processes,
-over a ZeroMQ ``ipc://`` PUB/SUB pair (the path above: two I/O threads) and over an
+over a ZeroMQ ``ipc://`` PUB/SUB pair (the path before 2026-11-29: two I/O threads) and over an
 ``AF_UNIX`` datagram socket polled directly (the kernel wakes the receiver): what a
 same-host notification that skips ZeroMQ's I/O threads could save. It is a measuring
 script (not a test); the README's "Why two latency figures at 30 fps miss" quotes its output.
@@ -54,7 +55,7 @@ def _source(payload_kind: str, frames: int, rate: float, stamps: Any, address_ou
     context = zmq.Context()
     publisher = Publisher(context, "source", consumers=[Consumer("sink")])
     handed = [0.0]
-    attempt = publisher._try  # the probe times the ZeroMQ send inside Publisher.send
+    attempt = publisher._try  # the probe times the socket send inside Publisher.send
 
     def timed_try(edge: Any, frames: Any) -> bool:
         handed[0] = time.perf_counter()
@@ -146,7 +147,7 @@ def measure(payload_kind: str, *, frames: int, rate: float) -> dict[str, tuple[f
     parts = {
         "build": table[:, 1] - table[:, 0],
         "encode": table[:, 2] - table[:, 1],
-        "zmq send": table[:, 3] - table[:, 2],
+        "send": table[:, 3] - table[:, 2],
         "hop": table[:, 4] - table[:, 2],
         "decode": table[:, 5] - table[:, 4],
         "one way": table[:, 5] - table[:, 0],

@@ -355,6 +355,12 @@ def test_manager_prints_a_join_command_that_works_and_never_the_token(tmp_path):
                     return sorted((await response.json())["workers"])
 
         assert asyncio.run(workers()) == ["lab2"]
+        # a service manager's stop (SIGTERM) ends each cleanly, as Ctrl-C does
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        manager.send_signal(signal.SIGTERM)
+        rest, _ = manager.communicate(timeout=30)
+        assert manager.returncode == 0 and "shutting down" in rest
     finally:
         for process in (worker, manager):
             if process is not None and process.poll() is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
                        tls_key=tls_key)
     from .join import print_join_instructions
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same clean shutdown as Ctrl-C
     try:  # from here on a Ctrl-C, whenever it comes, ends in a clean shutdown
         print_join_instructions(instance)
         origin = f"https://{instance.host}:{instance.port}"
@@ -106,6 +108,10 @@ def manager(host: str, port: int, logdir: Path, token: str | None, announce: boo
         click.echo("shutting down ...")
     finally:
         instance.shutdown()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _check_or_exit(path: Path) -> CheckedPipeline:

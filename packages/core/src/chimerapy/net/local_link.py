@@ -154,19 +154,22 @@ class LocalOutlet:
             pass
 
     def _connected(self) -> socket.socket | None:
-        """The consumer's connection, accepting a waiting one if there is none."""
+        """The consumer's connection; without one, the newest waiting (a restarted consumer's:
+        older ones are from its predecessors)."""
         if self._peer is not None:
             return self._peer
         while True:
             try:
                 peer, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
-                return None
-            if _same_user(peer):
-                peer.setblocking(False)
-                self._peer, self._ended = peer, False
-                return peer
-            peer.close()
+                return self._peer
+            if not _same_user(peer):
+                peer.close()
+                continue
+            if self._peer is not None:
+                self._peer.close()
+            peer.setblocking(False)
+            self._peer, self._ended = peer, False
 
     def _forget_peer(self) -> None:
         if self._peer is not None:
