@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import select
 import time
 import uuid
@@ -801,7 +802,13 @@ class Subscriber:
             timeout = 0.0
         elif unreachable:  # try again soon: its producer may be listening by then
             timeout = min(timeout, RECONNECT_EVERY)
-        for pollable, _ in self._poller.poll(int(timeout * 1000)):
+        events = self._poller.poll(0)
+        if not events and timeout > 0:
+            # Nothing yet: let a producer that shares this core run first, then look again; a
+            # consumer that keeps up is then often not put to sleep and woken for every message.
+            os.sched_yield()
+            events = self._poller.poll(int(timeout * 1000))
+        for pollable, _ in events:
             ready.add(self._by_pollable[pollable])
         return ready
 
