@@ -76,8 +76,8 @@ def test_preview_shows_live_thumbnails_while_nothing_is_written_then_record_writ
 
     # a further recording of the committed pipeline, in a session folder of its own
     expect(page.locator("#preview")).to_be_enabled()
-    page.click("#start")
-    expect(page.locator("#cluster-state")).to_have_text("running")
+    page.click("#start")  # after a stop: the nodes are created again (new processes, prep), then started
+    expect(page.locator("#cluster-state")).to_have_text("running", timeout=60_000)
     expect(page.locator("#session")).not_to_have_text(session)
     second = manager.session.id
     assert second != session and manager.logdir != logdir
