@@ -99,18 +99,21 @@ def test_a_restarted_producer_is_reached_again_at_its_path():
         first.close()  # the producer dies ...
         assert read_until(inlet, 1, timeout=0.3) == [] and inlet.pollable() is None
         second = LocalOutlet(address)  # ... and its successor binds the same path
-        deadline = time.monotonic() + 10
-        while not second.joined():
-            assert time.monotonic() < deadline, "the consumer never reconnected"
-            inlet.reconnect()
-            time.sleep(0.01)
-        send_all(second, [[b"two"]])
-        assert [bytes(f[0]) for f in read_until(inlet, 1)] == [b"two"]
-        first.close()  # closing the dead one again leaves its successor's path alone
-        assert os.path.exists(address[len("ipc://"):])
-        second.close()
+        try:
+            deadline = time.monotonic() + 10
+            while not second.joined():
+                assert time.monotonic() < deadline, "the consumer never reconnected"
+                inlet.reconnect()
+                time.sleep(0.01)
+            send_all(second, [[b"two"]])
+            assert [bytes(f[0]) for f in read_until(inlet, 1)] == [b"two"]
+            first.close()  # closing the dead one again leaves its successor's path alone
+            assert os.path.exists(address[len("ipc://"):])
+        finally:
+            second.close()
         assert not os.path.exists(address[len("ipc://"):])
     finally:
+        first.close()
         inlet.close()
         folder.close()
 
@@ -182,9 +185,9 @@ def test_a_peer_of_another_user_is_refused_on_both_sides():
         finally:
             os.write(write_fd, verdict + b"\n")
             os._exit(0)
+    reader = os.fdopen(read_fd, "rb")
+    os.close(write_fd)
     try:
-        reader = os.fdopen(read_fd, "rb")
-        os.close(write_fd)
         assert reader.readline() == b"listening\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as attacker:  # root reaches in ...
             attacker.connect(f"{folder}/edge")
@@ -205,6 +208,7 @@ def test_a_peer_of_another_user_is_refused_on_both_sides():
         assert reader.readline() == b"refused refused\n"
     finally:
         os.waitpid(child, 0)
+        reader.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -199,10 +199,14 @@ class LocalOutlet:
         self._unsent = _after(self._unsent, written)  # set last: the producer's thread looks at it
         return not self._unsent
 
+    def peer_fd(self) -> int | None:
+        """The consumer's connection, None without one."""
+        return self._peer.fileno() if self._peer is not None else None
+
     def room_fd(self) -> int | None:
         """The connection to wait on for room (``POLLOUT``): None without a consumer, or while a
         message is still partly unwritten (room then is not enough)."""
-        return self._peer.fileno() if self._peer is not None and not self._unsent else None
+        return None if self._unsent else self.peer_fd()
 
 
 class Flusher:
@@ -251,8 +255,9 @@ class Flusher:
             poller = select.poll()
             poller.register(self._wake_read, select.POLLIN)
             for outlet in outlets:
-                if outlet._peer is not None:
-                    poller.register(outlet._peer.fileno(), select.POLLOUT)
+                fd = outlet.peer_fd()
+                if fd is not None:
+                    poller.register(fd, select.POLLOUT)
             poller.poll(1000 if outlets else None)
             try:
                 os.read(self._wake_read, 4096)
