@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import zmq
 
-from .. import shipping
+from .. import installed, shipping
 from ..__about__ import __version__
 from ..data_chunk import DataChunk
 from ..errors import CommitError, MappingError, NodeError, StateError, WorkerLostError
@@ -38,7 +38,7 @@ from .commit_plan import CommitPlan, WorkerRef, plan_commit
 from .credentials import load_credentials
 from .events import EventHub
 from .gather import GatherResult
-from .pipeline_record import describe_pipeline, edge_statistics, with_pipeline_file
+from .pipeline_record import describe_pipeline, edge_statistics, registry_names, with_pipeline_file
 from .report import Fault, FaultLog, SessionReport, merge_collected
 from .server import ManagerServer, WorkerLink
 from .session import Session
@@ -197,6 +197,8 @@ class Manager:
         self._closed = False
         self._shut_down = threading.Event()
         _live_managers.add(self)
+        # what meta.json records of the installation is read while Workers join, not at the first commit
+        threading.Thread(target=_read_installation, daemon=True).start()
         log.info("Manager listening on %s:%s; Workers join with: %s", self.host, self.port,
                  self.worker_command())
 
@@ -796,7 +798,7 @@ class Manager:
             mapping={w: [n for n, pw in plan.placement.items() if pw == w] for w in plan.workers()},
             manager={"host": self.host, "port": self.port},
             workers={name: self._server.workers[name].info for name in plan.workers()},
-            versions={"manager": _installed_versions(),
+            versions={"manager": installed.versions(),
                       "workers": {n: self._server.workers[n].info.get("versions", {}) for n in plan.workers()}},
             pipeline=describe_pipeline(plan, {n: self._server.workers[n].info for n in plan.workers()},
                                        logdir=self.root_logdir, manager_host=self.host, manager_port=self.port),
@@ -1040,25 +1042,9 @@ class Manager:
             raise StateError(f"cannot {call}() while the cluster is {self.state}: {fixes.get(self.state, '')}")
 
 
-@functools.lru_cache(maxsize=1)
-def _installed_versions() -> dict[str, str]:
-    """Versions of Python, the core and every installed ChimeraPy package, for meta.json (read
-    once, from the ``chimerapy*`` metadata folders only: reading every installed one is slow)."""
-    import importlib.metadata
-    import platform
-
-    versions = {"python": platform.python_version(), "chimerapy-core": __version__}
-    for entry in dict.fromkeys(sys.path):
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for folder in names:
-            if folder.lower().startswith("chimerapy") and folder.endswith((".dist-info", ".egg-info")):
-                dist = importlib.metadata.Distribution.at(os.path.join(entry or ".", folder))
-                name = dist.metadata["Name"] or ""
-                versions.setdefault(name, dist.version)
-    return versions
+def _read_installation() -> None:
+    installed.versions()
+    registry_names()
 
 
 _live_managers: weakref.WeakSet[Manager] = weakref.WeakSet()

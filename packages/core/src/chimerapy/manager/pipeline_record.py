@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import registry
+from .. import installed, registry
 from ..node.params import init_params
 from .commit_plan import CommitPlan, _is_user_module
 
@@ -56,7 +56,7 @@ def describe_pipeline(
         manager_host, manager_port: where the Manager listens.
     """
     graph, unique = plan.graph, plan.unique
-    registered = _registry_names()
+    registered = registry_names()
     nodes = []
     for node in graph.nodes:
         path, file = class_path(type(node))
@@ -127,7 +127,8 @@ def class_path(cls: type) -> tuple[str, str | None]:
     return f"{name}:{cls.__qualname__}", (str(Path(file).resolve()) if own and file else None)
 
 
-def _registry_names() -> dict[str, str]:
+@installed.per_installation
+def registry_names() -> dict[str, str]:
     """``"module:qualname"`` -> registry name, for every registered node (no pack imported)."""
     names: dict[str, str] = {}
     for entry in importlib.metadata.entry_points(group=registry.GROUP):
