@@ -23,7 +23,6 @@ import aiohttp
 import zmq
 
 from .. import installed, shipping
-from ..__about__ import __version__
 from ..data_chunk import DataChunk
 from ..errors import CommitError, MappingError, NodeError, StateError, WorkerLostError
 from ..graph import Graph
