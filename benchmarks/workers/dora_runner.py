@@ -58,11 +58,12 @@ def dataflow(spec: RunSpec, spec_path: Path) -> dict[str, Any]:
 
 
 def environment(run_dir: Path) -> dict[str, str]:
-    """Environment of ``dora run``: this venv first on PATH, the overlay, the repo."""
+    """Environment of ``dora run``: this venv first on PATH and active, the overlay, the repo."""
     overlay = run_dir / "zenoh-overlay.json5"
     overlay.write_text(ZENOH_OVERLAY)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = sys.prefix  # dora starts Python nodes with the active venv's Python
     env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
     env["DORA_ZENOH_CONFIG_OVERLAY"] = str(overlay)
     return env
