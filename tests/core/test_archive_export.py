@@ -4,6 +4,7 @@ frames as foxglove.CompressedImage JPEGs that show the frame saved."""
 
 import base64
 import json
+import shutil
 
 import chimerapy as cp
 import numpy as np
@@ -24,16 +25,7 @@ def test_xdf_export_loads_in_pyxdf_with_the_loaders_times(clean_session, tmp_pat
     assert result.exit_code == 0, result.output
     assert target.stat().st_mode & 0o077 == 0
     session = cp.open_session(clean_session.path)
-    streams, _ = pyxdf.load_xdf(str(target), dejitter_timestamps=False)
-    by_name = {s["info"]["name"][0]: s for s in streams}
-    expected = {s.key for s in session.streams} | {"chimerapy.log"}
-    assert set(by_name) == expected
-    for stream in session.streams:
-        loaded = by_name[stream.key]
-        times = stream.samples().times() if stream.kind == "audio" else stream.times
-        assert len(loaded["time_stamps"]) == len(times), stream.key
-        error = np.abs(loaded["time_stamps"] - times).max()
-        assert error < 0.001, f"{stream.key}: pyxdf times differ by {error * 1000:.3f} ms"
+    by_name = _loaded_with_the_loaders_times(session, target)
     video = by_name["camera/frames"]
     assert video["info"]["type"][0] == "VideoFrames"
     assert np.array_equal(np.asarray(video["time_series"])[:, 0], np.arange(session.stream("camera/frames").count))
@@ -52,6 +44,43 @@ def test_xdf_export_loads_in_pyxdf_with_the_loaders_times(clean_session, tmp_pat
     assert np.abs(local + 30.0 - session.stream("beacon/clock").times).max() < 0.005
     columns = [c["label"][0] for c in clock["info"]["desc"][0]["channels"][0]["channel"]]
     assert columns == ["i", "raw", "seen"]
+
+
+@pytest.mark.timeout(180)
+def test_xdf_times_stay_the_loaders_when_the_clock_estimates_scatter(clean_session, tmp_path):  # noqa: F811
+    """The Worker applied each offset estimate until the next; pyxdf fits one line through them.
+    Estimates 2 ms either side of their line (a loaded machine) must not move pyxdf's times."""
+    copy = tmp_path / clean_session.path.name
+    shutil.copytree(clean_session.path, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    history = meta["clock_offsets"]["w1"]["history"]
+    assert len(history) >= 3, "too few clock estimates to scatter"
+    for k, row in enumerate(history):
+        row[1] += 0.002 if k % 2 else -0.002
+    (copy / "meta.json").write_text(json.dumps(meta))
+    target = tmp_path / "session.xdf"
+    result = CliRunner().invoke(main, ["export", str(copy), "--to", "xdf", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    by_name = _loaded_with_the_loaders_times(cp.open_session(copy), target)
+    raw, _ = pyxdf.load_xdf(str(target), synchronize_clocks=False, dejitter_timestamps=False,
+                            select_streams=[{"name": "camera/frames"}])
+    shift = by_name["camera/frames"]["time_stamps"] - raw[0]["time_stamps"]  # the offset pyxdf applied
+    assert np.abs(shift - np.median([row[1] for row in history])).max() < 0.003
+
+
+def _loaded_with_the_loaders_times(session, target):
+    """pyxdf's streams of the XDF ``target`` by name, after checking that there is one per stream of
+    ``session`` (and the log) with the loader's times, to 0.1 ms."""
+    streams, _ = pyxdf.load_xdf(str(target), dejitter_timestamps=False)
+    by_name = {s["info"]["name"][0]: s for s in streams}
+    assert set(by_name) == {s.key for s in session.streams} | {"chimerapy.log"}
+    for stream in session.streams:
+        loaded = by_name[stream.key]
+        times = stream.samples().times() if stream.kind == "audio" else stream.times
+        assert len(loaded["time_stamps"]) == len(times), stream.key
+        error = np.abs(loaded["time_stamps"] - times).max()
+        assert error < 0.0001, f"{stream.key}: pyxdf times differ by {error * 1000:.3f} ms"
+    return by_name
 
 
 @pytest.mark.timeout(180)

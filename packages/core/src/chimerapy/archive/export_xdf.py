@@ -11,9 +11,13 @@ Every stream becomes an XDF stream named ``node/name`` (its Worker is the ``host
   images likewise, as ``string`` file paths;
 * the session log: a ``string`` stream ``chimerapy.log``.
 
-Time stamps are each Worker's own clock (Manager time minus the offset in force), with the
-Worker's offset estimates as ClockOffset chunks, so that pyxdf's clock synchronisation gives
-back Manager times (``synchronize_clocks=False`` gives the Workers' clocks).
+Time stamps are in each Worker's own clock, with ClockOffset chunks that bring them to the
+Manager's. XDF readers fit one line through a stream's clock offsets (pyxdf does), while the
+Worker applied its estimates live, each until the next. So the offsets are written as the
+least-squares line through the Worker's estimates, and the time stamps as the Worker clock
+readings that this line maps exactly to the archive's times: pyxdf's synchronisation gives the
+loader's times, and ``synchronize_clocks=False`` gives the Workers' clocks (within the spread of
+the estimates about the line, a fraction of a millisecond on a LAN).
 """
 
 from __future__ import annotations
@@ -142,8 +146,13 @@ def _write_stream(file: BinaryIO, stream_id: int, header: dict[str, Any], body: 
                   clock: ClockSeries | None) -> None:
     file.write(xdf.stream_header(stream_id, **header))
 
+    line = _offset_line(clock) if clock is not None else None
+
     def local(times: np.ndarray) -> np.ndarray:
-        return times - clock.offset_at(times) if clock is not None else times
+        if line is None:
+            return times
+        intercept, slope = line
+        return (times - intercept) / (1.0 + slope)
 
     kind = body[0]
     if kind == "numeric":
@@ -178,10 +187,24 @@ def _write_stream(file: BinaryIO, stream_id: int, header: dict[str, Any], body: 
         )
         count = len(stamps)
         first, last = (stamps[0], stamps[-1]) if count else (0.0, 0.0)
-    if clock is not None:
-        file.writelines(
-            xdf.clock_offset(stream_id, float(when - offset), float(offset))
-            for when, offset in zip(clock.times, clock.offsets)
+    if clock is not None and line is not None:
+        intercept, slope = line
+        file.writelines(  # at each estimate's Manager time, read on the line's Worker clock: in order
+            xdf.clock_offset(stream_id, float(when), float(intercept + slope * when))
+            for when in local(clock.times)
         )
     file.write(xdf.stream_footer(stream_id, first_timestamp=float(first), last_timestamp=float(last),
                                  sample_count=int(count)))
+
+
+def _offset_line(clock: ClockSeries) -> tuple[float, float] | None:
+    """``(intercept, slope)`` of the least-squares line offset = intercept + slope * worker clock
+    through ``clock``'s estimates (flat through the only one; None when there is none)."""
+    if not len(clock.offsets):
+        return None
+    worker_times = clock.times - clock.offsets
+    if len(np.unique(worker_times)) < 2:
+        return float(clock.offsets[-1]), 0.0
+    centre = float(worker_times.mean())  # fitted about the middle: epoch seconds lose precision squared
+    slope, at_centre = np.polyfit(worker_times - centre, clock.offsets, 1)
+    return float(at_centre - slope * centre), float(slope)
