@@ -31,6 +31,7 @@ from ..net.control import Envelope, Requests
 from ..net.endpoints import PrivateDirectory
 from ..net.shm import remove_orphaned_segments, remove_segments
 from .launcher import LaunchedProcess, Launcher
+from .slow_steps import named_if_slow
 
 __all__ = ["NodeProcess", "NodeSupervisor"]
 
@@ -255,13 +256,15 @@ class NodeSupervisor:
 
     async def close(self) -> None:
         """End every process and the launcher, stop listening and close the socket."""
-        await self.end_all(grace=1.0)
-        if self._launcher is not None:
-            await asyncio.to_thread(self._launcher.close)  # waits for it to exit: not on the loop
+        who = "node supervisor"
+        await named_if_slow(self.end_all(grace=1.0), who, "ending the node processes")
+        if self._launcher is not None:  # waits for it to exit: not on the loop
+            await named_if_slow(asyncio.to_thread(self._launcher.close), who, "closing the launcher")
         self.remove_shared_memory()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await named_if_slow(asyncio.gather(*self._tasks, return_exceptions=True), who,
+                            "ending the node channel's tasks")
         if self._router is not None:
             self._router.close(linger=0)
         self._context.term()

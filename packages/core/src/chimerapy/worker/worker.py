@@ -35,6 +35,7 @@ from .files import PACKAGES, FileStore
 from .join import open_manager_socket
 from .resources import ResourceMeter
 from .scratch import claim_scratch
+from .slow_steps import named_if_slow
 from .supervisor import NodeProcess, NodeSupervisor
 
 if TYPE_CHECKING:
@@ -463,8 +464,10 @@ class Worker:
             try:
                 await self._probe_once()
                 failures = 0
-            except (TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError) as error:
                 failures += 1
+                log.debug("Worker %s: clock probe unanswered (%s: %s), %d in a row", self.name,
+                          type(error).__name__, error, failures)
                 if failures >= LOST_AFTER_PROBES and self._ws is ws:
                     log.warning("Worker %s: the Manager stopped answering; treating it as lost", self.name)
                     await ws.close()
@@ -735,16 +738,18 @@ class Worker:
         return {}
 
     async def _shutdown(self) -> None:
-        await self.supervisor.close()
+        who = f"Worker {self.name}"
+        await named_if_slow(self.supervisor.close(), who, "closing the node supervisor")
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await named_if_slow(asyncio.gather(*self._tasks, return_exceptions=True), who,
+                            "ending the Manager connection's tasks")
         if self._ws is not None:
-            await self._ws.close()
+            await named_if_slow(self._ws.close(), who, "closing the Manager connection")
         if self._http is not None:
             await self._http.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await named_if_slow(self._runner.cleanup(), who, "closing the file server")
 
 
 class RequestFailed(Exception):
