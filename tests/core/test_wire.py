@@ -1,10 +1,11 @@
 """The data-plane wire format, without sockets."""
 
+import json
+
 import numpy as np
 import pytest
-
 from chimerapy import DataChunk, ProtocolError
-from chimerapy.net import wire
+from chimerapy.net import header_json, wire
 
 
 def roundtrip(chunk, **kwargs):
@@ -121,6 +122,10 @@ def test_end_marker():
     [b'CPY1{"k":"d","seq":1,"p":"a","t":0,"r":[{"n":"a","c":"other","o":[],"e":"pk","f":[1,2]}]}', b"not a pickle"],
     [b'CPY1{"k":"d","seq":1,"p":"a","t":0,"r":[{"n":"a","c":"movie","o":[],"e":"pk","f":[1,2]}]}', b""],
     [b'CPY1{"k":"z","seq":1,"p":"a","t":0,"r":[]}'],
+    [b'CPY1{"k":"e","seq":1,"p":"a","t":0,"r":[]} '],  # trailing space
+    [b'CPY1{"k":"e","seq":1,"p":"a","t":0,"r":[]}{}'],  # a second value
+    [b"CPY1"],
+    [b"CPY1" + b"[" * 200_000],  # nested past the recursion limit
 ])
 def test_malformed_messages_raise_protocol_error(frames):
     with pytest.raises(ProtocolError):
@@ -142,3 +147,23 @@ def test_image_encoder_hook_applies_to_images_only():
     message = wire.decode(frames, image_decoder=lambda view: np.ones((4, 4, 3), np.uint8))
     assert message.chunk.get("frame")["value"].sum() == 48
     assert message.chunk.get("other")["value"].sum() == 0
+
+
+@pytest.mark.parametrize("value", [
+    {"k": "d", "seq": 7, "p": "cam", "t": 1795957210.123456, "r": [{"n": "a", "o": ["x", "y"], "v": None}]},
+    [1, -2.5, 1e300, 5e-324, float("nan"), float("inf"), True, False, None, "", "é\u2028\"\\\n", {"": []}],
+    {"nested": {"deep": [[[[{"x": 0.1}]]]]}, "big": 2**70},
+])
+def test_header_json_writes_and_reads_what_the_standard_json_module_does(value):
+    text = header_json.dumps(value)
+    assert text == json.dumps(value, separators=(",", ":"))
+    again = header_json.loads(text)
+    assert json.dumps(again) == json.dumps(json.loads(text))
+
+
+def test_header_json_refuses_what_is_not_one_json_value():
+    for text in ["", " 1", "1 ", "1,2", "{", "[1]]", "nul"]:
+        with pytest.raises(ValueError):
+            header_json.loads(text)
+    with pytest.raises(TypeError):
+        header_json.dumps({"x": object()})

@@ -287,7 +287,8 @@ class LocalInlet:
         self._path = ipc_path(address)
         self._socket: socket.socket | None = None
         self._next_try = 0.0
-        self._buffer = bytearray()
+        self._store = memoryview(bytearray(_READ_SIZE))  # received bytes: [_start, _end) unread
+        self._start = self._end = 0
         self._large: bytearray | None = None  # a large message being filled
         self._filled = 0
         self.garbage = 0  # connections dropped for a malformed length
@@ -327,10 +328,10 @@ class LocalInlet:
 
     def buffered(self) -> bool:
         """True if a whole message is already read and waiting here."""
-        if len(self._buffer) < _LENGTH.size or self._large is not None:
+        if self._end - self._start < _LENGTH.size or self._large is not None:
             return False
-        (length,) = _LENGTH.unpack_from(self._buffer)
-        return len(self._buffer) >= _LENGTH.size + length
+        (length,) = _LENGTH.unpack_from(self._store, self._start)
+        return self._end - self._start >= _LENGTH.size + length
 
     def acknowledge_end(self) -> None:
         """Tell the producer that its end marker arrived (it may close now)."""
@@ -344,37 +345,37 @@ class LocalInlet:
         if self._socket is not None:
             self._socket.close()
         self._socket = None
-        self._buffer.clear()
+        self._start = self._end = 0
         self._large = None
 
     def _next(self) -> list[memoryview] | None:
         """The next whole message, reading what is needed; None if it has not all arrived."""
         if self._large is not None:
             return self._fill_large()
-        while len(self._buffer) < _LENGTH.size or self._short_of_small():
+        while self._end - self._start < _LENGTH.size or self._short_of_small():
             if not self._receive():
                 return None
-        (length,) = _LENGTH.unpack_from(self._buffer)
+        (length,) = _LENGTH.unpack_from(self._store, self._start)
         if length > MAX_MESSAGE:
             self.garbage += 1
             self._disconnect()
             return None
-        end = _LENGTH.size + length
+        begin = self._start + _LENGTH.size
         if length > SMALL_MESSAGE:  # a buffer of its own: its frames are views of it
             self._large = bytearray(length)
-            have = min(len(self._buffer), end) - _LENGTH.size
-            self._large[:have] = self._buffer[_LENGTH.size:_LENGTH.size + have]
+            have = min(self._end - begin, length)
+            self._large[:have] = self._store[begin:begin + have]
             self._filled = have
-            del self._buffer[:_LENGTH.size + have]
+            self._start = begin + have
             return self._fill_large()
-        body = bytes(self._buffer[_LENGTH.size:end])
-        del self._buffer[:end]
+        body = self._store[begin:begin + length].tobytes()  # the frames outlive the buffer's reuse
+        self._start = begin + length
         return self._unpack(body)
 
     def _short_of_small(self) -> bool:
         """True if the buffer holds a small message's length but not yet all of the message."""
-        (length,) = _LENGTH.unpack_from(self._buffer)
-        return length <= SMALL_MESSAGE and len(self._buffer) < _LENGTH.size + length
+        (length,) = _LENGTH.unpack_from(self._store, self._start)
+        return length <= SMALL_MESSAGE and self._end - self._start < _LENGTH.size + length
 
     def _fill_large(self) -> list[memoryview] | None:
         large = self._large
@@ -397,16 +398,22 @@ class LocalInlet:
     def _receive(self) -> bool:
         """Read what has arrived into the buffer; False if nothing had (or the producer left)."""
         assert self._socket is not None
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end == len(self._store):  # full: move the unread part to the front
+            unread = self._end - self._start
+            self._store[:unread] = self._store[self._start:self._end].tobytes()
+            self._start, self._end = 0, unread
         try:
-            data = self._socket.recv(_READ_SIZE)
+            count = self._socket.recv_into(self._store[self._end:])
         except BlockingIOError:
             return False
         except OSError:
-            data = b""
-        if not data:  # the producer closed or died: it may be restarted at the same path
+            count = 0
+        if not count:  # the producer closed or died: it may be restarted at the same path
             self._disconnect()
             return False
-        self._buffer += data
+        self._end += count
         return True
 
     def _unpack(self, body: bytes | bytearray) -> list[memoryview]:

@@ -24,7 +24,6 @@ Decoding never copies array data: arrays are read-only views of the received fra
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 import struct
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..data_chunk import CONTENT_TYPES, DataChunk
 from ..errors import ProtocolError, UnsendableRecordError
+from . import header_json
 from .shm import SHM_THRESHOLD
 
 __all__ = ["MAGIC", "Message", "as_bytes_view", "decode", "encode_chunk", "encode_end", "pack", "pack_head", "unpack"]
@@ -46,8 +46,6 @@ _MAX_HEADER = 1 << 20
 _INLINE_TYPES = frozenset({int, float, str, bool, type(None)})
 _INLINE_MAX_STR = 1024
 _DTYPES: dict[str, np.dtype] = {}  # descr string -> dtype, for the common simple dtypes
-_encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-_decode_json = json.JSONDecoder().decode
 
 Buffer = Any  # bytes, memoryview, numpy array, or zmq.Frame: anything with the buffer protocol
 
@@ -131,7 +129,7 @@ def encode_chunk(
     header = {"k": "d", "seq": seq, "p": producer, "i": incarnation, "t": produced_at, "r": records}
     if consumers is not None and any(entry["e"] == "shm" for entry in records):
         header["c"] = consumers
-    frames[0] = MAGIC + _encode_json(header).encode()
+    frames[0] = MAGIC + header_json.dumps(header).encode()
     return frames
 
 
@@ -165,7 +163,7 @@ def _pickle_all(chunk: DataChunk) -> dict[str, tuple[bytes, list[pickle.PickleBu
 def encode_end(*, last_seq: int, producer: str, produced_at: float, incarnation: str = "") -> list[bytes]:
     """Encode the end-of-stream marker a producer sends after its last chunk."""
     header = {"k": "e", "seq": last_seq, "p": producer, "i": incarnation, "t": produced_at, "r": []}
-    return [MAGIC + _encode_json(header).encode()]
+    return [MAGIC + header_json.dumps(header).encode()]
 
 
 def decode(
@@ -194,11 +192,11 @@ def decode(
     if len(head) > _MAX_HEADER:
         raise ProtocolError(f"header of {len(head)} bytes exceeds {_MAX_HEADER}")
     try:
-        header = _decode_json(head[len(MAGIC) :].decode())
+        header = header_json.loads(head[len(MAGIC) :].decode())
         kind, seq, producer, produced_at = header["k"], header["seq"], header["p"], header["t"]
         records = header["r"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ProtocolError(f"malformed header: {error}") from error
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise ProtocolError(f"malformed header: {type(error).__name__}: {str(error)[:200]}") from None
     if kind not in ("d", "e") or not isinstance(seq, int) or not isinstance(producer, str):
         raise ProtocolError(f"malformed header fields: kind={kind!r} seq={seq!r}")
     if not isinstance(produced_at, (int, float)) or not isinstance(records, list):
