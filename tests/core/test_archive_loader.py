@@ -127,6 +127,25 @@ def _recorded(folder, base=1.7e9, frames=75):
 
 
 @pytest.mark.timeout(60)
+def test_json_nested_past_the_recursion_limit_is_a_note_not_a_crash(tmp_path):
+    session_dir = tmp_path / "nested"
+    node = session_dir / "w1" / "n1"
+    _recorded(node, frames=3)
+    deep = "[" * 200_000
+    (session_dir / "meta.json").write_text(deep)
+    with (node / "ev.jsonl").open("a") as file:
+        file.write(deep + "\n")
+    (node / "mic.audio.json").write_text(deep)
+    session = cp.open_session(session_dir)
+    assert "meta.json is unreadable" in " ".join(session.notes)
+    events = session.stream("n1", "ev")
+    assert [r["data"] for r in events.records()] == [{"a": 1}]
+    assert "line 2 is not a record" in " ".join(events.notes)
+    mic = session.stream("n1", "mic")
+    assert mic.info == {} and mic.rate == 16000 and "unreadable" in " ".join(mic.notes)  # from the WAV header
+
+
+@pytest.mark.timeout(60)
 def test_a_session_cut_short_by_a_crash_still_opens(tmp_path):
     session_dir = tmp_path / "crashed"
     node = session_dir / "w1" / "n1"

@@ -28,6 +28,7 @@ def test_request_reply_roundtrip():
     ('{"type": "start", "id": "7"}', "'id' must be an integer"),
     ('{"type": "reply", "data": {}}', "reply_to"),
     (b"\xff\xfe", "not valid JSON"),
+    ("[" * 200_000, "not valid JSON: RecursionError"),  # nested past the recursion limit
 ])
 def test_malformed_messages_are_refused_with_a_reason(raw, match):
     with pytest.raises(ProtocolError, match=match):

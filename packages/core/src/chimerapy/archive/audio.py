@@ -128,7 +128,7 @@ class AudioStream(Stream):
             return {}
         try:
             return dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             self.notes.append(f"{path.name} is unreadable ({error}); using the WAV header")
             return {}
 

@@ -30,7 +30,7 @@ class JsonStream(Stream):
             try:
                 record = json.loads(line)
                 records.append({"timestamp": float(record["timestamp"]), "data": record["data"]})
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 self.notes.append(f"{path.name}: line {number} is not a record (skipped)")
         return records
 

@@ -74,7 +74,7 @@ class Session:
                 continue
             try:
                 meta = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, RecursionError) as error:
                 self.notes.append(f"{candidate.name} is unreadable ({error})")
                 continue
             if candidate.name != "meta.json":

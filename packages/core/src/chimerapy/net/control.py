@@ -115,8 +115,8 @@ def decode(raw: str | bytes) -> Envelope:
         raise ProtocolError(f"control message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
         message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"control message is not valid JSON: {error}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise ProtocolError(f"control message is not valid JSON: {type(error).__name__}: {str(error)[:200]}") from None
     if not isinstance(message, dict):
         raise ProtocolError("control message must be a JSON object")
     kind = message.get("type")
