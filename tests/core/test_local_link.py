@@ -97,7 +97,12 @@ def test_a_large_message_arrives_whole_without_waiting_for_the_next_send():
     inlet = LocalInlet(outlet.address)
     frame = np.arange(6_000_000, dtype=np.uint8)
     try:
+        assert outlet.send([b"small"])  # fits the socket: the flusher has no thread, no pipe yet
+        assert [bytes(f[0]) for f in read_until(inlet, 1)] == [b"small"]
+        assert flusher._thread is None
+        descriptors = len(os.listdir("/proc/self/fd"))
         assert outlet.send([b"frame", frame])
+        assert len(os.listdir("/proc/self/fd")) == descriptors + 2  # the flusher's wake-up pipe
         assert not outlet.send([b"next"])  # the edge is full until the first is out
         (received,) = read_until(inlet, 1)
         assert bytes(received[0]) == b"frame" and np.array_equal(np.frombuffer(received[1], np.uint8), frame)

@@ -212,14 +212,14 @@ class LocalOutlet:
 class Flusher:
     """A thread that writes the rest of partly written messages as their consumers make room.
 
-    It starts when first needed (small messages never need it) and sleeps in ``poll`` until a
-    consumer's socket has room or an outlet is handed over.
+    It starts, with the pipe that wakes it, when first needed (small messages never need it)
+    and sleeps in ``poll`` until a consumer's socket has room or an outlet is handed over.
     """
 
     def __init__(self) -> None:
         self._waiting: set[LocalOutlet] = set()
         self._lock = threading.Lock()
-        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_read = self._wake_write = -1  # made with the thread
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -227,22 +227,30 @@ class Flusher:
         """Write the rest of ``outlet``'s message (its producer's thread leaves it alone until
         :meth:`LocalOutlet.flush` is True)."""
         with self._lock:
+            if self._closed:
+                return
             self._waiting.add(outlet)
             if self._thread is None:
+                self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
                 self._thread = threading.Thread(target=self._run, name="chimerapy-flusher", daemon=True)
                 self._thread.start()
         self._wake()
 
     def close(self) -> None:
         """Stop the thread (what it had not written yet stays unwritten)."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is None:
+            return
         self._wake()
-        if self._thread is not None:
-            self._thread.join(5)
+        thread.join(5)
         os.close(self._wake_read)
         os.close(self._wake_write)
 
     def _wake(self) -> None:
+        if self._wake_write < 0:
+            return
         try:
             os.write(self._wake_write, b"!")
         except BlockingIOError:
