@@ -42,13 +42,6 @@ class ClockSeries:
         """The last estimate's uncertainty (inf when there is none)."""
         return float(self.uncertainties[-1]) if len(self.uncertainties) else float("inf")
 
-    def offset_at(self, t: Any) -> np.ndarray:
-        """The offset in force at Manager time(s) ``t`` (the first estimate before any)."""
-        if not len(self.offsets):
-            return np.zeros(np.shape(t))
-        index = np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, None)
-        return self.offsets[index]
-
 
 def clock_series(meta: dict[str, Any]) -> dict[str, ClockSeries]:
     """The offset series of every Worker in ``meta`` (empty for sessions without offsets)."""
