@@ -41,11 +41,24 @@ def send_all(outlet, messages, timeout=20.0):
 
 def test_messages_of_every_size_arrive_whole_and_in_order():
     """Messages far larger than the socket's buffer go out in parts, between small ones."""
+    assert_arrive_whole_and_in_order([10, 70_000, 8_000_000, 3, 300_000, 1_000] * 5, np.random.default_rng(1))
+
+
+def test_small_messages_that_straddle_the_read_buffers_end_arrive_whole_and_stay_intact():
+    """Many small messages of every size up to the small limit: the consumer's read buffer fills
+    to its end mid-message again and again; each message read earlier keeps its bytes."""
+    rng = np.random.default_rng(2)
+    sizes = rng.integers(1, local_link.SMALL_MESSAGE - 64, 400)
+    assert sum(sizes) > 20 * local_link._READ_SIZE  # the buffer wraps many times
+    assert_arrive_whole_and_in_order(sizes, rng)
+
+
+def assert_arrive_whole_and_in_order(sizes, rng):
+    """Send a message of each size (its index and random bytes) from another thread; check every
+    one only after all were read, so a message whose bytes changed later is caught."""
     folder = PrivateDirectory()
     outlet = LocalOutlet(folder.endpoint())
     inlet = LocalInlet(outlet.address)
-    rng = np.random.default_rng(1)
-    sizes = [10, 70_000, 8_000_000, 3, 300_000, 1_000] * 5
     sent = [[struct.pack("<I", index), rng.integers(0, 255, size, np.uint8)] for index, size in enumerate(sizes)]
     try:
         assert outlet.joined()
@@ -55,32 +68,6 @@ def test_messages_of_every_size_arrive_whole_and_in_order():
         sender.join(20)
         assert len(received) == len(sent)
         for (index, array), frames in zip(sent, received, strict=True):
-            assert bytes(frames[0]) == index
-            assert np.array_equal(np.frombuffer(frames[1], np.uint8), array)
-    finally:
-        inlet.close()
-        outlet.close()
-        folder.close()
-
-
-def test_small_messages_that_straddle_the_read_buffers_end_arrive_whole_and_stay_intact():
-    """Many small messages of every size up to the small limit: the consumer's read buffer fills
-    to its end mid-message again and again; each message read earlier keeps its bytes."""
-    folder = PrivateDirectory()
-    outlet = LocalOutlet(folder.endpoint())
-    inlet = LocalInlet(outlet.address)
-    rng = np.random.default_rng(2)
-    sizes = rng.integers(1, local_link.SMALL_MESSAGE - 64, 400)
-    sent = [[struct.pack("<I", index), rng.integers(0, 255, size, np.uint8)] for index, size in enumerate(sizes)]
-    assert sum(sizes) > 20 * local_link._READ_SIZE  # the buffer wraps many times
-    try:
-        assert outlet.joined()
-        sender = threading.Thread(target=send_all, args=(outlet, sent))
-        sender.start()
-        received = read_until(inlet, len(sent))
-        sender.join(20)
-        assert len(received) == len(sent)
-        for (index, array), frames in zip(sent, received, strict=True):  # checked after all were read
             assert bytes(frames[0]) == index
             assert np.array_equal(np.frombuffer(frames[1], np.uint8), array)
     finally:
